@@ -1,0 +1,100 @@
+/*
+ * ast.h: YAML documents as a generic node tree with file:line:col on every node.
+ * ast.c turns libyaml events into scalars, sequences and mappings; it knows
+ * nothing of Istio or proxies. The whole tree lives in one arena and is freed
+ * with it once conf.c has compiled it. Library module: never logs, reports
+ * through a diag_list.
+ */
+#ifndef CANARYD_AST_H
+#define CANARYD_AST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct arena;
+struct diag_list;
+
+enum ast_type {
+    AST_SCALAR = 0,
+    AST_SEQ,
+    AST_MAP,
+};
+
+struct ast_loc {
+    const char *file; /* borrowed: the ast_set's arena */
+    int line;         /* 1-based */
+    int col;          /* 1-based */
+};
+
+struct ast_node;
+
+struct ast_pair {
+    struct ast_node *key; /* borrowed: arena; always a scalar */
+    struct ast_node *val; /* borrowed: arena */
+};
+
+struct ast_node {
+    enum ast_type type;
+    struct ast_loc loc;
+    /* AST_SCALAR */
+    const char *str; /* borrowed: arena; NUL-terminated (len excludes the NUL) */
+    size_t len;
+    bool is_plain; /* unquoted scalar: may be a number, bool or null */
+    /* AST_SEQ */
+    struct ast_node **items; /* borrowed: arena */
+    size_t nitems;
+    /* AST_MAP: keys are scalars, unique (a duplicate key is a diagnostic) */
+    struct ast_pair *pairs; /* borrowed: arena */
+    size_t npairs;
+};
+
+struct ast_doc {
+    struct ast_node *root; /* borrowed: arena; NULL for an empty document */
+    struct ast_loc loc;    /* where the document starts */
+};
+
+struct ast_file {
+    const char *path;     /* borrowed: arena; as given or as found in a directory */
+    unsigned char sha256[32];
+    size_t size;
+};
+
+struct ast_set {
+    struct arena *arena; /* owned */
+    struct ast_doc *docs; /* borrowed: arena */
+    size_t ndocs;
+    struct ast_file *files; /* borrowed: arena */
+    size_t nfiles;
+};
+
+/* Initialises an empty set with a fresh arena; returns 0 or -1 on allocation
+ * failure. */
+int ast_set_init(struct ast_set *set);
+
+/* Frees the arena and every node, document and file record. */
+void ast_set_fini(struct ast_set *set);
+
+/* Loads path into set. A regular file is parsed as a multi-document YAML
+ * stream; a directory contributes every "*.yaml" / "*.yml" entry in it sorted by
+ * name (byte order), skipping names that begin with '.' (so a Kubernetes
+ * ConfigMap volume, whose visible entries are symlinks into "..data/", loads
+ * each file once); entries are followed through symlinks; subdirectories are
+ * not descended. YAML syntax errors, unreadable files, duplicate mapping keys,
+ * aliases/anchors and tags other than the core schema are recorded in diags
+ * with their location. Returns 0 when the path was loaded without error, -1
+ * otherwise (diagnostics say why). Documents already loaded stay in set. */
+int ast_load_path(struct ast_set *set, const char *path, struct diag_list *diags);
+
+/* Same as ast_load_path but parses an in-memory buffer named name (used by the
+ * fuzzer and the tests). */
+int ast_load_buffer(struct ast_set *set, const char *name, const char *buf, size_t len,
+                    struct diag_list *diags);
+
+/* Returns the value mapped to key in map node m, or NULL (also when m is not a
+ * map). */
+struct ast_node *ast_map_get(const struct ast_node *m, const char *key);
+
+/* True when n is a plain scalar null ("", "~", "null", "Null", "NULL"). */
+bool ast_is_null(const struct ast_node *n);
+
+#endif /* CANARYD_AST_H */

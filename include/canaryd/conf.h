@@ -1,0 +1,358 @@
+/*
+ * conf.h: the compiled, immutable, refcounted configuration snapshot.
+ * conf.c loads Istio networking YAML (ServiceEntry, DestinationRule,
+ * VirtualService, Gateway) through ast.c, validates it against schema tables,
+ * reports every problem with file:line:col, and compiles it into the structures
+ * below: names resolved to pointers, regexes compiled, weights turned into
+ * cumulative tables, host tables hashed. The data plane reads a snapshot
+ * without locks and never looks anything up by name; a stream pins the
+ * snapshot it started with (conf_ref) and drops it when it ends (conf_unref).
+ *
+ * Every pointer inside a struct conf is owned by the snapshot (its arena) unless
+ * said otherwise. Strings are NUL-terminated and also carry their length.
+ * Durations are in milliseconds; 0 means "not set" unless said otherwise.
+ * Percentages are in parts per million (Istio's percentage.value * 10000).
+ */
+#ifndef CANARYD_CONF_H
+#define CANARYD_CONF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "canaryd/match.h"
+
+struct arena;
+struct diag_list;
+
+#define CONF_PPM_ALL 1000000u
+
+/* ---- DestinationRule traffic policy ---- */
+
+enum lb_policy {
+    LB_ROUND_ROBIN = 0,
+    LB_LEAST_REQUEST,
+    LB_RANDOM,
+    LB_HASH, /* consistentHash */
+};
+
+/* What a hash (consistentHash, or the canaryd.io/split-key annotation) reads. */
+enum conf_key_src {
+    CONF_KEY_NONE = 0,
+    CONF_KEY_HEADER,    /* name: lower-case header name */
+    CONF_KEY_COOKIE,    /* name: cookie name, case-sensitive */
+    CONF_KEY_SOURCE_IP, /* no name */
+    CONF_KEY_QUERY,     /* name: query parameter name, case-sensitive */
+};
+
+struct conf_key {
+    enum conf_key_src src;
+    const char *name; /* NULL for NONE and SOURCE_IP */
+    size_t name_len;
+};
+
+struct conf_conn_pool {
+    uint32_t max_connections;       /* tcp.maxConnections; 0 = unlimited */
+    uint32_t connect_timeout_ms;    /* tcp.connectTimeout; 0 = --connect-timeout */
+    uint32_t max_pending;           /* http.http1MaxPendingRequests; 0 = unlimited */
+    uint32_t max_requests_per_conn; /* http.maxRequestsPerConnection; 0 = unlimited */
+    uint32_t idle_timeout_ms;       /* http.idleTimeout; 0 = default */
+};
+
+struct conf_outlier {
+    bool enabled;                  /* outlierDetection present */
+    uint32_t consecutive_5xx;      /* consecutive5xxErrors; 0 = off */
+    uint32_t consecutive_gateway;  /* consecutiveGatewayErrors; 0 = off */
+    uint32_t interval_ms;          /* default 10000 */
+    uint32_t base_ejection_ms;     /* default 30000 */
+    uint32_t max_ejection_percent; /* default 10 */
+    uint32_t min_health_percent;   /* default 0 */
+};
+
+struct conf_policy {
+    enum lb_policy lb;
+    struct conf_key hash; /* valid when lb == LB_HASH */
+    struct conf_conn_pool pool;
+    struct conf_outlier outlier;
+};
+
+/* ---- clusters and endpoints ---- */
+
+struct conf_endpoint {
+    const char *address; /* IP literal, or DNS name when is_dns */
+    size_t address_len;
+    uint16_t port;
+    uint32_t weight; /* ServiceEntry endpoint weight; default 1 */
+    bool is_dns;
+    struct sockaddr_storage sa; /* valid when !is_dns */
+    socklen_t salen;
+    uint32_t index; /* dense, unique in the snapshot: index into per-worker arrays */
+};
+
+/* A cluster is what a route destination names: (host, subset, port). */
+struct conf_cluster {
+    const char *name;   /* "subset|port|host" style stable key for logs and pools */
+    const char *host;   /* destination host as written (lower case) */
+    const char *subset; /* NULL when the destination names no subset */
+    uint16_t port;
+    struct conf_policy policy;   /* host-level policy merged with the subset's */
+    struct conf_endpoint **eps; /* borrowed pointers into conf->endpoints */
+    size_t neps;
+    bool is_dns;    /* no ServiceEntry (a DNS name) or resolution: DNS */
+    uint32_t index; /* dense index in conf->clusters */
+};
+
+/* ---- VirtualService routes ---- */
+
+struct conf_hdr_kv {
+    const char *name; /* lower case */
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+struct conf_hdr_ops {
+    struct conf_hdr_kv *set;
+    size_t nset;
+    struct conf_hdr_kv *add;
+    size_t nadd;
+    struct conf_hdr_kv *remove; /* value unused */
+    size_t nremove;
+};
+
+struct conf_headers {
+    struct conf_hdr_ops request;
+    struct conf_hdr_ops response;
+};
+
+struct conf_hdr_match {
+    const char *name; /* lower case header name, or query parameter name */
+    size_t name_len;
+    struct match m;
+    bool invert; /* withoutHeaders: matches when the header is absent or m fails */
+};
+
+/* One entry of match[]: every field set must hold (AND). NULL = any. */
+struct conf_match {
+    const char *name; /* may be NULL */
+    struct match *uri; /* path without the query string */
+    struct match *scheme;
+    struct match *method;
+    struct match *authority;
+    struct conf_hdr_match *headers; /* headers and withoutHeaders (invert) */
+    size_t nheaders;
+    struct conf_hdr_match *query; /* queryParams: first value of the parameter */
+    size_t nquery;
+    uint16_t port; /* 0 = any */
+};
+
+enum conf_retry_on {
+    RETRY_ON_CONNECT_FAILURE = 1u << 0,
+    RETRY_ON_REFUSED_STREAM = 1u << 1,
+    RETRY_ON_RESET = 1u << 2,
+    RETRY_ON_5XX = 1u << 3,
+    RETRY_ON_GATEWAY_ERROR = 1u << 4,
+    RETRY_ON_RETRIABLE_4XX = 1u << 5,
+    RETRY_ON_STATUS_CODES = 1u << 6, /* retriable-status-codes and bare codes */
+};
+
+struct conf_retries {
+    bool is_set;            /* retries present in YAML; else the Istio mesh default */
+    uint32_t attempts;      /* retries after the first try; 0 disables */
+    uint32_t per_try_timeout_ms;
+    uint32_t on;            /* enum conf_retry_on bits */
+    uint16_t *codes;        /* bare status codes in retryOn */
+    size_t ncodes;
+    bool ignore_previous_hosts; /* default true in canaryd */
+};
+
+struct conf_fault {
+    bool has_delay;
+    uint32_t delay_ms;
+    uint32_t delay_ppm;
+    bool has_abort;
+    uint16_t abort_status;
+    uint32_t abort_ppm;
+};
+
+struct conf_mirror {
+    struct conf_cluster *cluster; /* borrowed: conf */
+    uint32_t ppm;                 /* share of requests mirrored; default all */
+};
+
+struct conf_rewrite {
+    const char *uri; /* replaces the matched prefix (or the whole path); NULL = none */
+    size_t uri_len;
+    const char *authority; /* NULL = keep Host */
+    size_t authority_len;
+};
+
+struct conf_redirect {
+    const char *uri; /* NULL = keep path */
+    size_t uri_len;
+    const char *authority; /* NULL = keep */
+    size_t authority_len;
+    const char *scheme; /* NULL = keep */
+    uint16_t port;      /* 0 = keep */
+    uint16_t status;    /* redirectCode, default 301 */
+};
+
+struct conf_direct {
+    uint16_t status;
+    const char *body; /* may be NULL */
+    size_t body_len;
+};
+
+enum conf_action {
+    CONF_ACTION_FORWARD = 0,
+    CONF_ACTION_REDIRECT,
+    CONF_ACTION_DIRECT,
+};
+
+struct conf_dest {
+    struct conf_cluster *cluster; /* borrowed: conf */
+    uint32_t weight;
+    struct conf_headers headers; /* destination-level headers */
+};
+
+struct conf_vs;
+
+struct conf_route {
+    const char *name; /* http[].name, or "route-N" (N = index) when unnamed */
+    struct conf_vs *vs; /* borrowed: conf */
+    uint32_t index;     /* dense index in conf (all routes of all VS) */
+    struct conf_match *matches; /* OR'ed; nmatches == 0 is a catch-all */
+    size_t nmatches;
+    enum conf_action action;
+    struct conf_dest *dests; /* FORWARD */
+    size_t ndests;
+    /* Subset pick: dest i is chosen for a draw r in [cum_weight[i-1], cum_weight[i]),
+     * r uniform in [0, total_weight). Zero-weight dests have empty ranges. */
+    uint32_t *cum_weight;
+    uint32_t total_weight;
+    uint32_t timeout_ms;
+    struct conf_retries retries;
+    struct conf_fault fault;
+    struct conf_mirror *mirrors;
+    size_t nmirrors;
+    struct conf_headers headers; /* route-level headers */
+    struct conf_rewrite rewrite;
+    struct conf_redirect redirect; /* REDIRECT */
+    struct conf_direct direct;     /* DIRECT */
+};
+
+struct conf_vs {
+    const char *name;
+    const char *ns; /* metadata.namespace, default "default" */
+    const char **hosts;
+    size_t nhosts;
+    struct conf_route *routes;
+    size_t nroutes;
+    struct conf_key split_key; /* annotation canaryd.io/split-key; src NONE = random */
+    uint32_t index;
+};
+
+/* ---- listeners and host tables ---- */
+
+struct conf_host_entry {
+    const char *host; /* lower case, no port; NULL = empty slot */
+    size_t len;
+    uint32_t hash;
+    struct conf_vs *vs; /* borrowed: conf */
+};
+
+struct conf_wildcard {
+    const char *suffix; /* lower case, with the leading '.', e.g. ".example.com" */
+    size_t len;
+    struct conf_vs *vs; /* borrowed: conf */
+};
+
+/* Host header -> VirtualService, for one listener. Exact hosts (including the
+ * Kubernetes forms of short names) sit in an open-addressing hash table;
+ * wildcards are sorted by suffix length, longest first; star is "*". */
+struct conf_vhosts {
+    struct conf_host_entry *exact; /* nexact_slots entries, a power of two */
+    size_t nexact_slots;
+    struct conf_wildcard *wild;
+    size_t nwild;
+    struct conf_vs *star; /* borrowed: conf; NULL = none */
+};
+
+struct conf_listener {
+    const char *name; /* "gateway/server-port" or "default" for --listen */
+    const char *addr; /* as written, e.g. "0.0.0.0:8080" */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    uint16_t port;
+    struct conf_vhosts vhosts;
+};
+
+/* ---- the snapshot ---- */
+
+struct conf_source {
+    const char *path;
+    char sha256_hex[65];
+};
+
+struct conf_counts {
+    size_t service_entries;
+    size_t destination_rules;
+    size_t virtual_services;
+    size_t gateways;
+    size_t routes;
+    size_t clusters;
+    size_t endpoints;
+};
+
+struct conf {
+    atomic_uint refcnt;
+    uint64_t generation; /* set by whoever activates it (reload) */
+    struct arena *arena; /* owned */
+    struct conf_listener *listeners;
+    size_t nlisteners;
+    struct conf_vs *vss;
+    size_t nvss;
+    struct conf_route **routes; /* every route of every VS, by conf_route.index */
+    size_t nroutes;
+    struct conf_cluster *clusters;
+    size_t nclusters;
+    struct conf_endpoint *endpoints;
+    size_t nendpoints;
+    struct conf_source *sources;
+    size_t nsources;
+    struct conf_counts counts;
+    struct match **regexes; /* every compiled matcher, for conf_free */
+    size_t nregexes;
+    char *summary; /* -t output: one line per object, '\n'-separated */
+    size_t mem_bytes; /* arena bytes, for the benchmarks */
+};
+
+struct conf_opts {
+    const char *listen_addr; /* the --listen address used when no Gateway exists */
+};
+
+/* Loads every path (file or directory, see ast_load_path), validates and
+ * compiles. All errors and warnings go to diags. Returns a new snapshot with
+ * refcount 1, or NULL when any error was recorded (everything built so far is
+ * freed). Does no I/O except reading the files. */
+struct conf *conf_build(const char *const *paths, size_t npaths, const struct conf_opts *opts,
+                        struct diag_list *diags);
+
+/* Same as conf_build for one in-memory YAML buffer named name. */
+struct conf *conf_build_buffer(const char *name, const char *buf, size_t len,
+                               const struct conf_opts *opts, struct diag_list *diags);
+
+/* Returns c with one more reference. c may be NULL. Thread-safe. */
+struct conf *conf_ref(struct conf *c);
+
+/* Drops the reference *cp and sets *cp = NULL; frees the snapshot when it was
+ * the last one. *cp may be NULL. Thread-safe. */
+void conf_unref(struct conf **cp);
+
+/* Prints the -t summary (one line per object). */
+void conf_print_summary(const struct conf *c, FILE *out);
+
+#endif /* CANARYD_CONF_H */
