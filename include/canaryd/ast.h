@@ -65,7 +65,12 @@ struct ast_set {
     size_t ndocs;
     struct ast_file *files; /* borrowed: arena */
     size_t nfiles;
+    size_t docs_cap;  /* private to ast.c: capacity of docs */
+    size_t files_cap; /* private to ast.c: capacity of files */
 };
+
+#define AST_MAX_FILE_BYTES (16u * 1024u * 1024u) /* larger files are an error */
+#define AST_MAX_DEPTH 64                         /* deeper nesting is an error */
 
 /* Initialises an empty set with a fresh arena; returns 0 or -1 on allocation
  * failure. */
@@ -96,5 +101,22 @@ struct ast_node *ast_map_get(const struct ast_node *m, const char *key);
 
 /* True when n is a plain scalar null ("", "~", "null", "Null", "NULL"). */
 bool ast_is_null(const struct ast_node *n);
+
+/* What a scalar is under the YAML 1.2 core schema. */
+enum ast_scalar_kind {
+    AST_S_STR = 0, /* quoted, or plain text that is none of the below */
+    AST_S_NULL,    /* plain "", "~", "null", "Null", "NULL" */
+    AST_S_BOOL,    /* plain true/True/TRUE/false/False/FALSE */
+    AST_S_INT,     /* plain [-+]?[0-9]+ */
+    AST_S_FLOAT,   /* plain decimal with a fraction or exponent, .inf, .nan */
+};
+
+/* Classifies scalar n (AST_S_STR for a non-scalar). */
+enum ast_scalar_kind ast_scalar_kind(const struct ast_node *n);
+
+/* Returns "a map", "a list", "a string", "an integer", "a number", "a boolean"
+ * or "null": what n is under the YAML 1.2 core schema (a quoted scalar is
+ * always a string). For messages such as "expected an integer, got a string". */
+const char *ast_type_name(const struct ast_node *n);
 
 #endif /* CANARYD_AST_H */

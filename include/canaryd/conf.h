@@ -52,6 +52,8 @@ struct conf_key {
     enum conf_key_src src;
     const char *name; /* NULL for NONE and SOURCE_IP */
     size_t name_len;
+    const char *cookie_path; /* consistentHash.httpCookie.path; NULL = not set */
+    uint32_t cookie_ttl_ms;  /* consistentHash.httpCookie.ttl; 0 = not set */
 };
 
 struct conf_conn_pool {
@@ -354,5 +356,19 @@ void conf_unref(struct conf **cp);
 
 /* Prints the -t summary (one line per object). */
 void conf_print_summary(const struct conf *c, FILE *out);
+
+/* Hash of the host table: FNV-1a over the ASCII-lower-cased bytes of
+ * s[0..len). The lookup key is the request's Host in lower case without its
+ * port (hashing folds case itself, so the caller may hash the raw bytes, but
+ * must compare against conf_host_entry.host case-insensitively or lower-case
+ * first). Entries of conf_vhosts.exact sit at slot hash & (nexact_slots - 1),
+ * then the next slots (linear probing) until an empty slot (host == NULL). */
+uint32_t conf_host_hash(const char *s, size_t len);
+
+/* Parses a listen address "HOST:PORT", "[V6]:PORT" or ":PORT" (HOST an IP
+ * literal or "localhost"; empty host = 0.0.0.0) into sa, salen and port. No DNS.
+ * Returns 0, or -1 when s is malformed. */
+int conf_addr_parse(const char *s, struct sockaddr_storage *sa, socklen_t *salen,
+                    uint16_t *port);
 
 #endif /* CANARYD_CONF_H */

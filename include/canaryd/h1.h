@@ -23,6 +23,10 @@
 #define H1_MAX_HEADERS 100
 #define H1_MAX_REQUEST_LINE (8 * 1024) /* longer request line -> 414 */
 #define H1_MAX_HEAD (64 * 1024)        /* longer header section -> 431 */
+#define H1_MAX_EMPTY_LINES 8           /* CRLFs skipped before a request line */
+#define H1_MAX_CHUNK_LINE 4096         /* chunk-size line (with extensions) or trailer line */
+#define H1_MAX_CHUNK_DIGITS 16         /* hex digits of a chunk size */
+#define H1_MAX_TRAILERS (16 * 1024)    /* whole trailer section of a chunked body */
 
 struct h1_hdr {
     char *name; /* borrowed: the caller's buffer; lower-cased in place by the parser */
@@ -46,6 +50,7 @@ enum h1_flags {
     H1_F_UPGRADE = 1u << 3,         /* an Upgrade header is present */
     H1_F_EXPECT_CONTINUE = 1u << 4, /* Expect: 100-continue */
     H1_F_ABSOLUTE_FORM = 1u << 5,   /* request-target was http://authority/path */
+    H1_F_TE_OTHER = 1u << 6,        /* Transfer-Encoding lists codings besides chunked */
 };
 
 struct h1_msg {
@@ -54,7 +59,8 @@ struct h1_msg {
     uint32_t method_len;
     char *target; /* borrowed: buffer; as sent (origin, absolute, asterisk or authority form) */
     uint32_t target_len;
-    char *path; /* borrowed: buffer; origin-form path without the query, starts with '/' or is "*" */
+    char *path; /* borrowed: buffer; origin-form path without the query, starts with '/' or is
+                   "*"; a static read-only "/" when an absolute-form target has an empty path */
     uint32_t path_len;
     char *query; /* borrowed: buffer; after '?', NULL when there is no '?' */
     uint32_t query_len;
@@ -72,13 +78,21 @@ struct h1_msg {
     uint32_t host_len;
     struct h1_hdr hdrs[H1_MAX_HEADERS];
     uint32_t nhdrs;
-    uint32_t head_len;
+    uint32_t head_len; /* the value returned on success (leading CRLFs included) */
     /* on error */
     uint16_t err_status;
     const char *err; /* static string: short reason for logs */
 };
 
 /* Parses a request head from buf[0..len). Header names are lower-cased in place.
+ * Accepted targets: origin-form, absolute-form "http://host[:port][/path][?query]"
+ * (msg->host is then the target's authority, a Host header is still required for
+ * HTTP/1.1), and "*" with OPTIONS only. CONNECT (authority-form) is rejected (400):
+ * canaryd does not tunnel. Bytes outside 0x21-0x7E and '#' are rejected in the target.
+ * Duplicate Content-Length (separate lines or a "5, 5" list) is accepted only when
+ * every value is the same number. Transfer-Encoding on a request must end in a single
+ * chunked; gzip, x-gzip, deflate, compress and x-compress may precede it
+ * (H1_F_TE_OTHER); anything else is 400, as is Transfer-Encoding on HTTP/1.0.
  * Rejects (400): invalid method token, version other than HTTP/1.0 or HTTP/1.1,
  * CL together with TE, differing or malformed Content-Length, Transfer-Encoding
  * whose final coding is not chunked (or chunked applied twice), obs-fold, bare
@@ -86,17 +100,28 @@ struct h1_msg {
  * colon or inside a name, an HTTP/1.1 request without exactly one Host, more
  * than one Host. 414 when the request line exceeds H1_MAX_REQUEST_LINE, 431 when
  * the head exceeds H1_MAX_HEAD or H1_MAX_HEADERS. Leading empty lines (CRLF)
- * before the request line are skipped and count in the returned length. */
+ * before the request line are skipped (up to H1_MAX_EMPTY_LINES) and count in the
+ * returned length; H1_MAX_HEAD applies from the request line on. Exactly
+ * H1_MAX_REQUEST_LINE bytes (without CRLF) and exactly H1_MAX_HEAD bytes are legal.
+ * req must not be NULL. The parse restarts from buf[0] on every call; the fields
+ * of req are meaningful only after a return > 0 (err/err_status after < 0). */
 ssize_t h1_parse_request(char *buf, size_t len, struct h1_msg *req);
 
 /* Parses a response head from buf[0..len). method is the request's method
  * (HEAD responses have no body); framing accounts for 1xx, 204 and 304.
  * Rejects (err_status 502): bad status line, CL+TE, differing Content-Length,
- * malformed values, head larger than H1_MAX_HEAD. */
+ * malformed values, head larger than H1_MAX_HEAD. Also 502: a version other than
+ * HTTP/1.0 or HTTP/1.1, a status outside 100-999, Content-Length or Transfer-Encoding
+ * on a 1xx or 204, chunked not final or twice, Transfer-Encoding on HTTP/1.0.
+ * The reason phrase may be empty and its SP may be missing ("HTTP/1.1 200\r\n").
+ * Framing: NONE for HEAD, 1xx (101 included: the caller tunnels), 204 and 304;
+ * CHUNKED when chunked is final; CLOSE for other codings or no CL; else LENGTH.
+ * method may be NULL (treated as not HEAD); resp must not be NULL. */
 ssize_t h1_parse_response(char *buf, size_t len, const char *method, size_t method_len,
                           struct h1_msg *resp);
 
-/* Returns the first header named name (lower case) or NULL. */
+/* Returns the first header named name (lower case, name_len bytes) or NULL.
+ * The result is borrowed from msg. */
 const struct h1_hdr *h1_hdr_find(const struct h1_msg *msg, const char *name, size_t name_len);
 
 /* True when name (lower case) is a hop-by-hop header per RFC 9110 7.6.1:
@@ -114,16 +139,22 @@ struct h1_chunked {
     uint64_t remaining; /* payload bytes left in the current chunk */
     uint32_t line_len;  /* bytes of the current size/trailer line, bounded */
     bool done;          /* the last chunk and the trailer section have been seen */
+    uint32_t trailer_len; /* bytes of trailer lines seen, bounded by H1_MAX_TRAILERS */
 };
 
 /* Scans a chunked body in buf[0..len) incrementally. Returns the number of
  * bytes consumed (the caller forwards or drops them), 0 when len is 0 or the
  * body is done, -1 on a framing error (bad or overflowing size, missing CRLF,
  * control characters, oversize chunk-size or trailer line). The consumed bytes
- * contain at most one run of chunk payload, reported by *data_off/*data_len
+ * contain at most one run of chunk payload, reported by *data_off and *data_len
  * (relative to buf; *data_len is 0 when the run is empty), so a caller that
  * de-chunks copies exactly that run. Bytes after the end of the body are not
- * consumed. */
+ * consumed. Size: at most H1_MAX_CHUNK_DIGITS hex digits, below 2^63; optional
+ * BWS ";" extensions up to CRLF; the size line and each trailer line at most
+ * H1_MAX_CHUNK_LINE bytes; trailers are validated like header fields (no
+ * obs-fold) and total at most H1_MAX_TRAILERS. Every CR must be followed by LF.
+ * Once -1 was returned, every later call returns -1. Any split of the input over
+ * calls gives the same result and the same payload bytes. */
 ssize_t h1_chunked_scan(struct h1_chunked *st, const char *buf, size_t len, size_t *data_off,
                         size_t *data_len);
 

@@ -1,0 +1,358 @@
+/*
+ * conf_internal.h: shared by conf.c, conf_schema.c, conf_kinds.c and
+ * conf_compile.c only (not part of the conf contract). The loader walks the
+ * AST with schema tables into the cf_* objects below (parse-time forms that
+ * keep locations for later diagnostics), then conf_compile.c checks them
+ * against each other and builds the struct conf snapshot.
+ */
+#ifndef CANARYD_CONF_INTERNAL_H
+#define CANARYD_CONF_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "canaryd/ast.h"
+#include "canaryd/conf.h"
+
+struct arena;
+struct diag_list;
+
+#define CF_PATH_MAX 512
+
+/* Where something was written: its node's location and its object path. */
+struct cf_where {
+    struct ast_loc loc;
+    const char *path; /* borrowed: scratch arena */
+};
+
+/* Growable array of pointers in an arena. */
+struct cf_vec {
+    void **v; /* borrowed: arena */
+    size_t n;
+    size_t cap;
+};
+
+struct cf_map_slot {
+    const char *key; /* borrowed: caller; NULL = empty */
+    size_t len;
+    uint32_t hash;
+    void *val; /* borrowed: caller */
+};
+
+/* String -> pointer, open addressing, in an arena. */
+struct cf_map {
+    struct cf_map_slot *slots; /* borrowed: arena */
+    size_t nslots;             /* a power of two, or 0 */
+    size_t n;
+};
+
+/* A string with the place it was written. */
+struct cf_str {
+    const char *s; /* borrowed: arena */
+    size_t len;
+    struct cf_where where;
+};
+
+struct cf_label {
+    const char *key; /* borrowed: arena */
+    const char *val; /* borrowed: arena */
+};
+
+struct cf_labels {
+    struct cf_label *v; /* borrowed: arena */
+    size_t n;
+};
+
+enum cf_kind {
+    CF_SE = 0,
+    CF_DR,
+    CF_VS,
+    CF_GW,
+    CF_NKINDS,
+};
+
+struct cf_meta {
+    const char *name; /* borrowed: arena; NULL when missing */
+    const char *ns;   /* borrowed: arena; "default" when not written */
+    struct cf_where name_where;
+};
+
+/* ---- ServiceEntry ---- */
+
+struct cf_port {
+    uint16_t number;
+    const char *name;     /* borrowed: arena; may be NULL */
+    const char *protocol; /* borrowed: arena; may be NULL */
+};
+
+struct cf_named_port {
+    const char *name; /* borrowed: arena */
+    uint16_t number;
+};
+
+struct cf_se_ep {
+    const char *address; /* borrowed: arena */
+    struct cf_named_port *ports; /* borrowed: arena */
+    size_t nports;
+    struct cf_labels labels;
+    uint32_t weight; /* default 1 */
+    struct cf_where where;
+    struct cf_where addr_where;
+};
+
+enum cf_resolution {
+    CF_RES_NONE = 0,
+    CF_RES_STATIC,
+    CF_RES_DNS,
+};
+
+struct cf_se {
+    struct cf_str *hosts; /* borrowed: arena */
+    size_t nhosts;
+    struct cf_port *ports; /* borrowed: arena */
+    size_t nports;
+    int resolution; /* enum cf_resolution */
+    struct cf_where res_where;
+    struct cf_se_ep *eps; /* borrowed: arena */
+    size_t neps;
+};
+
+/* ---- DestinationRule ---- */
+
+struct cf_subset {
+    const char *name; /* borrowed: arena */
+    struct cf_labels labels;
+    const struct ast_node *policy; /* borrowed: AST; trafficPolicy, validated */
+    struct cf_where where;
+};
+
+struct cf_dr {
+    const char *host; /* borrowed: arena; lower case */
+    struct cf_where host_where;
+    const struct ast_node *policy; /* borrowed: AST; trafficPolicy, validated */
+    struct cf_subset *subsets;     /* borrowed: arena */
+    size_t nsubsets;
+};
+
+/* ---- VirtualService ---- */
+
+struct cf_destref {
+    const char *host;   /* borrowed: arena; lower case */
+    const char *subset; /* borrowed: arena; NULL = none */
+    uint16_t port;      /* 0 = not written */
+    struct cf_where where;        /* the destination map */
+    struct cf_where subset_where; /* the subset scalar */
+    struct cf_where port_where;
+    uint32_t cluster; /* set by conf_compile.c */
+};
+
+struct cf_dest {
+    struct cf_destref ref;
+    int64_t weight;
+    bool has_weight;
+    struct conf_headers headers;
+};
+
+struct cf_mirror {
+    struct cf_destref ref;
+    uint32_t ppm;
+};
+
+enum {
+    CF_ACT_ROUTE = 1u << 0,
+    CF_ACT_REDIRECT = 1u << 1,
+    CF_ACT_DIRECT = 1u << 2,
+};
+
+struct cf_route {
+    struct conf_route r; /* the parts the schema fills; the rest by compile */
+    struct cf_dest *dests; /* borrowed: arena */
+    size_t ndests;
+    struct cf_mirror mirror; /* mirror + mirrorPercentage */
+    bool has_mirror;
+    bool has_mirror_ppm;
+    struct cf_mirror *mirrors; /* borrowed: arena; mirrors[] */
+    size_t nmirrors;
+    unsigned actions; /* CF_ACT_* */
+    struct cf_where where;
+};
+
+struct cf_vs {
+    struct cf_str *hosts; /* borrowed: arena; lower case */
+    size_t nhosts;
+    struct cf_str *gateways; /* borrowed: arena */
+    size_t ngateways;
+    struct cf_route *routes; /* borrowed: arena */
+    size_t nroutes;
+};
+
+/* ---- Gateway ---- */
+
+struct cf_server {
+    uint16_t port;
+    const char *port_name; /* borrowed: arena; may be NULL */
+    const char *protocol;  /* borrowed: arena */
+    struct cf_str *hosts;  /* borrowed: arena */
+    size_t nhosts;
+    const char *bind; /* borrowed: arena; NULL = 0.0.0.0 */
+    const char *name; /* borrowed: arena; may be NULL */
+    struct cf_where where; /* the port map */
+};
+
+struct cf_gw {
+    struct cf_server *servers; /* borrowed: arena */
+    size_t nservers;
+};
+
+struct cf_obj {
+    enum cf_kind kind;
+    struct cf_meta meta;
+    struct conf_key split_key; /* canaryd.io/split-key (VirtualService) */
+    struct cf_where where;     /* the document */
+    union {
+        struct cf_se se;
+        struct cf_dr dr;
+        struct cf_vs vs;
+        struct cf_gw gw;
+    } u;
+};
+
+/* ---- the build context ---- */
+
+struct cf_ctx {
+    struct conf *conf;         /* borrowed: being built */
+    struct arena *a;           /* borrowed: conf->arena, for the snapshot */
+    struct arena *tmp;         /* borrowed: the AST arena, for parse-time objects */
+    struct diag_list *diags;   /* borrowed: caller */
+    const struct conf_opts *opts; /* borrowed: caller; may be NULL */
+    const struct ast_set *set;    /* borrowed: caller; the loaded files */
+    struct cf_vec objs[CF_NKINDS]; /* struct cf_obj * */
+    struct cf_vec regexes;         /* struct match *, in c->a */
+    struct cf_obj *cur;            /* borrowed: object being parsed */
+    size_t nerrors0;               /* diags->nerrors when the build started */
+    char path[CF_PATH_MAX];
+    size_t plen;
+};
+
+/* ---- schema tables (conf_schema.c) ---- */
+
+enum cf_type {
+    CF_T_NOTSUP = 0, /* an Istio field canaryd does not implement */
+    CF_T_STR,
+    CF_T_INT,
+    CF_T_NUM,
+    CF_T_BOOL,
+    CF_T_MAP,
+    CF_T_SEQ,
+    CF_T_ANY,
+};
+
+struct cf_field;
+
+/* Handles the value n of field f of the map being walked; obj is the object
+ * the table describes. Returns 0, or -1 after recording a diagnostic. */
+typedef int cf_field_fn(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                        void *obj);
+
+struct cf_field {
+    const char *key; /* NULL ends a table */
+    enum cf_type type;
+    bool required;
+    cf_field_fn *fn; /* NULL: accepted and ignored */
+    size_t off;      /* where the handler writes, from obj */
+    int64_t min;     /* integer bounds */
+    int64_t max;
+    const void *aux; /* handler data: a sub-table, an enum table */
+};
+
+/* Enum tables for cf_h_enum: val < 0 means "valid Istio, not supported". */
+struct cf_enum {
+    const char *name; /* NULL ends a table */
+    int val;
+};
+
+/* Walks map n with table tab, calling handlers on obj: unknown fields (with a
+ * suggestion), unsupported fields, wrong types and missing required fields
+ * are reported. Returns 0 when nothing was wrong, else -1. */
+int cf_walk(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab, void *obj);
+
+/* Path helpers: push returns a mark for cf_path_pop. */
+size_t cf_path_key(struct cf_ctx *c, const char *key);
+size_t cf_path_idx(struct cf_ctx *c, size_t i);
+void cf_path_pop(struct cf_ctx *c, size_t mark);
+/* The current path and n's location, copied to the scratch arena. */
+struct cf_where cf_where_here(struct cf_ctx *c, const struct ast_node *n);
+
+void cf_err(struct cf_ctx *c, const struct ast_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cf_warn(struct cf_ctx *c, const struct ast_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cf_err_at(struct cf_ctx *c, const struct cf_where *w, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cf_warn_at(struct cf_ctx *c, const struct cf_where *w, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Records an allocation failure; returns -1. */
+int cf_oom(struct cf_ctx *c);
+/* True when errors were recorded since the build started. */
+bool cf_failed(const struct cf_ctx *c);
+
+/* Generic handlers. Pointer+count pairs are written at off and
+ * off + sizeof(void *). */
+int cf_h_str(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_lstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_strlen(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_u16(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_u32(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_bool(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_dur(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_ppm(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_enum(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_map(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_strs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_lstrs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_strmap(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_match(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_headers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+
+/* Parses a duration ("1.5s", "250ms", "1m", "1h", "10us", "1h30m") into
+ * milliseconds, rounding a non-zero sub-millisecond value up to 1. Returns 0,
+ * or -1 with *why set. */
+int cf_parse_duration(const char *s, size_t len, uint32_t *ms, const char **why);
+
+/* Lower-cased copy of s[0..len) in arena a, or NULL. */
+char *cf_lower_dup(struct arena *a, const char *s, size_t len);
+
+/* The closest of the NULL-terminated keys to s (edit distance), or NULL when
+ * none is close enough to be a likely typo. */
+const char *cf_suggest(const char *s, const char *const *keys, size_t nkeys);
+
+/* ---- utilities (conf.c) ---- */
+
+int cf_vec_push(struct arena *a, struct cf_vec *v, void *p);
+/* Returns the value for key, or NULL. */
+void *cf_map_get(const struct cf_map *m, const char *key, size_t len);
+/* Inserts key -> val unless key is present; returns 0 (inserted), 1 (present:
+ * *old is set to the existing value) or -1 (allocation failure). key must
+ * outlive the map. */
+int cf_map_put(struct arena *a, struct cf_map *m, const char *key, size_t len, void *val,
+               void **old);
+/* Arena printf. */
+char *cf_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the kinds (conf_kinds.c) and the compiler (conf_compile.c) ---- */
+
+/* Parses one document into a cf_obj registered in c->objs. */
+void cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc);
+
+/* The trafficPolicy table, for re-walking validated policies at compile. */
+extern const struct cf_field cf_policy_tab[];
+
+/* Cross-object checks and snapshot construction; 0 or -1. */
+int cf_compile(struct cf_ctx *c);
+
+/* The Istio kind name of k ("VirtualService", ...). */
+const char *cf_kind_name(enum cf_kind k);
+
+#endif /* CANARYD_CONF_INTERNAL_H */

@@ -1,0 +1,203 @@
+/*
+ * proxy_types.h: the data plane's runtime objects, shared by worker.c,
+ * session.c, stream.c and pool.c (types only). Everything here belongs to
+ * exactly one worker thread and is touched by no other thread.
+ *
+ *   worker  - one thread, one event_base, its listeners, sessions and pools
+ *   wconf   - a worker's pin on one conf snapshot (plus per-worker LB state)
+ *   lsn     - one listening socket of one worker (SO_REUSEPORT)
+ *   sess    - one accepted downstream connection
+ *   stream  - one request/response exchange inside a session
+ *   upconn  - one upstream connection, leased from a pool entry
+ *   pool_ep - idle upconns to one endpoint address, keyed by identity
+ */
+#ifndef CANARYD_PROXY_TYPES_H
+#define CANARYD_PROXY_TYPES_H
+
+#include <event2/event_struct.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "canaryd/buf.h"
+#include "canaryd/h1.h"
+#include "canaryd/lb.h"
+
+struct conf;
+struct conf_cluster;
+struct conf_dest;
+struct conf_endpoint;
+struct conf_listener;
+struct conf_route;
+struct conf_vs;
+struct event_base;
+struct log_buf;
+struct metric_shard;
+
+struct wconf {
+    struct conf *conf;   /* ref */
+    uint32_t nstreams;   /* this worker's streams pinning it */
+    uint64_t *rr;        /* owned: round-robin cursor per cluster */
+    uint32_t *active;    /* owned: in-flight requests per endpoint */
+    struct wconf *next;  /* owned: chain of retired pins still in use */
+};
+
+struct lsn {
+    int fd;
+    struct event ev;
+    struct worker *w; /* borrowed: owner */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    uint16_t port;
+    bool is_paused; /* accept paused (fd limit reached) */
+    struct lsn *next; /* owned: worker's list */
+};
+
+enum sess_flags {
+    SESS_F_NONE = 0,
+    SESS_F_CLOSE_AFTER = 1u << 0, /* close once the current response is written */
+    SESS_F_CLOSING = 1u << 1,     /* flushing output, then free */
+    SESS_F_TUNNEL = 1u << 2,      /* upgraded: raw bytes both ways */
+    SESS_F_ABORT = 1u << 3,       /* reset, do not flush */
+    SESS_F_IN_PROCESS = 1u << 4,  /* sess_process is on the stack */
+};
+
+struct sess {
+    struct worker *w; /* borrowed: owner */
+    int fd;
+    struct event ev_rd;
+    struct event ev_wr;
+    struct event ev_tmo;
+    struct buf in;
+    struct buf out;
+    struct stream *st; /* owned: the exchange in progress, NULL between requests */
+    struct sockaddr_storage peer;
+    char peer_ip[INET6_ADDRSTRLEN];
+    uint16_t lport;
+    const struct lsn *lsn; /* borrowed: worker keeps it (may be closed before us) */
+    uint32_t flags;
+    uint32_t nreqs;
+    uint64_t head_start_us; /* first byte of the current head, for --header-timeout */
+    bool want_rd, want_wr;  /* event interests currently armed */
+    struct sess *prev, *next; /* worker's list */
+};
+
+struct upconn {
+    int fd;
+    struct event ev_rd;
+    struct event ev_wr;
+    struct event ev_tmo;
+    struct buf in;
+    struct buf out;
+    struct pool_ep *pe;     /* borrowed: the worker's pool entry (lives as long as the worker) */
+    struct worker *w;       /* borrowed: owner */
+    struct stream *st;      /* weak: cleared by stream_end */
+    uint32_t nreqs;
+    bool is_connecting;
+    bool is_reused;
+    bool want_rd, want_wr;
+    struct upconn *next;    /* pool entry's idle list */
+};
+
+struct pool_ep {
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char addr_str[INET6_ADDRSTRLEN + 8];
+    struct upconn *idle; /* owned list */
+    uint32_t nidle;
+    uint32_t nconns; /* idle + leased */
+    struct pool_ep *next; /* hash chain */
+};
+
+struct pool {
+    struct pool_ep **slots; /* owned */
+    size_t nslots;
+    size_t nentries;
+};
+
+enum stream_end {
+    STREAM_END_OK = 0,
+    STREAM_END_PARSE,      /* PE: bad request from downstream */
+    STREAM_END_NO_ROUTE,   /* NR: no VirtualService or route matched */
+    STREAM_END_NO_HEALTHY, /* NH: no endpoint to send to */
+    STREAM_END_UP_CONNECT, /* UC: upstream connect failed */
+    STREAM_END_UP_RESET,   /* UR: upstream closed/reset before the response */
+    STREAM_END_UP_TIMEOUT, /* UT: upstream did not answer in time */
+    STREAM_END_UP_PROTO,   /* UP: upstream sent an invalid response */
+    STREAM_END_UP_ABORT,   /* UA: upstream failed after the response started */
+    STREAM_END_DOWN_CLOSE, /* DC: downstream went away */
+    STREAM_END_DIRECT,     /* DR: directResponse */
+    STREAM_END_REDIRECT,   /* RD: redirect */
+    STREAM_END_INTERNAL,   /* IE: allocation failure */
+    STREAM_END_TUNNEL,     /* TU: an upgraded tunnel ended */
+};
+
+struct stream {
+    struct sess *sess; /* borrowed: owner */
+    struct wconf *wc;  /* pin: nstreams counted */
+    struct buf head;   /* owned copy of the request head; req points into it */
+    struct h1_msg req;
+    const struct conf_listener *cl; /* borrowed: wc->conf */
+    const struct conf_vs *vs;       /* borrowed: wc->conf */
+    const struct conf_route *route; /* borrowed: wc->conf */
+    const struct conf_dest *dest;   /* borrowed: wc->conf */
+    const struct conf_endpoint *ep; /* borrowed: wc->conf */
+    struct upconn *up;              /* owned while leased */
+    /* request body */
+    enum h1_framing req_framing;
+    uint64_t req_left;
+    struct h1_chunked req_chunk;
+    bool req_done;
+    bool req_expect;
+    /* response */
+    bool resp_head_done;
+    bool resp_started;  /* bytes of the response went to the client */
+    bool resp_done;
+    bool resp_to_chunked; /* close-delimited upstream body -> chunked to a 1.1 client */
+    bool resp_dechunk;    /* chunked upstream body -> close-delimited to a 1.0 client */
+    bool resp_keepalive;  /* upstream connection reusable after this response */
+    bool is_head;
+    bool is_upgrade;
+    enum h1_framing resp_framing;
+    uint64_t resp_left;
+    struct h1_chunked resp_chunk;
+    uint16_t status;
+    uint8_t tries;
+    uint64_t tried; /* bit i: cluster endpoint i was tried */
+    enum stream_end end;
+    uint64_t start_us;
+    uint64_t up_start_us;
+    uint64_t up_end_us;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    struct event ev_tmo; /* route timeout */
+    char request_id[40];
+    uint32_t request_id_len;
+};
+
+struct worker {
+    int id;
+    pthread_t thread;
+    struct event_base *base; /* owned */
+    struct lb_rng rng;
+    struct lsn *lsns;        /* owned list */
+    struct sess *sessions;   /* owned list */
+    uint32_t nsessions;
+    struct wconf *wc;        /* owned: current pin */
+    struct wconf *retired;   /* owned: older pins with streams left */
+    uint64_t gen_seen;
+    struct pool pool;
+    struct buf_cache bufs;
+    struct metric_shard *metrics; /* owned */
+    struct log_buf *alog;         /* owned */
+    struct event ev_notify;
+    int notify_fd; /* eventfd */
+    struct event ev_tick;
+    bool is_draining;
+    bool is_stopping;
+    char scratch[H1_MAX_HEAD]; /* header joins for routing */
+};
+
+#endif /* CANARYD_PROXY_TYPES_H */

@@ -1,0 +1,96 @@
+/*
+ * route.h: request -> VirtualService -> route, with Istio semantics.
+ * Sits on the request path right after the head is parsed: the stream asks
+ * route_vhost() which VirtualService of its listener serves the Host, then
+ * route_select() which of that VirtualService's http[] routes takes the
+ * request (first match wins). lb.c then picks the destination and endpoint.
+ * Pure logic over a pinned conf snapshot and a parsed struct h1_msg: no
+ * allocation, no locks, no I/O, never logs, never calls back.
+ */
+#ifndef CANARYD_ROUTE_H
+#define CANARYD_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conf_route;
+struct conf_vhosts;
+struct conf_vs;
+struct h1_msg;
+
+/* Longest Host (without its port) route_vhost() looks up; longer is no match. */
+#define ROUTE_HOST_MAX 255
+
+/* Separators used to join repeated request headers before matching, as Envoy
+ * does (HeaderUtility::getAllOfHeaderAsString and the inline Cookie header):
+ * Cookie lines with "; ", every other header with ",". */
+#define ROUTE_JOIN_SEP ","
+#define ROUTE_JOIN_SEP_COOKIE "; "
+
+/* Everything route_select() (and lb_key_*) read about one request. Filled by
+ * the stream on its stack; nothing here is owned. */
+struct route_req {
+    const struct h1_msg *req; /* borrowed: the session's head buffer, valid for the stream */
+    const char *scheme;       /* borrowed: "http" (static); matched by match[].scheme */
+    size_t scheme_len;
+    uint16_t port; /* port of the listener the request came in on; match[].port */
+    const void *src_addr; /* borrowed: client IP bytes (4 for IPv4, 16 for IPv6), for the
+                             source-ip hash key; NULL when unknown */
+    size_t src_addr_len;
+    char *scratch; /* borrowed: caller's buffer for joined repeated headers; may be NULL
+                      when scratch_cap is 0. H1_MAX_HEAD bytes never overflow. */
+    size_t scratch_cap;
+};
+
+/* Host header value -> VirtualService for one listener's host table.
+ * host[0..len) is the Host header as sent (or NULL/0 when absent). The port is
+ * stripped ("a.example.com:8080" -> "a.example.com", "[::1]:8080" -> "[::1]",
+ * brackets kept; a colon-separated IPv6 literal without brackets is kept as
+ * is), the rest lower-cased into a stack buffer. A host longer than
+ * ROUTE_HOST_MAX bytes gives NULL. Lookup order, as Envoy/Istio: exact host
+ * (the conf hash table, which also holds the Kubernetes forms of short names),
+ * then the longest wildcard suffix ("*.example.com" matches "www.example.com"
+ * and "a.b.example.com", never "example.com"), then "*". An absent or empty
+ * host only matches "*". Returns the VirtualService, borrowed from the
+ * snapshot that owns vh, or NULL when nothing serves the host (404). */
+struct conf_vs *route_vhost(const struct conf_vhosts *vh, const char *host, size_t len);
+
+/* Returns the first route of vs whose match[] holds for rr, or NULL (404).
+ * A route with no match entry takes every request. match[] entries are OR'ed
+ * and the fields of one entry AND'ed, with Istio/Envoy semantics:
+ *  - uri: the path without the query string, as sent (no decoding); exact and
+ *    prefix honour ignoreUriCase (compiled into struct match), regex does not;
+ *  - method, scheme (rr->scheme), authority (the Host header as sent, port
+ *    included), port (rr->port, the listener's);
+ *  - headers.<name>: an absent header never matches (presence {} included);
+ *    repeated headers are joined with ROUTE_JOIN_SEP, Cookie with
+ *    ROUTE_JOIN_SEP_COOKIE, before matching;
+ *  - withoutHeaders.<name>: holds when the header is absent or does not match;
+ *  - queryParams.<name>: the FIRST value of the parameter; "a" without '=' has
+ *    the value ""; names and values are compared raw, without percent-decoding
+ *    (Envoy's route matcher uses QueryParamsMulti::parseQueryString, which does
+ *    not decode); an absent parameter never matches.
+ * Regexes are full-match (match.c). When a joined header does not fit in
+ * rr->scratch, that header condition fails (also for withoutHeaders), so the
+ * entry does not match. vs and rr must not be NULL. The result is borrowed from
+ * the snapshot that owns vs. */
+const struct conf_route *route_select(const struct conf_vs *vs, const struct route_req *rr);
+
+/* Value of request header name[0..name_len) (lower case) as the matcher sees
+ * it. One occurrence: *val points into the head buffer. Several: they are
+ * joined (Cookie with "; ", others with ",") into rr->scratch and *val points
+ * there, valid until the next call that uses the scratch.
+ * Returns 1 when present, 0 when absent, -1 when the joined value does not fit
+ * in rr->scratch (*val and *len are then unspecified). */
+int route_hdr_get(const struct route_req *rr, const char *name, size_t name_len, const char **val,
+                  size_t *len);
+
+/* First value of query parameter name[0..name_len) (case-sensitive, raw) in
+ * query[0..query_len) (the part after '?'; query may be NULL). Parameters are
+ * separated by '&'; a parameter without '=' has the empty value. Returns true
+ * and sets *val and *len (pointing into query) when the parameter is present. */
+bool route_query_get(const char *query, size_t query_len, const char *name, size_t name_len,
+                     const char **val, size_t *len);
+
+#endif /* CANARYD_ROUTE_H */

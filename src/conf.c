@@ -1,0 +1,300 @@
+/*
+ * conf.c: the configuration snapshot's public face (see conf.h): build from
+ * files or a buffer, reference counting, the -t summary, the host hash and
+ * listen-address parsing, plus the small arena containers the loader uses.
+ * Runs at start-up and on reload, off the request path; the data plane only
+ * calls conf_ref/conf_unref and reads the snapshot.
+ */
+#include "canaryd/common.h"
+#include "canaryd/conf.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "canaryd/arena.h"
+#include "canaryd/ast.h"
+#include "canaryd/conf_internal.h"
+#include "canaryd/diag.h"
+#include "canaryd/match.h"
+
+/* ---- containers ---- */
+
+int
+cf_vec_push(struct arena *a, struct cf_vec *v, void *p)
+{
+    if (v->n == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 8;
+        void **nv = arena_alloc(a, ncap * sizeof(*nv));
+        if (nv == NULL)
+            return -1;
+        if (v->n > 0)
+            memcpy(nv, v->v, v->n * sizeof(*nv));
+        v->v = nv;
+        v->cap = ncap;
+    }
+    v->v[v->n++] = p;
+    return 0;
+}
+
+static uint32_t
+fnv1a(const char *s, size_t len, bool fold)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (fold && ch >= 'A' && ch <= 'Z')
+            ch = (unsigned char)(ch | 0x20);
+        h = (h ^ ch) * 16777619u;
+    }
+    return h;
+}
+
+uint32_t
+conf_host_hash(const char *s, size_t len)
+{
+    return fnv1a(s, len, true);
+}
+
+static struct cf_map_slot *
+map_find(const struct cf_map *m, const char *key, size_t len, uint32_t h)
+{
+    size_t mask = m->nslots - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        struct cf_map_slot *s = &m->slots[i];
+        if (s->key == NULL || (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0))
+            return s;
+    }
+}
+
+void *
+cf_map_get(const struct cf_map *m, const char *key, size_t len)
+{
+    if (m->nslots == 0)
+        return NULL;
+    struct cf_map_slot *s = map_find(m, key, len, fnv1a(key, len, false));
+    return s->key != NULL ? s->val : NULL;
+}
+
+static int
+map_grow(struct arena *a, struct cf_map *m)
+{
+    size_t nslots = m->nslots ? m->nslots * 2 : 16;
+    struct cf_map nm = {.slots = arena_alloc(a, nslots * sizeof(*nm.slots)), .nslots = nslots};
+    if (nm.slots == NULL)
+        return -1;
+    for (size_t i = 0; i < m->nslots; i++) {
+        struct cf_map_slot *s = &m->slots[i];
+        if (s->key != NULL)
+            *map_find(&nm, s->key, s->len, s->hash) = *s;
+    }
+    nm.n = m->n;
+    *m = nm;
+    return 0;
+}
+
+int
+cf_map_put(struct arena *a, struct cf_map *m, const char *key, size_t len, void *val,
+           void **old)
+{
+    if ((m->n + 1) * 2 > m->nslots && map_grow(a, m) == -1)
+        return -1;
+    uint32_t h = fnv1a(key, len, false);
+    struct cf_map_slot *s = map_find(m, key, len, h);
+    if (s->key != NULL) {
+        if (old != NULL)
+            *old = s->val;
+        return 1;
+    }
+    *s = (struct cf_map_slot){.key = key, .len = len, .hash = h, .val = val};
+    m->n++;
+    return 0;
+}
+
+char *
+cf_printf(struct arena *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    char *s = arena_alloc(a, (size_t)n + 1);
+    if (s == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+/* ---- addresses ---- */
+
+static int
+parse_port(const char *s, uint16_t *port)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0' || v < 1 || v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+static int
+fill_v4(const char *host, uint16_t port, struct sockaddr_storage *sa, socklen_t *salen)
+{
+    struct sockaddr_in *in = (struct sockaddr_in *)sa;
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    else if (host[0] == '\0')
+        host = "0.0.0.0";
+    if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+        return -1;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    *salen = sizeof(*in);
+    return 0;
+}
+
+static int
+fill_v6(const char *host, uint16_t port, struct sockaddr_storage *sa, socklen_t *salen)
+{
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+        return -1;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    *salen = sizeof(*in6);
+    return 0;
+}
+
+int
+conf_addr_parse(const char *s, struct sockaddr_storage *sa, socklen_t *salen, uint16_t *port)
+{
+    char host[INET6_ADDRSTRLEN + 16];
+    const char *colon = strrchr(s, ':');
+    memset(sa, 0, sizeof(*sa));
+    if (colon == NULL || parse_port(colon + 1, port) == -1)
+        return -1;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= sizeof(host))
+        return -1;
+    if (s[0] == '[') {
+        if (hl < 2 || s[hl - 1] != ']')
+            return -1;
+        snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), s + 1);
+        return fill_v6(host, *port, sa, salen);
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)hl, s);
+    return fill_v4(host, *port, sa, salen);
+}
+
+/* ---- snapshots ---- */
+
+static void
+conf_free(struct conf *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->nregexes; i++)
+        match_fini(c->regexes[i]);
+    arena_free(c->arena);
+    free(c);
+}
+
+struct conf *
+conf_ref(struct conf *c)
+{
+    if (c != NULL)
+        atomic_fetch_add_explicit(&c->refcnt, 1, memory_order_relaxed);
+    return c;
+}
+
+void
+conf_unref(struct conf **cp)
+{
+    struct conf *c = *cp;
+    *cp = NULL;
+    if (c != NULL && atomic_fetch_sub_explicit(&c->refcnt, 1, memory_order_acq_rel) == 1)
+        conf_free(c);
+}
+
+void
+conf_print_summary(const struct conf *c, FILE *out)
+{
+    if (c->summary != NULL)
+        fputs(c->summary, out);
+}
+
+/* Compiles the documents of set into a snapshot, or NULL. */
+static struct conf *
+build_from_set(struct ast_set *set, const struct conf_opts *opts, struct diag_list *diags,
+               size_t nerrors0)
+{
+    struct conf *conf = calloc(1, sizeof(*conf));
+    struct cf_ctx *c = calloc(1, sizeof(*c));
+    if (conf == NULL || c == NULL || (conf->arena = arena_new()) == NULL) {
+        diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+        free(c);
+        conf_free(conf);
+        return NULL;
+    }
+    atomic_init(&conf->refcnt, 1);
+    *c = (struct cf_ctx){.conf = conf, .a = conf->arena, .tmp = set->arena, .diags = diags,
+                         .opts = opts, .set = set, .nerrors0 = nerrors0};
+    for (size_t i = 0; i < set->ndocs; i++)
+        cf_parse_doc(c, &set->docs[i]);
+    /* Cross-object checks only on a clean parse: a half-read object would
+     * produce misleading follow-up errors. */
+    if (!cf_failed(c))
+        cf_compile(c);
+    /* conf_free releases the regexes through conf->regexes. */
+    conf->regexes = (struct match **)c->regexes.v;
+    conf->nregexes = c->regexes.n;
+    bool failed = cf_failed(c);
+    free(c);
+    if (failed) {
+        conf_free(conf);
+        return NULL;
+    }
+    conf->mem_bytes = arena_bytes(conf->arena);
+    return conf;
+}
+
+struct conf *
+conf_build(const char *const *paths, size_t npaths, const struct conf_opts *opts,
+           struct diag_list *diags)
+{
+    struct ast_set set;
+    size_t nerrors0 = diags->nerrors;
+    if (ast_set_init(&set) == -1) {
+        diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < npaths; i++)
+        ast_load_path(&set, paths[i], diags);
+    struct conf *c = build_from_set(&set, opts, diags, nerrors0);
+    ast_set_fini(&set);
+    return c;
+}
+
+struct conf *
+conf_build_buffer(const char *name, const char *buf, size_t len, const struct conf_opts *opts,
+                  struct diag_list *diags)
+{
+    struct ast_set set;
+    size_t nerrors0 = diags->nerrors;
+    if (ast_set_init(&set) == -1) {
+        diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+        return NULL;
+    }
+    ast_load_buffer(&set, name, buf, len, diags);
+    struct conf *c = build_from_set(&set, opts, diags, nerrors0);
+    ast_set_fini(&set);
+    return c;
+}

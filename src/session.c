@@ -1,0 +1,298 @@
+/*
+ * session.c: one downstream (client) connection.
+ * Reads request heads, hands each complete head to stream.c, and keeps the
+ * connection for the next request (keep-alive, pipelining) until the client
+ * closes, a timeout fires (--header-timeout while a head is incomplete,
+ * --idle-timeout between requests), or the worker drains. Output is written
+ * from s->out; the stream in progress fills it.
+ */
+#include "canaryd/common.h"
+#include "canaryd/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "canaryd/log.h"
+#include "canaryd/metrics.h"
+#include "canaryd/worker.h"
+
+static void on_down_read(evutil_socket_t fd, short what, void *arg);
+static void on_down_write(evutil_socket_t fd, short what, void *arg);
+static void on_down_timeout(evutil_socket_t fd, short what, void *arg);
+static int sess_process(struct sess *s);
+static int sess_process_loop(struct sess *s);
+
+static void
+peer_format(struct sess *s, const struct sockaddr *peer)
+{
+    s->peer_ip[0] = '\0';
+    if (peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->peer_ip,
+                  sizeof(s->peer_ip));
+    else if (peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->peer_ip,
+                  sizeof(s->peer_ip));
+}
+
+struct sess *
+sess_new(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
+         const struct lsn *lsn)
+{
+    struct sess *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        close(fd);
+        metric_error(w->metrics, METRIC_ERR_NOMEM);
+        return NULL;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    s->w = w;
+    s->fd = fd;
+    memcpy(&s->peer, peer, MIN((size_t)peerlen, sizeof(s->peer)));
+    peer_format(s, peer);
+    s->lsn = lsn;
+    s->lport = lsn->port;
+    event_assign(&s->ev_rd, w->base, fd, EV_READ | EV_PERSIST, on_down_read, s);
+    event_assign(&s->ev_wr, w->base, fd, EV_WRITE | EV_PERSIST, on_down_write, s);
+    event_assign(&s->ev_tmo, w->base, -1, 0, on_down_timeout, s);
+    s->next = w->sessions;
+    if (w->sessions != NULL)
+        w->sessions->prev = s;
+    w->sessions = s;
+    w->nsessions++;
+    worker_sessions_delta(1);
+    metric_conn_delta(w->metrics, 1);
+    sess_update_events(s);
+    return s;
+}
+
+void
+sess_close(struct sess *s)
+{
+    struct worker *w = s->w;
+    if (s->st != NULL)
+        stream_abort(s->st, STREAM_END_DOWN_CLOSE);
+    event_del(&s->ev_rd);
+    event_del(&s->ev_wr);
+    event_del(&s->ev_tmo);
+    if (s->flags & SESS_F_ABORT) {
+        /* Make the client see an error, not a clean end of a short body. */
+        struct linger lg = {1, 0};
+        (void)setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(s->fd);
+    buf_release(&s->in, &w->bufs);
+    buf_release(&s->out, &w->bufs);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    w->nsessions--;
+    worker_sessions_delta(-1);
+    metric_conn_delta(w->metrics, -1);
+    free(s);
+}
+
+static void
+timer_arm(struct sess *s, uint32_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(&s->ev_tmo, &tv);
+}
+
+static void
+set_interest(struct event *ev, bool *cur, bool want)
+{
+    if (*cur == want)
+        return;
+    *cur = want;
+    if (want)
+        event_add(ev, NULL);
+    else
+        event_del(ev);
+}
+
+void
+sess_update_events(struct sess *s)
+{
+    bool closing = (s->flags & (SESS_F_CLOSING | SESS_F_CLOSE_AFTER)) != 0;
+    bool want_rd;
+    if (s->flags & SESS_F_TUNNEL)
+        want_rd = s->st != NULL && s->st->up != NULL && s->st->up->out.len < PROXY_HIGH_WATER;
+    else if (s->st != NULL)
+        /* Reading on during a stream feeds its body, buffers pipelined
+         * requests and notices a client that went away. */
+        want_rd = s->in.len < PROXY_HIGH_WATER &&
+                  (s->st->req_done || s->st->up == NULL || s->st->up->out.len < PROXY_HIGH_WATER);
+    else
+        want_rd = !closing && s->out.len < PROXY_HIGH_WATER;
+    set_interest(&s->ev_rd, &s->want_rd, want_rd);
+    set_interest(&s->ev_wr, &s->want_wr, s->out.len > 0);
+    if (s->st != NULL || (s->flags & SESS_F_TUNNEL)) {
+        event_del(&s->ev_tmo);
+    } else if (closing) {
+        timer_arm(s, worker_opts.idle_timeout_ms);
+    } else if (s->in.len > 0 || s->nreqs == 0) {
+        if (s->head_start_us == 0) {
+            s->head_start_us = proxy_now_us();
+            timer_arm(s, worker_opts.header_timeout_ms);
+        }
+    } else {
+        s->head_start_us = 0;
+        timer_arm(s, worker_opts.idle_timeout_ms);
+    }
+}
+
+int
+sess_flush(struct sess *s)
+{
+    if (s->out.len > 0 && buf_write_fd(&s->out, s->fd) == -1) {
+        sess_close(s);
+        return -1;
+    }
+    if (s->out.len == 0) {
+        buf_release(&s->out, &s->w->bufs);
+        if ((s->flags & SESS_F_CLOSING) || ((s->flags & SESS_F_CLOSE_AFTER) && s->st == NULL)) {
+            sess_close(s);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+sess_stream_done(struct sess *s)
+{
+    s->st = NULL;
+    s->nreqs++;
+    event_del(&s->ev_tmo);
+    if (s->w->is_draining)
+        s->flags |= SESS_F_CLOSE_AFTER;
+    if (sess_flush(s) == -1)
+        return -1;
+    if (s->flags & SESS_F_CLOSE_AFTER) {
+        s->flags |= SESS_F_CLOSING;
+        if (s->out.len == 0) {
+            sess_close(s);
+            return -1;
+        }
+        sess_update_events(s);
+        return 0;
+    }
+    buf_shrink_if_empty(&s->in, &s->w->bufs);
+    /* Inside sess_process the loop goes on to the next pipelined request. */
+    if (!(s->flags & SESS_F_IN_PROCESS) && sess_process(s) == -1)
+        return -1;
+    sess_update_events(s);
+    return 0;
+}
+
+void
+sess_drain(struct sess *s)
+{
+    s->flags |= SESS_F_CLOSE_AFTER;
+    if (s->st == NULL && s->in.len == 0 && s->out.len == 0) {
+        sess_close(s);
+        return;
+    }
+    sess_update_events(s);
+}
+
+/* Parses and starts every complete request in s->in, one at a time.
+ * Returns -1 when the session is gone. */
+static int
+sess_process(struct sess *s)
+{
+    if (s->flags & SESS_F_IN_PROCESS)
+        return 0;
+    s->flags |= SESS_F_IN_PROCESS;
+    int rc = sess_process_loop(s);
+    if (rc == 0)
+        s->flags &= ~(uint32_t)SESS_F_IN_PROCESS;
+    return rc;
+}
+
+static int
+sess_process_loop(struct sess *s)
+{
+    while (s->st == NULL && s->in.len > 0 && !(s->flags & (SESS_F_CLOSE_AFTER | SESS_F_CLOSING))) {
+        if (s->out.len >= PROXY_HIGH_WATER)
+            return 0; /* pipelined answers pile up: let the client read first */
+        struct h1_msg req;
+        ssize_t r = h1_parse_request(buf_head(&s->in), s->in.len, &req);
+        if (r == 0) {
+            if (s->in.len >= PROXY_MAX_IN)
+                return stream_reject(s, 431, STREAM_END_PARSE, "header_too_large");
+            return 0;
+        }
+        if (r < 0)
+            return stream_reject(s, req.err_status ? req.err_status : 400, STREAM_END_PARSE,
+                                 req.err != NULL ? req.err : "bad_request");
+        event_del(&s->ev_tmo);
+        if (stream_start(s, &req, (size_t)r) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+static void
+on_down_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sess *s = arg;
+    if (s->flags & SESS_F_TUNNEL || s->st != NULL) {
+        (void)stream_on_down_read(s->st);
+        return;
+    }
+    ssize_t n = buf_read_fd(&s->in, &s->w->bufs, s->fd, BUF_SMALL, PROXY_MAX_IN);
+    if (n == 0 || (n == -1 && errno != EAGAIN && errno != ENOBUFS)) {
+        sess_close(s);
+        return;
+    }
+    if (n == -1 && errno == EAGAIN)
+        return;
+    if (sess_process(s) == -1)
+        return;
+    sess_update_events(s);
+}
+
+static void
+on_down_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sess *s = arg;
+    if (sess_flush(s) == -1)
+        return;
+    if (s->st != NULL) {
+        (void)stream_on_down_written(s->st);
+        return;
+    }
+    if (sess_process(s) == -1)
+        return;
+    sess_update_events(s);
+}
+
+static void
+on_down_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sess *s = arg;
+    if (s->st != NULL)
+        return;
+    if (s->in.len > 0 && !(s->flags & (SESS_F_CLOSING | SESS_F_CLOSE_AFTER))) {
+        (void)stream_reject(s, 408, STREAM_END_PARSE, "header_timeout");
+        return;
+    }
+    sess_close(s);
+}

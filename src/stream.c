@@ -1,0 +1,1401 @@
+/*
+ * stream.c: one request/response exchange.
+ * A stream pins the worker's snapshot, routes the request (Host ->
+ * VirtualService -> first matching route), answers it itself (directResponse,
+ * redirect, errors) or picks a subset by weight and an endpoint by the
+ * cluster's policy, leases an upstream connection, writes the rewritten head
+ * and relays the bodies both ways with back-pressure, parses the response
+ * head and relays it, and ends through stream_end(): access log, metrics,
+ * connection back to the pool, snapshot unpinned.
+ */
+#include "canaryd/common.h"
+#include "canaryd/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "canaryd/conf.h"
+#include "canaryd/lb.h"
+#include "canaryd/log.h"
+#include "canaryd/metrics.h"
+#include "canaryd/route.h"
+#include "canaryd/worker.h"
+
+#define HEAD_MAX (H1_MAX_HEAD + 8192u)
+#define STALE_RETRIES 1u
+#define DEFAULT_CONNECT_RETRIES 2u
+
+static void on_up_read(evutil_socket_t fd, short what, void *arg);
+static void on_up_write(evutil_socket_t fd, short what, void *arg);
+static void on_up_timeout(evutil_socket_t fd, short what, void *arg);
+static void on_stream_timeout(evutil_socket_t fd, short what, void *arg);
+static int stream_dispatch(struct stream *st, struct buf *carry);
+static int stream_fail(struct stream *st, uint16_t status, enum stream_end why, const char *flag);
+
+static const char *const end_flags[] = {
+    [STREAM_END_OK] = "",
+    [STREAM_END_PARSE] = "bad_request",
+    [STREAM_END_NO_ROUTE] = "no_route",
+    [STREAM_END_NO_HEALTHY] = "no_healthy_upstream",
+    [STREAM_END_UP_CONNECT] = "upstream_connect_failure",
+    [STREAM_END_UP_RESET] = "upstream_reset",
+    [STREAM_END_UP_TIMEOUT] = "upstream_timeout",
+    [STREAM_END_UP_PROTO] = "upstream_protocol_error",
+    [STREAM_END_UP_ABORT] = "upstream_abort",
+    [STREAM_END_DOWN_CLOSE] = "downstream_close",
+    [STREAM_END_DIRECT] = "direct_response",
+    [STREAM_END_REDIRECT] = "redirect",
+    [STREAM_END_INTERNAL] = "internal_error",
+    [STREAM_END_TUNNEL] = "upgrade",
+};
+
+static const enum metric_err end_metric[] = {
+    [STREAM_END_OK] = METRIC_ERR__COUNT,
+    [STREAM_END_PARSE] = METRIC_ERR_BAD_REQUEST,
+    [STREAM_END_NO_ROUTE] = METRIC_ERR_NO_ROUTE,
+    [STREAM_END_NO_HEALTHY] = METRIC_ERR_NO_ENDPOINT,
+    [STREAM_END_UP_CONNECT] = METRIC_ERR_UP_CONNECT,
+    [STREAM_END_UP_RESET] = METRIC_ERR_UP_RESET,
+    [STREAM_END_UP_TIMEOUT] = METRIC_ERR_UP_TIMEOUT,
+    [STREAM_END_UP_PROTO] = METRIC_ERR_UP_BAD_RESPONSE,
+    [STREAM_END_UP_ABORT] = METRIC_ERR_UP_RESET,
+    [STREAM_END_DOWN_CLOSE] = METRIC_ERR_DOWN_CLOSED,
+    [STREAM_END_DIRECT] = METRIC_ERR__COUNT,
+    [STREAM_END_REDIRECT] = METRIC_ERR__COUNT,
+    [STREAM_END_INTERNAL] = METRIC_ERR_NOMEM,
+    [STREAM_END_TUNNEL] = METRIC_ERR__COUNT,
+};
+
+static enum metric_err
+reject_metric(uint16_t status, enum stream_end why)
+{
+    if (why != STREAM_END_PARSE)
+        return end_metric[why];
+    switch (status) {
+    case 408: return METRIC_ERR_HEAD_TIMEOUT;
+    case 414: return METRIC_ERR_URI_TOO_LONG;
+    case 431: return METRIC_ERR_HEAD_TOO_LARGE;
+    default: return METRIC_ERR_BAD_REQUEST;
+    }
+}
+
+/* ---- small helpers ---- */
+
+static bool
+str_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+static const char *
+reason_phrase(unsigned status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Error"
+                                                                                 : "Error";
+    }
+}
+
+/* Appends formatted text to a buffer; sets *failed on overflow. */
+struct out {
+    struct buf *b;
+    struct buf_cache *bc;
+    bool failed;
+};
+
+static void
+out_mem(struct out *o, const void *p, size_t len)
+{
+    if (!o->failed && buf_append(o->b, o->bc, p, len, HEAD_MAX + PROXY_HIGH_WATER * 2) == -1)
+        o->failed = true;
+}
+
+static void
+out_str(struct out *o, const char *s)
+{
+    out_mem(o, s, strlen(s));
+}
+
+static void
+out_hdr(struct out *o, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+    out_mem(o, name, nlen);
+    out_mem(o, ": ", 2);
+    out_mem(o, val, vlen);
+    out_mem(o, "\r\n", 2);
+}
+
+static void
+out_u64(struct out *o, uint64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+    out_mem(o, tmp, (size_t)n);
+}
+
+/* Moves h1_msg views from one buffer base to another after a copy. */
+static void
+rebase(struct h1_msg *m, const char *from, char *to)
+{
+#define REBASE(p)                                                                                  \
+    do {                                                                                           \
+        if ((p) != NULL)                                                                           \
+            (p) = to + ((p)-from);                                                                 \
+    } while (0)
+    REBASE(m->method);
+    REBASE(m->target);
+    REBASE(m->path);
+    REBASE(m->query);
+    REBASE(m->reason);
+    REBASE(m->host);
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        REBASE(m->hdrs[i].name);
+        REBASE(m->hdrs[i].value);
+    }
+#undef REBASE
+}
+
+static uint64_t
+wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+static void
+request_id_make(struct stream *st, struct lb_rng *rng)
+{
+    const struct h1_hdr *h = h1_hdr_find(&st->req, "x-request-id", 12);
+    if (h != NULL && h->value_len > 0 && h->value_len < sizeof(st->request_id)) {
+        memcpy(st->request_id, h->value, h->value_len);
+        st->request_id_len = h->value_len;
+        st->request_id[h->value_len] = '\0';
+        return;
+    }
+    uint64_t a = lb_rand(rng), b = lb_rand(rng);
+    /* UUID version 4, variant 10xx. */
+    a = (a & ~0xf000ull) | 0x4000ull;
+    b = (b & ~(3ull << 62)) | (2ull << 62);
+    snprintf(st->request_id, sizeof(st->request_id), "%08x-%04x-%04x-%04x-%012llx",
+             (unsigned)(a >> 32), (unsigned)((a >> 16) & 0xffff), (unsigned)(a & 0xffff),
+             (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffull));
+    st->request_id_len = 36;
+}
+
+/* ---- ending ---- */
+
+static void
+stream_log(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    const struct conf_cluster *c = st->dest != NULL ? st->dest->cluster : NULL;
+    const char *vs = st->vs != NULL ? st->vs->name : "";
+    const char *rt = st->route != NULL ? st->route->name : "";
+    const char *dst = c != NULL ? c->host : "";
+    const char *sub = c != NULL && c->subset != NULL ? c->subset : "";
+    uint64_t now = proxy_now_us();
+    uint64_t dur = now - st->start_us;
+    if (st->status != 0) {
+        struct metric_labels ml = {vs, rt, dst, sub, 0};
+        metric_request(w->metrics, &ml, st->status, dur);
+    }
+    if (end_metric[st->end] != METRIC_ERR__COUNT)
+        metric_error(w->metrics, end_metric[st->end]);
+    if (!log_access_is_enabled())
+        return;
+    char client[INET6_ADDRSTRLEN + 8];
+    uint16_t cport = st->sess->peer.ss_family == AF_INET6
+                         ? ntohs(((struct sockaddr_in6 *)&st->sess->peer)->sin6_port)
+                         : ntohs(((struct sockaddr_in *)&st->sess->peer)->sin_port);
+    int clen = snprintf(client, sizeof(client), "%s:%u", st->sess->peer_ip, cport);
+    const char *proto = st->req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    struct log_access_rec rec = {
+        .time_us = wall_us() - dur,
+        .request_id = {st->request_id, st->request_id_len},
+        .client = {client, (size_t)clen},
+        .method = {st->req.method, st->req.method_len},
+        .authority = {st->req.host, st->req.host_len},
+        .path = {st->req.target, st->req.target_len},
+        .protocol = {proto, 8},
+        .status = st->status,
+        .bytes_in = st->bytes_in,
+        .bytes_out = st->bytes_out,
+        .duration_us = dur,
+        .upstream_us = st->up_end_us > st->up_start_us && st->up_start_us != 0
+                           ? (int64_t)(st->up_end_us - st->up_start_us)
+                           : -1,
+        .virtual_service = {vs, strlen(vs)},
+        .route = {rt, strlen(rt)},
+        .destination = {dst, strlen(dst)},
+        .subset = {sub, strlen(sub)},
+        .upstream = {NULL, 0},
+        .flags = {end_flags[st->end], strlen(end_flags[st->end])},
+    };
+    char upaddr[INET6_ADDRSTRLEN + 8];
+    if (st->ep != NULL && !st->ep->is_dns) {
+        rec.upstream.len = (size_t)snprintf(upaddr, sizeof(upaddr), "%s:%u", st->ep->address,
+                                            st->ep->port);
+        rec.upstream.p = upaddr;
+    }
+    log_access(w->alog, &rec);
+}
+
+static void
+up_detach(struct stream *st, bool reusable)
+{
+    struct upconn *up = st->up;
+    struct worker *w = st->sess->w;
+    if (up == NULL)
+        return;
+    up->st = NULL;
+    st->up = NULL;
+    if (st->ep != NULL && st->wc != NULL && st->wc->active[st->ep->index] > 0)
+        st->wc->active[st->ep->index]--;
+    if (reusable)
+        pool_release(w, &up);
+    else
+        pool_close(w, &up);
+}
+
+/* The one way a stream ends: logs, counts, releases, frees. */
+static void
+stream_end(struct stream *st, enum stream_end why, bool up_reusable)
+{
+    struct sess *s = st->sess;
+    struct worker *w = s->w;
+    st->end = st->end != STREAM_END_OK ? st->end : why;
+    if (event_initialized(&st->ev_tmo))
+        event_del(&st->ev_tmo);
+    up_detach(st, up_reusable);
+    stream_log(st);
+    worker_wconf_release(w, &st->wc);
+    buf_release(&st->head, &w->bufs);
+    free(st);
+}
+
+void
+stream_abort(struct stream *st, enum stream_end why)
+{
+    struct sess *s = st->sess;
+    stream_end(st, why, false);
+    s->st = NULL;
+}
+
+/* The response is complete in s->out: end the stream, let the session go on. */
+static int
+stream_finish(struct stream *st, enum stream_end why, bool up_reusable)
+{
+    struct sess *s = st->sess;
+    if (!st->req_done)
+        s->flags |= SESS_F_CLOSE_AFTER; /* unread request body: cannot reuse */
+    stream_end(st, why, up_reusable);
+    return sess_stream_done(s);
+}
+
+/* ---- answers canaryd writes itself ---- */
+
+static bool
+down_keepalive(const struct stream *st)
+{
+    const struct sess *s = st->sess;
+    if (s->flags & SESS_F_CLOSE_AFTER || s->w->is_draining)
+        return false;
+    if (st->req.flags & H1_F_CONN_CLOSE)
+        return false;
+    if (st->req.version_minor == 0 && !(st->req.flags & H1_F_CONN_KEEPALIVE))
+        return false;
+    return true;
+}
+
+static void
+out_conn_header(struct out *o, const struct stream *st, bool keep)
+{
+    if (!keep)
+        out_str(o, "connection: close\r\n");
+    else if (st->req.version_minor == 0)
+        out_str(o, "connection: keep-alive\r\n");
+}
+
+static int
+stream_local_reply(struct stream *st, uint16_t status, const char *extra_hdrs, const char *body,
+                   size_t body_len, enum stream_end why)
+{
+    struct sess *s = st->sess;
+    bool keep = down_keepalive(st) && st->req_done;
+    struct out o = {&s->out, &s->w->bufs, false};
+    size_t before = s->out.len;
+    out_str(&o, "HTTP/1.1 ");
+    out_u64(&o, status);
+    out_str(&o, " ");
+    out_str(&o, reason_phrase(status));
+    out_str(&o, "\r\ncontent-length: ");
+    out_u64(&o, body_len);
+    out_str(&o, "\r\n");
+    if (body_len > 0 && (extra_hdrs == NULL || strstr(extra_hdrs, "content-type") == NULL))
+        out_str(&o, "content-type: text/plain\r\n");
+    if (extra_hdrs != NULL)
+        out_str(&o, extra_hdrs);
+    out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
+    out_conn_header(&o, st, keep);
+    out_str(&o, "\r\n");
+    if (!st->is_head)
+        out_mem(&o, body, body_len);
+    if (o.failed) {
+        s->out.len = before;
+        s->flags |= SESS_F_CLOSE_AFTER;
+        status = 500;
+    }
+    if (!keep)
+        s->flags |= SESS_F_CLOSE_AFTER;
+    st->status = status;
+    st->resp_started = true;
+    st->bytes_out += s->out.len - before;
+    return stream_finish(st, why, false);
+}
+
+static int
+stream_fail(struct stream *st, uint16_t status, enum stream_end why, const char *flag)
+{
+    (void)flag;
+    if (st->resp_started) {
+        /* Bytes of the real response went out: the client must see a broken
+         * response, never a complete-looking short one. */
+        struct sess *s = st->sess;
+        s->flags |= SESS_F_ABORT;
+        st->status = st->status ? st->status : status;
+        stream_end(st, STREAM_END_UP_ABORT, false);
+        s->st = NULL;
+        sess_close(s);
+        return -1;
+    }
+    char body[64];
+    int n = snprintf(body, sizeof(body), "%s\n", end_flags[why]);
+    st->end = why;
+    return stream_local_reply(st, status, NULL, body, (size_t)n, why);
+}
+
+int
+stream_reject(struct sess *s, uint16_t status, enum stream_end why, const char *flag)
+{
+    struct worker *w = s->w;
+    struct out o = {&s->out, &w->bufs, false};
+    size_t before = s->out.len;
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%s\n", flag);
+    out_str(&o, "HTTP/1.1 ");
+    out_u64(&o, status);
+    out_str(&o, " ");
+    out_str(&o, reason_phrase(status));
+    out_str(&o, "\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ");
+    out_u64(&o, (uint64_t)n);
+    out_str(&o, "\r\n\r\n");
+    out_mem(&o, body, (size_t)n);
+    s->flags |= SESS_F_CLOSE_AFTER | SESS_F_CLOSING;
+    struct metric_labels ml = {"", "", "", "", 0};
+    metric_request(w->metrics, &ml, status, 0);
+    metric_error(w->metrics, reject_metric(status, why));
+    if (log_access_is_enabled()) {
+        char client[INET6_ADDRSTRLEN + 8];
+        int clen = snprintf(client, sizeof(client), "%s", s->peer_ip);
+        struct log_access_rec rec = {
+            .time_us = wall_us(),
+            .client = {client, (size_t)clen},
+            .status = status,
+            .bytes_in = s->in.len,
+            .bytes_out = s->out.len - before,
+            .upstream_us = -1,
+            .flags = {flag, strlen(flag)},
+        };
+        log_access(w->alog, &rec);
+    }
+    buf_consume(&s->in, s->in.len);
+    if (sess_flush(s) == -1)
+        return -1;
+    sess_update_events(s);
+    return 0;
+}
+
+static int
+stream_redirect(struct stream *st)
+{
+    const struct conf_redirect *rd = &st->route->redirect;
+    char loc[8192];
+    const char *scheme = rd->scheme != NULL ? rd->scheme : "http";
+    const char *auth = rd->authority;
+    size_t auth_len = rd->authority_len;
+    if (auth == NULL) {
+        auth = st->req.host != NULL ? st->req.host : "";
+        auth_len = st->req.host != NULL ? st->req.host_len : 0;
+        /* Keep the host, drop its port when a new port is set. */
+        const char *colon = memchr(auth, ':', auth_len);
+        if (rd->port != 0 && colon != NULL && auth[0] != '[')
+            auth_len = (size_t)(colon - auth);
+    }
+    int n;
+    char port[16] = "";
+    if (rd->port != 0)
+        snprintf(port, sizeof(port), ":%u", rd->port);
+    if (rd->uri != NULL)
+        n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len,
+                     auth, port, (int)rd->uri_len, rd->uri);
+    else
+        n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len,
+                     auth, port, (int)st->req.target_len, st->req.target);
+    if (n < 0 || (size_t)n >= sizeof(loc))
+        return stream_fail(st, 500, STREAM_END_INTERNAL, "redirect_too_long");
+    return stream_local_reply(st, rd->status ? rd->status : 301, loc, NULL, 0,
+                              STREAM_END_REDIRECT);
+}
+
+/* ---- routing ---- */
+
+static const struct conf_listener *
+listener_of(const struct conf *c, const struct sess *s)
+{
+    if (c->nlisteners == 1)
+        return &c->listeners[0];
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        const struct conf_listener *cl = &c->listeners[i];
+        if (s->lsn != NULL && cl->salen == s->lsn->salen &&
+            memcmp(&cl->sa, &s->lsn->sa, cl->salen) == 0)
+            return cl;
+    }
+    for (size_t i = 0; i < c->nlisteners; i++)
+        if (c->listeners[i].port == s->lport)
+            return &c->listeners[i];
+    return NULL;
+}
+
+static void
+route_req_init(struct route_req *rr, struct stream *st)
+{
+    struct sess *s = st->sess;
+    memset(rr, 0, sizeof(*rr));
+    rr->req = &st->req;
+    rr->scheme = "http";
+    rr->scheme_len = 4;
+    rr->port = s->lport;
+    if (s->peer.ss_family == AF_INET) {
+        rr->src_addr = &((const struct sockaddr_in *)&s->peer)->sin_addr;
+        rr->src_addr_len = 4;
+    } else if (s->peer.ss_family == AF_INET6) {
+        rr->src_addr = &((const struct sockaddr_in6 *)&s->peer)->sin6_addr;
+        rr->src_addr_len = 16;
+    }
+    rr->scratch = s->w->scratch;
+    rr->scratch_cap = sizeof(s->w->scratch);
+}
+
+static int
+stream_route(struct stream *st)
+{
+    const struct conf *c = st->wc->conf;
+    st->cl = listener_of(c, st->sess);
+    if (st->cl != NULL && st->req.host != NULL)
+        st->vs = route_vhost(&st->cl->vhosts, st->req.host, st->req.host_len);
+    struct route_req rr;
+    route_req_init(&rr, st);
+    if (st->vs != NULL)
+        st->route = route_select(st->vs, &rr);
+    if (st->route == NULL)
+        return stream_fail(st, 404, STREAM_END_NO_ROUTE, "no_route");
+    switch (st->route->action) {
+    case CONF_ACTION_DIRECT:
+        return stream_local_reply(st, st->route->direct.status, NULL, st->route->direct.body,
+                                  st->route->direct.body_len, STREAM_END_DIRECT);
+    case CONF_ACTION_REDIRECT:
+        return stream_redirect(st);
+    case CONF_ACTION_FORWARD:
+        break;
+    }
+    uint64_t u;
+    if (st->vs->split_key.src == CONF_KEY_NONE || !lb_key_hash_req(&st->vs->split_key, &rr, &u))
+        u = lb_rand(&st->sess->w->rng);
+    size_t di = lb_pick_dest(st->route, u);
+    if (di == SIZE_MAX)
+        return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_destination");
+    st->dest = &st->route->dests[di];
+    return stream_dispatch(st, NULL);
+}
+
+/* ---- the upstream request head ---- */
+
+struct hdr_skip {
+    const char *conn_val; /* Connection header value: headers it names are hop-by-hop */
+    size_t conn_len;
+    const struct conf_hdr_ops *ops[2];
+};
+
+static bool
+ops_names(const struct conf_hdr_ops *ops, const char *name, size_t len)
+{
+    if (ops == NULL)
+        return false;
+    for (size_t i = 0; i < ops->nremove; i++)
+        if (str_eq(ops->remove[i].name, ops->remove[i].name_len, name, len))
+            return true;
+    for (size_t i = 0; i < ops->nset; i++)
+        if (str_eq(ops->set[i].name, ops->set[i].name_len, name, len))
+            return true;
+    return false;
+}
+
+static bool
+hdr_skipped(const struct hdr_skip *sk, const struct h1_hdr *h)
+{
+    if (h1_is_hop_by_hop(h->name, h->name_len))
+        return true;
+    if (sk->conn_val != NULL && h1_token_list_has(sk->conn_val, sk->conn_len, h->name, h->name_len))
+        return true;
+    return ops_names(sk->ops[0], h->name, h->name_len) ||
+           ops_names(sk->ops[1], h->name, h->name_len);
+}
+
+static void
+out_ops_add(struct out *o, const struct conf_hdr_ops *ops)
+{
+    if (ops == NULL)
+        return;
+    for (size_t i = 0; i < ops->nset; i++)
+        out_hdr(o, ops->set[i].name, ops->set[i].name_len, ops->set[i].value,
+                ops->set[i].value_len);
+    for (size_t i = 0; i < ops->nadd; i++)
+        out_hdr(o, ops->add[i].name, ops->add[i].name_len, ops->add[i].value,
+                ops->add[i].value_len);
+}
+
+static void
+hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr_ops *a,
+              const struct conf_hdr_ops *b)
+{
+    const struct h1_hdr *c = h1_hdr_find(m, "connection", 10);
+    sk->conn_val = c != NULL ? c->value : NULL;
+    sk->conn_len = c != NULL ? c->value_len : 0;
+    sk->ops[0] = a;
+    sk->ops[1] = b;
+}
+
+/* Istio rewrite.uri replaces the matched prefix, or the whole path when the
+ * route matched otherwise. */
+static void
+out_path(struct out *o, const struct stream *st)
+{
+    const struct h1_msg *r = &st->req;
+    const struct conf_rewrite *rw = &st->route->rewrite;
+    if (rw->uri == NULL || r->path == NULL || r->path[0] != '/') {
+        out_mem(o, r->path != NULL ? r->path : r->target,
+                r->path != NULL ? r->path_len : r->target_len);
+    } else {
+        size_t cut = r->path_len;
+        for (size_t i = 0; i < st->route->nmatches; i++) {
+            const struct match *m = st->route->matches[i].uri;
+            if (m != NULL && m->kind == MATCH_PREFIX && match_test(m, r->path, r->path_len)) {
+                cut = m->len;
+                break;
+            }
+        }
+        out_mem(o, rw->uri, rw->uri_len);
+        out_mem(o, r->path + cut, r->path_len - cut);
+    }
+    if (r->query != NULL) {
+        out_mem(o, "?", 1);
+        out_mem(o, r->query, r->query_len);
+    }
+}
+
+static int
+build_up_head(struct stream *st, struct buf *b)
+{
+    const struct h1_msg *r = &st->req;
+    struct sess *s = st->sess;
+    struct out o = {b, &s->w->bufs, false};
+    struct hdr_skip sk;
+    hdr_skip_init(&sk, r, &st->route->headers.request, &st->dest->headers.request);
+    out_mem(&o, r->method, r->method_len);
+    out_mem(&o, " ", 1);
+    out_path(&o, st);
+    out_str(&o, " HTTP/1.1\r\n");
+    const struct conf_rewrite *rw = &st->route->rewrite;
+    if (rw->authority != NULL)
+        out_hdr(&o, "host", 4, rw->authority, rw->authority_len);
+    else if (r->host != NULL)
+        out_hdr(&o, "host", 4, r->host, r->host_len);
+    const struct h1_hdr *xff = NULL;
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const struct h1_hdr *h = &r->hdrs[i];
+        if (str_eq(h->name, h->name_len, "host", 4) ||
+            str_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
+            str_eq(h->name, h->name_len, "x-request-id", 12))
+            continue;
+        if (str_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
+            xff = h;
+            continue;
+        }
+        if (hdr_skipped(&sk, h))
+            continue;
+        out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
+    }
+    out_str(&o, "x-forwarded-for: ");
+    if (xff != NULL) {
+        out_mem(&o, xff->value, xff->value_len);
+        out_str(&o, ", ");
+    }
+    out_str(&o, s->peer_ip);
+    out_str(&o, "\r\nx-forwarded-proto: http\r\n");
+    out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
+    out_ops_add(&o, &st->route->headers.request);
+    out_ops_add(&o, &st->dest->headers.request);
+    if (st->req_framing == H1_FRAME_CHUNKED)
+        out_str(&o, "transfer-encoding: chunked\r\n");
+    if (st->is_upgrade) {
+        const struct h1_hdr *up = h1_hdr_find(r, "upgrade", 7);
+        out_str(&o, "connection: upgrade\r\n");
+        out_hdr(&o, "upgrade", 7, up->value, up->value_len);
+    }
+    out_str(&o, "\r\n");
+    return o.failed ? -1 : 0;
+}
+
+/* ---- request body: downstream -> upstream ---- */
+
+/* Moves request body bytes from s->in to up->out per the request framing.
+ * Returns -1 on a malformed chunked body. */
+static int
+relay_req_body(struct stream *st)
+{
+    struct sess *s = st->sess;
+    struct upconn *up = st->up;
+    while (!st->req_done && s->in.len > 0 && up->out.len < PROXY_HIGH_WATER) {
+        size_t take;
+        if (st->req_framing == H1_FRAME_LENGTH) {
+            take = (size_t)MIN((uint64_t)s->in.len, st->req_left);
+            st->req_left -= take;
+            st->req_done = st->req_left == 0;
+        } else {
+            size_t doff, dlen;
+            ssize_t r = h1_chunked_scan(&st->req_chunk, buf_head(&s->in), s->in.len, &doff, &dlen);
+            if (r < 0)
+                return -1;
+            take = (size_t)r;
+            st->req_done = st->req_chunk.done;
+            if (take == 0)
+                break;
+        }
+        if (buf_append(&up->out, &s->w->bufs, buf_head(&s->in), take, HEAD_MAX + PROXY_HIGH_WATER * 2) ==
+            -1)
+            return -1;
+        buf_consume(&s->in, take);
+        st->bytes_in += take;
+    }
+    return 0;
+}
+
+/* ---- upstream connection management ---- */
+
+static void
+up_set_interest(struct upconn *up, bool rd, bool wr)
+{
+    if (up->want_rd != rd) {
+        up->want_rd = rd;
+        if (rd)
+            event_add(&up->ev_rd, NULL);
+        else
+            event_del(&up->ev_rd);
+    }
+    if (up->want_wr != wr) {
+        up->want_wr = wr;
+        if (wr)
+            event_add(&up->ev_wr, NULL);
+        else
+            event_del(&up->ev_wr);
+    }
+}
+
+static void
+up_update_events(struct stream *st)
+{
+    struct upconn *up = st->up;
+    if (up == NULL)
+        return;
+    bool wr = up->is_connecting || up->out.len > 0;
+    bool rd = !up->is_connecting && st->sess->out.len < PROXY_HIGH_WATER;
+    up_set_interest(up, rd, wr);
+}
+
+static bool
+is_idempotent(const struct h1_msg *r)
+{
+    static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < countof(methods); i++)
+        if (str_eq(r->method, r->method_len, methods[i], strlen(methods[i])))
+            return true;
+    return false;
+}
+
+static bool
+ep_is_usable(void *ctx, const struct conf_endpoint *ep)
+{
+    (void)ctx;
+    return !ep->is_dns || ep->salen > 0;
+}
+
+static uint32_t
+connect_timeout_ms(const struct stream *st)
+{
+    uint32_t ms = st->dest->cluster->policy.pool.connect_timeout_ms;
+    return ms != 0 ? ms : worker_opts.connect_timeout_ms;
+}
+
+static uint32_t
+retries_max(const struct stream *st)
+{
+    const struct conf_retries *rt = &st->route->retries;
+    return rt->is_set ? rt->attempts : DEFAULT_CONNECT_RETRIES;
+}
+
+static bool
+retry_on(const struct stream *st, uint32_t what)
+{
+    const struct conf_retries *rt = &st->route->retries;
+    return !rt->is_set || (rt->on & what) != 0;
+}
+
+/* Picks an endpoint not tried yet and attaches a connection to it. carry, when
+ * given, holds bytes already prepared for the upstream (a retry). */
+static int
+stream_dispatch(struct stream *st, struct buf *carry)
+{
+    struct sess *s = st->sess;
+    struct worker *w = s->w;
+    const struct conf_cluster *c = st->dest->cluster;
+    uint64_t skip[LB_BITMAP_WORDS(64)] = {0};
+    struct lb_pick pk = {
+        .rng = &w->rng,
+        .rr_next = &st->wc->rr[c->index],
+        .active = st->wc->active,
+        .skip = skip,
+        .is_usable = ep_is_usable,
+    };
+    if (c->policy.lb == LB_HASH) {
+        struct route_req rr;
+        route_req_init(&rr, st);
+        pk.has_hash = lb_key_hash_req(&c->policy.hash, &rr, &pk.hash);
+    }
+    struct upconn *up = NULL;
+    while (up == NULL) {
+        skip[0] = st->tried;
+        size_t ei = lb_pick_endpoint(c, &pk);
+        if (ei == SIZE_MAX && st->tried != 0) {
+            pk.skip = NULL; /* every endpoint tried: any will do */
+            ei = lb_pick_endpoint(c, &pk);
+            pk.skip = skip;
+        }
+        if (ei == SIZE_MAX) {
+            if (carry != NULL)
+                buf_release(carry, &w->bufs);
+            return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_healthy_upstream");
+        }
+        st->ep = c->eps[ei];
+        if (ei < 64)
+            st->tried |= 1ull << ei;
+        struct pool_ep *pe =
+            pool_ep_get(&w->pool, (const struct sockaddr *)&st->ep->sa, st->ep->salen);
+        up = pe != NULL ? pool_lease(w, pe) : NULL;
+        if (up == NULL && pe != NULL)
+            up = pool_connect(w, pe);
+        if (up != NULL)
+            break;
+        /* Refused at once (common on loopback): another try, as for a
+         * connect failure seen later. */
+        metric_connect_failure(w->metrics, c->host, c->subset != NULL ? c->subset : "");
+        if (st->tries >= retries_max(st) || !retry_on(st, RETRY_ON_CONNECT_FAILURE)) {
+            if (carry != NULL)
+                buf_release(carry, &w->bufs);
+            return stream_fail(st, 502, STREAM_END_UP_CONNECT, "upstream_connect_failure");
+        }
+        st->tries++;
+    }
+    event_assign(&up->ev_rd, w->base, up->fd, EV_READ | EV_PERSIST, on_up_read, up);
+    event_assign(&up->ev_wr, w->base, up->fd, EV_WRITE | EV_PERSIST, on_up_write, up);
+    event_assign(&up->ev_tmo, w->base, -1, 0, on_up_timeout, up);
+    up->want_rd = up->want_wr = false;
+    up->st = st;
+    st->up = up;
+    st->wc->active[st->ep->index]++;
+    if (carry != NULL) {
+        up->out = *carry;
+        memset(carry, 0, sizeof(*carry));
+    } else {
+        if (build_up_head(st, &up->out) == -1 || relay_req_body(st) == -1)
+            return stream_fail(st, 400, STREAM_END_PARSE, "bad_request_body");
+    }
+    if (st->up_start_us == 0)
+        st->up_start_us = proxy_now_us();
+    if (up->is_connecting) {
+        uint32_t ms = connect_timeout_ms(st);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        event_add(&up->ev_tmo, &tv);
+    } else if (buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
+        /* A pooled connection the upstream closed meanwhile: handled as a
+         * reset before the response (retried when safe). */
+    }
+    up_update_events(st);
+    sess_update_events(s);
+    return 0;
+}
+
+/* Upstream failed before any response byte: retry when allowed, else answer. */
+static int
+stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
+{
+    struct sess *s = st->sess;
+    struct worker *w = s->w;
+    struct upconn *up = st->up;
+    bool was_reused = up != NULL && up->is_reused;
+    uint32_t max = retries_max(st);
+    if (why == STREAM_END_UP_CONNECT)
+        metric_connect_failure(w->metrics, st->dest->cluster->host,
+                               st->dest->cluster->subset ? st->dest->cluster->subset : "");
+    bool can_retry = false;
+    struct buf carry = {0};
+    if (nothing_sent && why == STREAM_END_UP_CONNECT && st->tries < max &&
+        retry_on(st, RETRY_ON_CONNECT_FAILURE)) {
+        carry = up->out; /* nothing was written: replay it all */
+        memset(&up->out, 0, sizeof(up->out));
+        can_retry = true;
+    } else if (was_reused && st->tries < STALE_RETRIES + max && is_idempotent(&st->req) &&
+               st->req_framing == H1_FRAME_NONE && !st->resp_started) {
+        /* A stale keep-alive connection: the request is rebuilt from its head. */
+        can_retry = true;
+    }
+    if (!can_retry) {
+        uint16_t status = why == STREAM_END_UP_TIMEOUT ? 504 : 502;
+        return stream_fail(st, status, why, end_flags[why]);
+    }
+    st->tries++;
+    if (up != NULL && event_initialized(&up->ev_tmo))
+        event_del(&up->ev_tmo);
+    up_detach(st, false);
+    if (was_reused && why != STREAM_END_UP_CONNECT && st->ep != NULL) {
+        /* A stale connection says nothing about the endpoint: it may be
+         * picked again (with a fresh connection). */
+        for (size_t i = 0; i < st->dest->cluster->neps && i < 64; i++)
+            if (st->dest->cluster->eps[i] == st->ep)
+                st->tried &= ~(1ull << i);
+    }
+    return stream_dispatch(st, carry.data != NULL ? &carry : NULL);
+}
+
+/* ---- response: upstream -> downstream ---- */
+
+static int
+build_down_head(struct stream *st, const struct h1_msg *resp)
+{
+    struct sess *s = st->sess;
+    struct out o = {&s->out, &s->w->bufs, false};
+    struct hdr_skip sk;
+    hdr_skip_init(&sk, resp, &st->route->headers.response, &st->dest->headers.response);
+    bool keep = down_keepalive(st);
+    bool client10 = st->req.version_minor == 0;
+    st->resp_to_chunked = st->resp_framing == H1_FRAME_CLOSE && !client10;
+    st->resp_dechunk = st->resp_framing == H1_FRAME_CHUNKED && client10;
+    if (st->resp_framing == H1_FRAME_CLOSE && client10)
+        keep = false;
+    if (st->resp_dechunk)
+        keep = false;
+    out_str(&o, "HTTP/1.1 ");
+    out_u64(&o, resp->status);
+    out_mem(&o, " ", 1);
+    out_mem(&o, resp->reason, resp->reason_len);
+    out_str(&o, "\r\n");
+    for (uint32_t i = 0; i < resp->nhdrs; i++) {
+        const struct h1_hdr *h = &resp->hdrs[i];
+        if (!hdr_skipped(&sk, h))
+            out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
+    }
+    out_ops_add(&o, &st->route->headers.response);
+    out_ops_add(&o, &st->dest->headers.response);
+    if ((st->resp_framing == H1_FRAME_CHUNKED && !client10) || st->resp_to_chunked)
+        out_str(&o, "transfer-encoding: chunked\r\n");
+    if (st->status == 101) {
+        const struct h1_hdr *u = h1_hdr_find(resp, "upgrade", 7);
+        out_str(&o, "connection: upgrade\r\n");
+        if (u != NULL)
+            out_hdr(&o, "upgrade", 7, u->value, u->value_len);
+    } else {
+        out_conn_header(&o, st, keep);
+    }
+    out_str(&o, "\r\n");
+    if (!keep)
+        s->flags |= SESS_F_CLOSE_AFTER;
+    return o.failed ? -1 : 0;
+}
+
+static void
+out_chunk(struct out *o, const char *p, size_t len)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%zx\r\n", len);
+    out_mem(o, tmp, (size_t)n);
+    out_mem(o, p, len);
+    out_mem(o, "\r\n", 2);
+}
+
+/* Moves response body bytes from up->in to s->out. Returns -1 on a framing
+ * error from the upstream. */
+static int
+relay_resp_body(struct stream *st)
+{
+    struct sess *s = st->sess;
+    struct upconn *up = st->up;
+    struct out o = {&s->out, &s->w->bufs, false};
+    while (!st->resp_done && up->in.len > 0 && s->out.len < PROXY_HIGH_WATER) {
+        size_t before = s->out.len;
+        size_t take;
+        switch (st->resp_framing) {
+        case H1_FRAME_LENGTH:
+            take = (size_t)MIN((uint64_t)up->in.len, st->resp_left);
+            out_mem(&o, buf_head(&up->in), take);
+            st->resp_left -= take;
+            st->resp_done = st->resp_left == 0;
+            break;
+        case H1_FRAME_CHUNKED: {
+            size_t doff, dlen;
+            ssize_t r = h1_chunked_scan(&st->resp_chunk, buf_head(&up->in), up->in.len, &doff,
+                                        &dlen);
+            if (r < 0)
+                return -1;
+            take = (size_t)r;
+            if (st->resp_dechunk)
+                out_mem(&o, buf_head(&up->in) + doff, dlen);
+            else
+                out_mem(&o, buf_head(&up->in), take);
+            st->resp_done = st->resp_chunk.done;
+            break;
+        }
+        case H1_FRAME_CLOSE:
+            take = up->in.len;
+            if (st->resp_to_chunked)
+                out_chunk(&o, buf_head(&up->in), take);
+            else
+                out_mem(&o, buf_head(&up->in), take);
+            break;
+        default:
+            take = 0;
+            st->resp_done = true;
+            break;
+        }
+        if (o.failed)
+            return -1;
+        buf_consume(&up->in, take);
+        st->bytes_out += s->out.len - before;
+        if (take == 0)
+            break;
+    }
+    return 0;
+}
+
+static int
+stream_tunnel_start(struct stream *st)
+{
+    struct sess *s = st->sess;
+    s->flags |= SESS_F_TUNNEL;
+    st->resp_done = true;
+    st->req_done = true;
+    /* Bytes the client sent after its head belong to the tunnel. */
+    if (s->in.len > 0) {
+        struct out o = {&st->up->out, &s->w->bufs, false};
+        out_mem(&o, buf_head(&s->in), s->in.len);
+        if (o.failed)
+            return stream_fail(st, 502, STREAM_END_INTERNAL, "oom");
+        buf_consume(&s->in, s->in.len);
+    }
+    if (event_initialized(&st->ev_tmo))
+        event_del(&st->ev_tmo);
+    return 0;
+}
+
+/* Relays raw bytes both ways for an upgraded connection. */
+static int
+tunnel_pump(struct stream *st)
+{
+    struct sess *s = st->sess;
+    struct upconn *up = st->up;
+    struct out d = {&s->out, &s->w->bufs, false};
+    struct out u = {&up->out, &s->w->bufs, false};
+    if (up->in.len > 0) {
+        st->bytes_out += up->in.len;
+        out_mem(&d, buf_head(&up->in), up->in.len);
+        buf_consume(&up->in, up->in.len);
+    }
+    if (s->in.len > 0) {
+        st->bytes_in += s->in.len;
+        out_mem(&u, buf_head(&s->in), s->in.len);
+        buf_consume(&s->in, s->in.len);
+    }
+    if (d.failed || u.failed) {
+        stream_abort(st, STREAM_END_INTERNAL);
+        sess_close(s);
+        return -1;
+    }
+    if (up->out.len > 0 && buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
+        stream_abort(st, STREAM_END_TUNNEL);
+        sess_close(s);
+        return -1;
+    }
+    if (sess_flush(s) == -1)
+        return -1;
+    up_set_interest(up, s->out.len < PROXY_HIGH_WATER, up->out.len > 0);
+    sess_update_events(s);
+    return 0;
+}
+
+static void
+copy_resp_state(struct stream *st, const struct h1_msg *resp)
+{
+    st->status = resp->status;
+    st->resp_framing = resp->framing;
+    st->resp_left = resp->content_length;
+    memset(&st->resp_chunk, 0, sizeof(st->resp_chunk));
+    bool up_close = (resp->flags & H1_F_CONN_CLOSE) != 0 ||
+                    (resp->version_minor == 0 && !(resp->flags & H1_F_CONN_KEEPALIVE));
+    st->resp_keepalive = !up_close && resp->framing != H1_FRAME_CLOSE;
+    uint32_t maxreq = st->dest->cluster->policy.pool.max_requests_per_conn;
+    if (maxreq != 0 && st->up->nreqs + 1 >= maxreq)
+        st->resp_keepalive = false;
+}
+
+/* Parses response heads in up->in. Returns 1 when the final head was
+ * handled, 0 when more bytes are needed, -1 when the session is gone. */
+static int
+parse_resp_head(struct stream *st)
+{
+    struct upconn *up = st->up;
+    struct sess *s = st->sess;
+    for (;;) {
+        struct h1_msg resp;
+        ssize_t r = h1_parse_response(buf_head(&up->in), up->in.len, st->req.method,
+                                      st->req.method_len, &resp);
+        if (r == 0) {
+            if (up->in.len >= PROXY_MAX_IN)
+                return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_header_too_large");
+            return 0;
+        }
+        if (r < 0)
+            return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_protocol_error");
+        if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+            /* Interim response: pass it on to an HTTP/1.1 client, keep reading. */
+            if (st->req.version_minor == 1) {
+                struct out o = {&s->out, &s->w->bufs, false};
+                out_str(&o, "HTTP/1.1 ");
+                out_u64(&o, resp.status);
+                out_mem(&o, " ", 1);
+                out_mem(&o, resp.reason, resp.reason_len);
+                out_str(&o, "\r\n\r\n");
+            }
+            buf_consume(&up->in, (size_t)r);
+            continue;
+        }
+        if (resp.status == 101 && !st->is_upgrade)
+            return stream_fail(st, 502, STREAM_END_UP_PROTO, "unexpected_101");
+        st->up_end_us = proxy_now_us();
+        copy_resp_state(st, &resp);
+        if (build_down_head(st, &resp) == -1)
+            return stream_fail(st, 502, STREAM_END_UP_PROTO, "response_head_too_large");
+        st->bytes_out += 0;
+        buf_consume(&up->in, (size_t)r);
+        st->resp_head_done = true;
+        st->resp_started = true;
+        if (resp.status == 101)
+            return stream_tunnel_start(st) == -1 ? -1 : 1;
+        if (st->resp_framing == H1_FRAME_NONE)
+            st->resp_done = true;
+        return 1;
+    }
+}
+
+/* Called whenever upstream bytes arrived or client output drained. */
+static int
+stream_pump_resp(struct stream *st)
+{
+    struct sess *s = st->sess;
+    if (!st->resp_head_done) {
+        int r = parse_resp_head(st);
+        if (r <= 0)
+            return r;
+        if (s->flags & SESS_F_TUNNEL)
+            return tunnel_pump(st);
+    }
+    if (relay_resp_body(st) == -1)
+        return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_body_error");
+    if (st->resp_done) {
+        if (st->resp_to_chunked) {
+            struct out o = {&s->out, &s->w->bufs, false};
+            out_str(&o, "0\r\n\r\n");
+        }
+        bool reuse = st->resp_keepalive && st->req_done && st->up->in.len == 0;
+        st->up->nreqs++;
+        return stream_finish(st, STREAM_END_OK, reuse);
+    }
+    if (sess_flush(s) == -1)
+        return -1;
+    up_update_events(st);
+    sess_update_events(s);
+    return 0;
+}
+
+static void
+on_up_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct upconn *up = arg;
+    struct stream *st = up->st;
+    if (st == NULL)
+        return;
+    struct sess *s = st->sess;
+    size_t max = st->resp_head_done ? PROXY_HIGH_WATER : PROXY_MAX_IN;
+    ssize_t n = buf_read_fd(&up->in, &s->w->bufs, up->fd, PROXY_READ_CHUNK, max);
+    if (n == -1 && (errno == EAGAIN || errno == ENOBUFS))
+        return;
+    if (s->flags & SESS_F_TUNNEL) {
+        if (n <= 0) {
+            (void)sess_flush(s);
+            if (s->st == st) {
+                stream_abort(st, STREAM_END_TUNNEL);
+                s->flags |= SESS_F_CLOSING;
+                if (s->out.len == 0)
+                    sess_close(s);
+            }
+            return;
+        }
+        (void)tunnel_pump(st);
+        return;
+    }
+    if (n <= 0) {
+        if (st->resp_head_done && st->resp_framing == H1_FRAME_CLOSE) {
+            st->resp_done = true;
+            st->resp_keepalive = false;
+            (void)stream_pump_resp(st);
+            return;
+        }
+        if (!st->resp_head_done && up->in.len == 0) {
+            (void)stream_up_failed(st, STREAM_END_UP_RESET, false);
+            return;
+        }
+        (void)stream_fail(st, 502, st->resp_head_done ? STREAM_END_UP_ABORT : STREAM_END_UP_PROTO,
+                          "upstream_reset");
+        return;
+    }
+    (void)stream_pump_resp(st);
+}
+
+static int
+up_connected(struct stream *st)
+{
+    struct upconn *up = st->up;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(up->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+        err = errno;
+    if (err != 0)
+        return stream_up_failed(st, STREAM_END_UP_CONNECT, true);
+    up->is_connecting = false;
+    event_del(&up->ev_tmo);
+    return 0;
+}
+
+static void
+on_up_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct upconn *up = arg;
+    struct stream *st = up->st;
+    if (st == NULL)
+        return;
+    if (up->is_connecting && up_connected(st) == -1)
+        return;
+    if (st->up != up)
+        return; /* retried on another connection */
+    if (buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
+        if (!st->resp_head_done) {
+            bool nothing = false;
+            (void)stream_up_failed(st, STREAM_END_UP_RESET, nothing);
+        } else {
+            (void)stream_fail(st, 502, STREAM_END_UP_ABORT, "upstream_reset");
+        }
+        return;
+    }
+    if (st->sess->flags & SESS_F_TUNNEL) {
+        (void)tunnel_pump(st);
+        return;
+    }
+    struct sess *s = st->sess;
+    if (!st->req_done && s->in.len > 0) {
+        if (relay_req_body(st) == -1) {
+            (void)stream_fail(st, 400, STREAM_END_PARSE, "bad_request_body");
+            return;
+        }
+        (void)buf_write_fd(&up->out, up->fd);
+    }
+    if (up->out.len == 0)
+        buf_release(&up->out, &s->w->bufs);
+    up_update_events(st);
+    sess_update_events(s);
+}
+
+static void
+on_up_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct upconn *up = arg;
+    struct stream *st = up->st;
+    if (st == NULL || !up->is_connecting)
+        return;
+    (void)stream_up_failed(st, STREAM_END_UP_CONNECT, true);
+}
+
+static void
+on_stream_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct stream *st = arg;
+    (void)stream_fail(st, 504, STREAM_END_UP_TIMEOUT, "upstream_timeout");
+}
+
+/* ---- downstream events during a stream ---- */
+
+int
+stream_on_down_read(struct stream *st)
+{
+    struct sess *s = st->sess;
+    if (st == NULL)
+        return 0;
+    ssize_t n = buf_read_fd(&s->in, &s->w->bufs, s->fd, PROXY_READ_CHUNK,
+                            PROXY_HIGH_WATER + PROXY_READ_CHUNK);
+    if (n == -1 && (errno == EAGAIN || errno == ENOBUFS)) {
+        sess_update_events(s);
+        return 0;
+    }
+    if (n <= 0) {
+        /* The client went away (or half-closed): nobody is left to answer. */
+        if (s->flags & SESS_F_TUNNEL && st->up != NULL && st->up->out.len > 0)
+            (void)buf_write_fd(&st->up->out, st->up->fd);
+        stream_abort(st, (s->flags & SESS_F_TUNNEL) ? STREAM_END_TUNNEL : STREAM_END_DOWN_CLOSE);
+        sess_close(s);
+        return -1;
+    }
+    if (s->flags & SESS_F_TUNNEL)
+        return tunnel_pump(st);
+    if (!st->req_done && st->up != NULL) {
+        if (relay_req_body(st) == -1)
+            return stream_fail(st, 400, STREAM_END_PARSE, "bad_request_body");
+        if (!st->up->is_connecting && buf_write_fd(&st->up->out, st->up->fd) == -1 &&
+            errno != EAGAIN)
+            return stream_up_failed(st, STREAM_END_UP_RESET, false);
+        up_update_events(st);
+    }
+    sess_update_events(s);
+    return 0;
+}
+
+int
+stream_on_down_written(struct stream *st)
+{
+    struct sess *s = st->sess;
+    if (s->flags & SESS_F_TUNNEL)
+        return tunnel_pump(st);
+    if (st->up != NULL && st->resp_head_done && st->up->in.len > 0)
+        return stream_pump_resp(st);
+    up_update_events(st);
+    sess_update_events(s);
+    return 0;
+}
+
+/* ---- start ---- */
+
+static int
+stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
+{
+    struct sess *s = st->sess;
+    struct worker *w = s->w;
+    if (buf_append(&st->head, &w->bufs, buf_head(&s->in), head_len, HEAD_MAX) == -1)
+        return -1;
+    st->req = *req;
+    rebase(&st->req, buf_head(&s->in), buf_head(&st->head));
+    buf_consume(&s->in, head_len);
+    st->bytes_in = head_len;
+    st->req_framing = st->req.framing;
+    st->req_left = st->req.content_length;
+    st->req_done = st->req_framing == H1_FRAME_NONE ||
+                   (st->req_framing == H1_FRAME_LENGTH && st->req_left == 0);
+    st->is_head = str_eq(st->req.method, st->req.method_len, "HEAD", 4);
+    st->is_upgrade = (st->req.flags & H1_F_UPGRADE) && (st->req.flags & H1_F_CONN_UPGRADE);
+    request_id_make(st, &w->rng);
+    return 0;
+}
+
+int
+stream_start(struct sess *s, struct h1_msg *req, size_t head_len)
+{
+    struct worker *w = s->w;
+    struct stream *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        metric_error(w->metrics, METRIC_ERR_NOMEM);
+        return stream_reject(s, 503, STREAM_END_INTERNAL, "out_of_memory");
+    }
+    st->sess = s;
+    st->start_us = proxy_now_us();
+    s->st = st;
+    s->head_start_us = 0;
+    if (stream_prepare(st, req, head_len) == -1) {
+        s->st = NULL;
+        buf_release(&st->head, &w->bufs);
+        free(st);
+        return stream_reject(s, 503, STREAM_END_INTERNAL, "out_of_memory");
+    }
+    event_assign(&st->ev_tmo, w->base, -1, 0, on_stream_timeout, st);
+    st->wc = worker_wconf_acquire(w);
+    if (st->wc == NULL)
+        return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_config");
+    uint32_t tmo = 0;
+    int rc = stream_route(st);
+    if (rc == -1 || s->st != st)
+        return rc;
+    tmo = st->route != NULL ? st->route->timeout_ms : 0;
+    if (tmo != 0) {
+        struct timeval tv = {tmo / 1000, (tmo % 1000) * 1000};
+        event_add(&st->ev_tmo, &tv);
+    }
+    return 0;
+}
