@@ -22,6 +22,7 @@ enum h1_cc {
     CC_DIGIT = 1u << 3,  /* 0-9 */
 };
 
+/* clang-format off */
 /* tchar (RFC 9110 5.6.2) -> its lower-case form; 0 for anything else */
 static const uint8_t tchar_lower[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -41,7 +42,7 @@ static const uint8_t tchar_lower[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
-/* CC_* bits per byte */
+/* CC_* bits per byte (enum h1_cc) */
 static const uint8_t char_class[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -79,18 +80,21 @@ static const uint8_t hex_value[256] = {
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 };
+/* clang-format on */
 
 /* Absolute-form target without a path: RFC 9112 3.2.2 says the path is "/". */
 static char root_path[] = "/";
 
 /* ---- byte-run scanners ------------------------------------------------- */
 
+/* clang-format off */
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 /* Nonzero when some byte of x is below n (n <= 128); exact as a boolean. */
 #define SWAR_HAS_LESS(x, n) (((x) - ONES * (n)) & ~(x) & HIGHS)
 /* Nonzero when some byte of x equals b. */
 #define SWAR_HAS_BYTE(x, b) SWAR_HAS_LESS((x) ^ (ONES * (b)), 1)
+/* clang-format on */
 
 static inline uint64_t
 load64(const char *p)
@@ -859,8 +863,8 @@ parse_status_code(struct h1_parse *ps)
         if (!is_ok)
             return fail(ps, 502, "invalid status code");
     }
-    unsigned status = (unsigned)(p[1] - '0') * 100 + (unsigned)(p[2] - '0') * 10 +
-                      (unsigned)(p[3] - '0');
+    unsigned status =
+        (unsigned)(p[1] - '0') * 100 + (unsigned)(p[2] - '0') * 10 + (unsigned)(p[3] - '0');
     if (status < 100)
         return fail(ps, 502, "invalid status code");
     ps->msg->status = (uint16_t)status;
@@ -924,8 +928,7 @@ response_finish(struct h1_parse *ps, bool is_head)
 }
 
 ssize_t
-h1_parse_response(char *buf, size_t len, const char *method, size_t method_len,
-                  struct h1_msg *resp)
+h1_parse_response(char *buf, size_t len, const char *method, size_t method_len, struct h1_msg *resp)
 {
     struct h1_parse ps;
     bool is_head = method != NULL && method_len == 4 && memcmp(method, "HEAD", 4) == 0;
@@ -959,7 +962,7 @@ static const struct {
     const char *name;
     size_t len;
 } hop_by_hop[] = {
-    {"connection", 10}, {"keep-alive", 10}, {"proxy-connection", 16}, {"te", 2},
+    {"connection", 10}, {"keep-alive", 10},        {"proxy-connection", 16}, {"te", 2},
     {"trailer", 7},     {"transfer-encoding", 17}, {"upgrade", 7},
 };
 

@@ -18,6 +18,7 @@
 #include "canaryd/admin.h"
 #include "canaryd/conf.h"
 #include "canaryd/diag.h"
+#include "canaryd/dns.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
 #include "canaryd/reload.h"
@@ -334,13 +335,16 @@ serve(const struct opts *o)
         .shutdown_delay_s = o->shutdown_delay_s,
         .watch = o->watch,
     };
-    int rc = reload_start(&ro);
-    if (rc != 0)
-        return rc;
     struct event_base *base = event_base_new();
-    if (base == NULL) {
+    if (base == NULL || dns_init(base) == -1) {
         log_err("main: cannot create the event loop");
         return EXIT_FAILURE;
+    }
+    int rc = reload_start(&ro);
+    if (rc != 0) {
+        dns_fini();
+        event_base_free(base);
+        return rc;
     }
     char err[256];
     if (strcmp(o->admin, "off") != 0 && admin_start(base, o->admin, err, sizeof(err)) == -1) {
@@ -355,6 +359,7 @@ serve(const struct opts *o)
     event_base_dispatch(base);
     worker_stop_all();
     admin_stop();
+    dns_fini();
     event_base_free(base);
     log_event(LOG_LEVEL_INFO, "exit", NULL, 0, "canaryd stopped");
     return 0;

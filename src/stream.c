@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "canaryd/conf.h"
+#include "canaryd/dns.h"
 #include "canaryd/lb.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
@@ -258,11 +259,9 @@ stream_log(struct stream *st)
         .upstream = {NULL, 0},
         .flags = {end_flags[st->end], strlen(end_flags[st->end])},
     };
-    char upaddr[INET6_ADDRSTRLEN + 8];
-    if (st->ep != NULL && !st->ep->is_dns) {
-        rec.upstream.len = (size_t)snprintf(upaddr, sizeof(upaddr), "%s:%u", st->ep->address,
-                                            st->ep->port);
-        rec.upstream.p = upaddr;
+    if (st->pe != NULL) {
+        rec.upstream.p = st->pe->addr_str;
+        rec.upstream.len = strlen(st->pe->addr_str);
     }
     log_access(w->alog, &rec);
 }
@@ -763,7 +762,27 @@ static bool
 ep_is_usable(void *ctx, const struct conf_endpoint *ep)
 {
     (void)ctx;
-    return !ep->is_dns || ep->salen > 0;
+    if (!ep->is_dns)
+        return true;
+    const struct dns_addrs *d = dns_addrs_get(ep->dns);
+    return d != NULL && d->n > 0;
+}
+
+/* The address to connect to: the endpoint's own, or one of the addresses its
+ * DNS name resolves to now. NULL when none is known. */
+static const struct sockaddr *
+ep_addr(struct worker *w, const struct conf_endpoint *ep, socklen_t *len)
+{
+    if (!ep->is_dns) {
+        *len = ep->salen;
+        return (const struct sockaddr *)&ep->sa;
+    }
+    const struct dns_addrs *d = dns_addrs_get(ep->dns);
+    if (d == NULL || d->n == 0)
+        return NULL;
+    const struct sockaddr_storage *sa = &d->sa[d->n == 1 ? 0 : lb_rand(&w->rng) % d->n];
+    *len = sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    return (const struct sockaddr *)sa;
 }
 
 static uint32_t
@@ -825,8 +844,10 @@ stream_dispatch(struct stream *st, struct buf *carry)
         st->ep = c->eps[ei];
         if (ei < 64)
             st->tried |= 1ull << ei;
-        struct pool_ep *pe =
-            pool_ep_get(&w->pool, (const struct sockaddr *)&st->ep->sa, st->ep->salen);
+        socklen_t salen = 0;
+        const struct sockaddr *sa = ep_addr(w, st->ep, &salen);
+        struct pool_ep *pe = sa != NULL ? pool_ep_get(&w->pool, sa, salen) : NULL;
+        st->pe = pe;
         up = pe != NULL ? pool_lease(w, pe) : NULL;
         if (up == NULL && pe != NULL)
             up = pool_connect(w, pe);
@@ -1148,8 +1169,16 @@ stream_pump_resp(struct stream *st)
     struct sess *s = st->sess;
     if (!st->resp_head_done) {
         int r = parse_resp_head(st);
-        if (r <= 0)
+        if (r < 0)
             return r;
+        if (r == 0) {
+            /* Interim responses (100 Continue) may be waiting in s->out. */
+            if (sess_flush(s) == -1)
+                return -1;
+            up_update_events(st);
+            sess_update_events(s);
+            return 0;
+        }
         if (s->flags & SESS_F_TUNNEL)
             return tunnel_pump(st);
     }
@@ -1298,9 +1327,9 @@ on_stream_timeout(evutil_socket_t fd, short what, void *arg)
 int
 stream_on_down_read(struct stream *st)
 {
-    struct sess *s = st->sess;
     if (st == NULL)
         return 0;
+    struct sess *s = st->sess;
     ssize_t n = buf_read_fd(&s->in, &s->w->bufs, s->fd, PROXY_READ_CHUNK,
                             PROXY_HIGH_WATER + PROXY_READ_CHUNK);
     if (n == -1 && (errno == EAGAIN || errno == ENOBUFS)) {

@@ -27,6 +27,7 @@
 
 struct arena;
 struct diag_list;
+struct dns_entry;
 
 #define CONF_PPM_ALL 1000000u
 
@@ -92,6 +93,9 @@ struct conf_endpoint {
     struct sockaddr_storage sa; /* valid when !is_dns */
     socklen_t salen;
     uint32_t index; /* dense, unique in the snapshot: index into per-worker arrays */
+    struct dns_entry *dns; /* borrowed: process-lifetime resolver state for is_dns
+                              endpoints, attached by dns_attach() before the snapshot is
+                              published; NULL otherwise (and always under -t) */
 };
 
 /* A cluster is what a route destination names: (host, subset, port). */

@@ -29,7 +29,7 @@
 #define H1_MAX_TRAILERS (16 * 1024)    /* whole trailer section of a chunked body */
 
 struct h1_hdr {
-    char *name; /* borrowed: the caller's buffer; lower-cased in place by the parser */
+    char *name;  /* borrowed: the caller's buffer; lower-cased in place by the parser */
     char *value; /* borrowed: the caller's buffer; surrounding OWS stripped */
     uint32_t name_len;
     uint32_t value_len;
@@ -136,9 +136,9 @@ bool h1_token_list_has(const char *value, size_t value_len, const char *token, s
 /* Chunked body scanner state; zero-initialise before the first call. */
 struct h1_chunked {
     int state;
-    uint64_t remaining; /* payload bytes left in the current chunk */
-    uint32_t line_len;  /* bytes of the current size/trailer line, bounded */
-    bool done;          /* the last chunk and the trailer section have been seen */
+    uint64_t remaining;   /* payload bytes left in the current chunk */
+    uint32_t line_len;    /* bytes of the current size/trailer line, bounded */
+    bool done;            /* the last chunk and the trailer section have been seen */
     uint32_t trailer_len; /* bytes of trailer lines seen, bounded by H1_MAX_TRAILERS */
 };
 

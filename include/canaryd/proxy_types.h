@@ -145,6 +145,7 @@ struct stream {
     const struct conf_dest *dest;   /* borrowed: wc->conf */
     const struct conf_endpoint *ep; /* borrowed: wc->conf */
     struct upconn *up;              /* owned while leased */
+    const struct pool_ep *pe;       /* borrowed: worker's pool (lives as long as it) */
     /* request body */
     enum h1_framing req_framing;
     uint64_t req_left;

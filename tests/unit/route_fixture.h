@@ -34,19 +34,6 @@ struct fx {
 
 static struct fx fx;
 
-/* Stand-in for conf.c's conf_host_hash (FNV-1a over lower-cased bytes, as
- * conf.h documents) until conf.c is in the library; the real one wins. */
-__attribute__((weak)) uint32_t
-conf_host_hash(const char *s, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 16777619u;
-    }
-    return h;
-}
-
 static inline int
 fx_init(void)
 {

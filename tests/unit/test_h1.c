@@ -20,7 +20,7 @@
 #define HOST "Host: example.com\r\n"
 #define GET11 "GET / HTTP/1.1\r\n"
 
-static char *g_buf;       /* owned: copy of the last input */
+static char *g_buf; /* owned: copy of the last input */
 static struct h1_msg g_msg;
 
 static char *
@@ -188,8 +188,9 @@ static void
 test_h1_request_obs_text_and_long_values_accepted(void **state)
 {
     (void)state;
-    assert_req_ok(GET11 HOST "X-U: caf\xc3\xa9 \xff\x80\r\n"
-                             "Cookie: a=0123456789abcdef0123456789abcdef; b=\t0123456789abcdef\r\n\r\n");
+    assert_req_ok(GET11 HOST
+                  "X-U: caf\xc3\xa9 \xff\x80\r\n"
+                  "Cookie: a=0123456789abcdef0123456789abcdef; b=\t0123456789abcdef\r\n\r\n");
     assert_true(view_is(g_msg.hdrs[1].value, g_msg.hdrs[1].value_len, "caf\xc3\xa9 \xff\x80"));
 }
 
@@ -328,7 +329,8 @@ test_h1_request_connection_tokens_set_flags(void **state)
     (void)state;
     assert_req_ok(GET11 HOST "Connection: close\r\n\r\n");
     assert_int_equal(g_msg.flags, H1_F_CONN_CLOSE);
-    assert_req_ok(GET11 HOST "Connection: Keep-Alive , x-foo,UPGRADE\r\nUpgrade: websocket\r\n\r\n");
+    assert_req_ok(GET11 HOST
+                  "Connection: Keep-Alive , x-foo,UPGRADE\r\nUpgrade: websocket\r\n\r\n");
     assert_int_equal(g_msg.flags, H1_F_CONN_KEEPALIVE | H1_F_CONN_UPGRADE | H1_F_UPGRADE);
     assert_req_ok(GET11 HOST "Connection: keep-alive\r\nConnection: close\r\n\r\n");
     assert_true(g_msg.flags & H1_F_CONN_CLOSE);
@@ -449,7 +451,7 @@ test_h1_request_bad_version_400(void **state)
 {
     (void)state;
     static const char *const versions[] = {
-        "HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "http/1.1", "HTTP/1.10",
+        "HTTP/2.0",  "HTTP/1.2", "HTTP/0.9", "http/1.1", "HTTP/1.10",
         "HTTP/1.1 ", "HTTP/1",   "HTTP/11",  "HTTP/1.x", "HTTP/3",
     };
     for (size_t i = 0; i < countof(versions); i++) {
@@ -482,8 +484,20 @@ test_h1_request_malformed_cl_400(void **state)
 {
     (void)state;
     static const char *const values[] = {
-        "abc", "-5", "+5", "", "5a", "0x5", "5 5", "5.0", "5,", ",5", "5,,5",
-        "9223372036854775808", "18446744073709551616", "99999999999999999999999",
+        "abc",
+        "-5",
+        "+5",
+        "",
+        "5a",
+        "0x5",
+        "5 5",
+        "5.0",
+        "5,",
+        ",5",
+        "5,,5",
+        "9223372036854775808",
+        "18446744073709551616",
+        "99999999999999999999999",
     };
     for (size_t i = 0; i < countof(values); i++) {
         char s[256];
@@ -497,9 +511,9 @@ test_h1_request_bad_transfer_encoding_400(void **state)
 {
     (void)state;
     static const char *const values[] = {
-        "chunked, gzip", "chunked, chunked", "gzip", "identity", "foo, chunked",
-        "chunked;q=1",   "chunked ;a=b",     "",     " , ",      "chunked\x01",
-        "chun ked",      "x-foo",
+        "chunked, gzip", "chunked, chunked", "gzip",         "identity",
+        "foo, chunked",  "chunked;q=1",      "chunked ;a=b", "",
+        " , ",           "chunked\x01",      "chun ked",     "x-foo",
     };
     for (size_t i = 0; i < countof(values); i++) {
         char s[256];
@@ -562,7 +576,9 @@ test_h1_request_control_chars_400(void **state)
     assert_req_fails(GET11 HOST "X-A: a\x1f\r\n\r\n", 400);
     assert_req_fails(GET11 HOST "X-A: a\x7f\r\n\r\n", 400);
     assert_req_fails(GET11 HOST "X-\x7f: a\r\n\r\n", 400);
-    assert_req_fails(GET11 HOST "X-A: 01234567\x0b" "89abcdef\r\n\r\n", 400);
+    assert_req_fails(GET11 HOST "X-A: 01234567\x0b"
+                                "89abcdef\r\n\r\n",
+                     400);
     assert_req_fails(GET11 HOST "X-\xc3\xa9: a\r\n\r\n", 400);
 }
 
@@ -877,9 +893,10 @@ static void
 test_h1_is_hop_by_hop_matches_rfc_list(void **state)
 {
     (void)state;
-    static const char *const yes[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "trailer", "transfer-encoding", "upgrade"};
-    static const char *const no[] = {"host", "content-length", "trailers", "t", "upgrade-insecure-requests", ""};
+    static const char *const yes[] = {"connection", "keep-alive",        "proxy-connection", "te",
+                                      "trailer",    "transfer-encoding", "upgrade"};
+    static const char *const no[] = {
+        "host", "content-length", "trailers", "t", "upgrade-insecure-requests", ""};
     for (size_t i = 0; i < countof(yes); i++)
         assert_true(h1_is_hop_by_hop(yes[i], strlen(yes[i])));
     for (size_t i = 0; i < countof(no); i++)

@@ -1,0 +1,1080 @@
+/*
+ * conf_compile.c: from parsed objects to the immutable snapshot.
+ * First the checks that involve several objects (duplicate names, undefined
+ * subsets, subsets that select nothing, unreachable routes, weights, Gateway
+ * ports, host conflicts), then construction: clusters for every distinct
+ * (host, subset, port) destination with their endpoints and merged traffic
+ * policy, routes with cumulative weight tables, listeners with host tables,
+ * and the -t summary. Load time only; does no I/O.
+ */
+#include "canaryd/common.h"
+#include "canaryd/conf_internal.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "canaryd/arena.h"
+#include "canaryd/diag.h"
+#include "canaryd/sha256.h"
+
+#define DEFAULT_LISTEN "0.0.0.0:8080"
+#define DEFAULT_LISTENER "default"
+#define MIN_HOST_SLOTS 8
+
+/* A cluster while it is being collected. */
+struct ccl {
+    const char *key;  /* borrowed: scratch; "fqdn|subset|port" */
+    const char *host; /* borrowed: arena */
+    const char *subset;
+    uint16_t port;
+    const struct cf_obj *se;     /* borrowed: may be NULL (a DNS name) */
+    const struct cf_obj *dr;     /* borrowed: may be NULL */
+    const struct cf_subset *sub; /* borrowed: may be NULL */
+    uint32_t index;
+};
+
+/* A listener while hosts are attached to it. */
+struct clis {
+    struct conf_listener l;
+    struct cf_map hosts; /* host form -> struct cf_obj * (the VS claiming it) */
+    struct cf_vec exact; /* struct conf_host_entry * */
+    struct cf_vec wild;  /* struct conf_wildcard * */
+    struct conf_vs *star;
+    const struct cf_obj *gw; /* borrowed: the Gateway, or NULL for "default" */
+};
+
+struct comp {
+    struct cf_ctx *c;
+    struct cf_map se_host; /* fqdn -> struct cf_obj * */
+    struct cf_map dr_host; /* fqdn -> struct cf_obj * */
+    struct cf_map gw_name; /* "ns/name" -> struct cf_obj * */
+    struct cf_map cl_key;  /* cluster key -> struct ccl * */
+    struct cf_vec cls;     /* struct ccl * */
+    struct cf_vec lis;     /* struct clis * */
+    struct cf_vec *vs_lis; /* per VS: listener indices (as pointers) */
+};
+
+#define OBJ(c, k, i) ((struct cf_obj *)(c)->objs[k].v[i])
+
+/* ---- names ---- */
+
+static const char *
+fqdn(struct cf_ctx *c, const char *host, const char *ns)
+{
+    if (strchr(host, '.') != NULL || strchr(host, '*') != NULL)
+        return host;
+    const char *s = cf_printf(c->tmp, "%s.%s.svc.cluster.local", host, ns);
+    if (s == NULL)
+        cf_oom(c);
+    return s != NULL ? s : host;
+}
+
+static void
+check_dup_names(struct cf_ctx *c)
+{
+    for (int k = 0; k < CF_NKINDS; k++) {
+        struct cf_map seen = {0};
+        for (size_t i = 0; i < c->objs[k].n; i++) {
+            struct cf_obj *o = OBJ(c, k, i);
+            const char *key = cf_printf(c->tmp, "%s/%s", o->meta.ns, o->meta.name);
+            void *old = NULL;
+            int rc = key != NULL ? cf_map_put(c->tmp, &seen, key, strlen(key), o, &old) : -1;
+            if (rc == -1) {
+                cf_oom(c);
+                return;
+            }
+            if (rc == 1) {
+                const struct ast_loc *l = &((struct cf_obj *)old)->meta.name_where.loc;
+                cf_err_at(c, &o->meta.name_where, "%s \"%s\" is already defined at %s:%d:%d",
+                          cf_kind_name(k), key, l->file, l->line, l->col);
+            }
+        }
+    }
+}
+
+/* ---- ServiceEntry and DestinationRule ---- */
+
+static bool
+is_ip(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* A DNS ServiceEntry without endpoints resolves its hosts themselves. */
+static void
+se_default_eps(struct cf_ctx *c, struct cf_se *se)
+{
+    if (se->neps > 0 || se->resolution != CF_RES_DNS)
+        return;
+    se->eps = arena_alloc(c->tmp, (se->nhosts + 1) * sizeof(*se->eps));
+    if (se->eps == NULL) {
+        cf_oom(c);
+        return;
+    }
+    for (size_t i = 0; i < se->nhosts; i++)
+        se->eps[i] = (struct cf_se_ep){.address = se->hosts[i].s, .weight = 1,
+                                       .where = se->hosts[i].where,
+                                       .addr_where = se->hosts[i].where};
+    se->neps = se->nhosts;
+}
+
+static void
+check_se(struct comp *m, struct cf_obj *o)
+{
+    struct cf_ctx *c = m->c;
+    struct cf_se *se = &o->u.se;
+    if (se->resolution == CF_RES_STATIC && se->neps == 0)
+        cf_err_at(c, &se->res_where, "resolution STATIC needs endpoints");
+    for (size_t i = 0; i < se->neps; i++)
+        if (se->resolution == CF_RES_STATIC && !is_ip(se->eps[i].address))
+            cf_err_at(c, &se->eps[i].addr_where,
+                      "with resolution STATIC the address must be an IP address (use "
+                      "resolution DNS for a host name)");
+    se_default_eps(c, se);
+    for (size_t i = 0; i < se->nhosts; i++) {
+        const char *h = fqdn(c, se->hosts[i].s, o->meta.ns);
+        void *old = NULL;
+        int rc = cf_map_put(c->tmp, &m->se_host, h, strlen(h), o, &old);
+        if (rc == -1)
+            cf_oom(c);
+        else if (rc == 1)
+            cf_err_at(c, &se->hosts[i].where, "host \"%s\" is already defined by ServiceEntry "
+                      "%s/%s", se->hosts[i].s, ((struct cf_obj *)old)->meta.ns,
+                      ((struct cf_obj *)old)->meta.name);
+    }
+}
+
+static bool
+labels_select(const struct cf_labels *want, const struct cf_labels *have)
+{
+    for (size_t i = 0; i < want->n; i++) {
+        size_t j = 0;
+        while (j < have->n && (strcmp(want->v[i].key, have->v[j].key) != 0 ||
+                               strcmp(want->v[i].val, have->v[j].val) != 0))
+            j++;
+        if (j == have->n)
+            return false;
+    }
+    return true;
+}
+
+static size_t
+count_selected(const struct cf_se *se, const struct cf_subset *sub)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < se->neps; i++)
+        n += labels_select(&sub->labels, &se->eps[i].labels);
+    return n;
+}
+
+static void
+check_subsets(struct comp *m, struct cf_obj *o)
+{
+    struct cf_ctx *c = m->c;
+    struct cf_dr *dr = &o->u.dr;
+    const char *h = fqdn(c, dr->host, o->meta.ns);
+    const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
+    for (size_t i = 0; i < dr->nsubsets; i++) {
+        const struct cf_subset *s = &dr->subsets[i];
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(dr->subsets[j].name, s->name) == 0)
+                cf_err_at(c, &s->where, "subset \"%s\" is defined twice", s->name);
+        if (se == NULL)
+            cf_err_at(c, &s->where, "subset \"%s\": host \"%s\" has no ServiceEntry, so the "
+                      "subset selects no endpoint", s->name, dr->host);
+        else if (count_selected(&se->u.se, s) == 0)
+            cf_err_at(c, &s->where, "subset \"%s\": its labels select no endpoint of "
+                      "ServiceEntry %s/%s", s->name, se->meta.ns, se->meta.name);
+    }
+}
+
+static void
+check_dr(struct comp *m, struct cf_obj *o)
+{
+    struct cf_ctx *c = m->c;
+    const char *h = fqdn(c, o->u.dr.host, o->meta.ns);
+    void *old = NULL;
+    int rc = cf_map_put(c->tmp, &m->dr_host, h, strlen(h), o, &old);
+    if (rc == -1)
+        cf_oom(c);
+    else if (rc == 1)
+        cf_err_at(c, &o->u.dr.host_where, "host \"%s\" already has DestinationRule %s/%s",
+                  o->u.dr.host, ((struct cf_obj *)old)->meta.ns,
+                  ((struct cf_obj *)old)->meta.name);
+    check_subsets(m, o);
+}
+
+/* ---- VirtualService ---- */
+
+static const struct cf_subset *
+find_subset(const struct cf_obj *dr, const char *name)
+{
+    for (size_t i = 0; dr != NULL && i < dr->u.dr.nsubsets; i++)
+        if (strcmp(dr->u.dr.subsets[i].name, name) == 0)
+            return &dr->u.dr.subsets[i];
+    return NULL;
+}
+
+static const struct cf_port *
+find_port(const struct cf_obj *se, uint16_t number)
+{
+    for (size_t i = 0; i < se->u.se.nports; i++)
+        if (number == 0 || se->u.se.ports[i].number == number)
+            return &se->u.se.ports[i];
+    return NULL;
+}
+
+static void
+check_subset_ref(struct comp *m, const struct cf_destref *r, const struct cf_obj *se,
+                 const struct cf_obj *dr)
+{
+    struct cf_ctx *c = m->c;
+    if (dr == NULL)
+        cf_err_at(c, &r->subset_where, "subset \"%s\" of host \"%s\" is not defined: no "
+                  "DestinationRule for this host", r->subset, r->host);
+    else if (find_subset(dr, r->subset) == NULL)
+        cf_err_at(c, &r->subset_where, "subset \"%s\" is not defined by DestinationRule %s/%s",
+                  r->subset, dr->meta.ns, dr->meta.name);
+    else if (se == NULL)
+        cf_err_at(c, &r->subset_where, "subset \"%s\" of host \"%s\" needs a ServiceEntry: the "
+                  "host has none, so it is a DNS name without labelled endpoints",
+                  r->subset, r->host);
+}
+
+static void
+check_destref(struct comp *m, const struct cf_destref *r, const char *ns)
+{
+    struct cf_ctx *c = m->c;
+    if (r->host == NULL)
+        return;
+    const char *h = fqdn(c, r->host, ns);
+    const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
+    const struct cf_obj *dr = cf_map_get(&m->dr_host, h, strlen(h));
+    if (se != NULL && r->port != 0 && find_port(se, r->port) == NULL)
+        cf_err_at(c, &r->port_where, "port %u is not a port of ServiceEntry %s/%s",
+                  (unsigned)r->port, se->meta.ns, se->meta.name);
+    if (r->subset != NULL)
+        check_subset_ref(m, r, se, dr);
+}
+
+static bool
+is_catch_all(const struct conf_route *r)
+{
+    if (r->nmatches == 0)
+        return true;
+    for (size_t i = 0; i < r->nmatches; i++) {
+        const struct conf_match *e = &r->matches[i];
+        if (e->uri == NULL && e->scheme == NULL && e->method == NULL && e->authority == NULL &&
+            e->nheaders == 0 && e->nquery == 0 && e->port == 0)
+            return true;
+    }
+    return false;
+}
+
+static void
+check_weights(struct cf_ctx *c, const struct cf_route *r)
+{
+    if (r->ndests < 2)
+        return;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < r->ndests; i++)
+        sum += r->dests[i].has_weight ? (uint64_t)r->dests[i].weight : 0;
+    if (sum == 0)
+        cf_err_at(c, &r->where, "every destination has weight 0: the route could send "
+                  "traffic nowhere");
+    else if (sum > UINT32_MAX)
+        cf_err_at(c, &r->where, "the weights add up to more than %u", UINT32_MAX);
+    else if (sum != 100)
+        cf_warn_at(c, &r->where, "the weights add up to %llu, not 100; they are relative "
+                   "shares", (unsigned long long)sum);
+}
+
+static void
+check_route_refs(struct comp *m, const struct cf_route *r, const char *ns)
+{
+    for (size_t i = 0; i < r->ndests; i++)
+        check_destref(m, &r->dests[i].ref, ns);
+    if (r->has_mirror)
+        check_destref(m, &r->mirror.ref, ns);
+    for (size_t i = 0; i < r->nmirrors; i++)
+        check_destref(m, &r->mirrors[i].ref, ns);
+    check_weights(m->c, r);
+}
+
+static void
+check_routes(struct comp *m, const struct cf_obj *o)
+{
+    const struct cf_vs *vs = &o->u.vs;
+    const struct cf_route *catch_all = NULL;
+    size_t catch_idx = 0;
+    for (size_t i = 0; i < vs->nroutes; i++) {
+        const struct cf_route *r = &vs->routes[i];
+        check_route_refs(m, r, o->meta.ns);
+        if (catch_all != NULL) {
+            cf_warn_at(m->c, &r->where, "this route can never match: %s%s%s (spec.http[%zu]) "
+                       "before it matches every request",
+                       catch_all->r.name ? "route \"" : "a route",
+                       catch_all->r.name ? catch_all->r.name : "",
+                       catch_all->r.name ? "\"" : "", catch_idx);
+        } else if (is_catch_all(&r->r)) {
+            catch_all = r;
+            catch_idx = i;
+        }
+    }
+}
+
+static const struct cf_obj *
+find_gateway(struct comp *m, const struct cf_str *g, const char *ns)
+{
+    const char *key = strchr(g->s, '/') != NULL ? g->s : cf_printf(m->c->tmp, "%s/%s", ns, g->s);
+    if (key == NULL) {
+        cf_oom(m->c);
+        return NULL;
+    }
+    return cf_map_get(&m->gw_name, key, strlen(key));
+}
+
+static bool
+is_mesh(const struct cf_str *g)
+{
+    return strcmp(g->s, "mesh") == 0;
+}
+
+static void
+check_vs(struct comp *m, const struct cf_obj *o)
+{
+    const struct cf_vs *vs = &o->u.vs;
+    for (size_t i = 0; i < vs->ngateways; i++)
+        if (!is_mesh(&vs->gateways[i]) && find_gateway(m, &vs->gateways[i], o->meta.ns) == NULL)
+            cf_err_at(m->c, &vs->gateways[i].where, "Gateway \"%s\" is not defined",
+                      vs->gateways[i].s);
+    for (size_t i = 0; i < vs->nhosts; i++) {
+        const char *h = vs->hosts[i].s;
+        const char *star = strchr(h, '*');
+        if (star != NULL && !(star == h && (h[1] == '\0' || h[1] == '.') && !strchr(h + 1, '*')))
+            cf_err_at(m->c, &vs->hosts[i].where, "a wildcard host must be \"*\" or start with "
+                      "\"*.\"");
+    }
+    check_routes(m, o);
+}
+
+static void
+index_gateways(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    for (size_t i = 0; i < c->objs[CF_GW].n; i++) {
+        struct cf_obj *o = OBJ(c, CF_GW, i);
+        const char *key = cf_printf(c->tmp, "%s/%s", o->meta.ns, o->meta.name);
+        if (key == NULL || cf_map_put(c->tmp, &m->gw_name, key, strlen(key), o, NULL) == -1)
+            cf_oom(c);
+    }
+}
+
+static void
+check_all(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    check_dup_names(c);
+    index_gateways(m);
+    for (size_t i = 0; i < c->objs[CF_SE].n; i++)
+        check_se(m, OBJ(c, CF_SE, i));
+    for (size_t i = 0; i < c->objs[CF_DR].n; i++)
+        check_dr(m, OBJ(c, CF_DR, i));
+    for (size_t i = 0; i < c->objs[CF_VS].n; i++)
+        check_vs(m, OBJ(c, CF_VS, i));
+}
+
+/* ---- clusters and endpoints ---- */
+
+static struct ccl *
+cluster_get(struct comp *m, const struct cf_destref *r, const char *ns)
+{
+    struct cf_ctx *c = m->c;
+    const char *h = fqdn(c, r->host, ns);
+    const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
+    const struct cf_port *sp = se != NULL ? find_port(se, r->port) : NULL;
+    uint16_t port = sp != NULL ? sp->number : r->port != 0 ? r->port : 80;
+    const char *key = cf_printf(c->tmp, "%s|%s|%u", h, r->subset ? r->subset : "", port);
+    if (key == NULL)
+        return NULL;
+    struct ccl *cl = cf_map_get(&m->cl_key, key, strlen(key));
+    if (cl != NULL)
+        return cl;
+    cl = arena_alloc(c->tmp, sizeof(*cl));
+    if (cl == NULL)
+        return NULL;
+    *cl = (struct ccl){.key = key, .host = r->host, .subset = r->subset, .port = port,
+                       .se = se, .dr = cf_map_get(&m->dr_host, h, strlen(h)),
+                       .index = (uint32_t)m->cls.n};
+    cl->sub = r->subset != NULL ? find_subset(cl->dr, r->subset) : NULL;
+    if (cf_map_put(c->tmp, &m->cl_key, key, strlen(key), cl, NULL) == -1 ||
+        cf_vec_push(c->tmp, &m->cls, cl) == -1)
+        return NULL;
+    return cl;
+}
+
+static int
+collect_ref(struct comp *m, struct cf_destref *r, const char *ns)
+{
+    struct ccl *cl = cluster_get(m, r, ns);
+    if (cl == NULL)
+        return cf_oom(m->c);
+    r->cluster = cl->index;
+    return 0;
+}
+
+static int
+collect_clusters(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    for (size_t i = 0; i < c->objs[CF_VS].n; i++) {
+        struct cf_obj *o = OBJ(c, CF_VS, i);
+        for (size_t j = 0; j < o->u.vs.nroutes; j++) {
+            struct cf_route *r = &o->u.vs.routes[j];
+            int rc = 0;
+            for (size_t k = 0; k < r->ndests; k++)
+                rc |= collect_ref(m, &r->dests[k].ref, o->meta.ns);
+            if (r->has_mirror)
+                rc |= collect_ref(m, &r->mirror.ref, o->meta.ns);
+            for (size_t k = 0; k < r->nmirrors; k++)
+                rc |= collect_ref(m, &r->mirrors[k].ref, o->meta.ns);
+            if (rc != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static uint16_t
+ep_port(const struct cf_se_ep *ep, const struct cf_port *sp, uint16_t dflt)
+{
+    for (size_t i = 0; sp != NULL && sp->name != NULL && i < ep->nports; i++)
+        if (strcmp(ep->ports[i].name, sp->name) == 0)
+            return ep->ports[i].number;
+    return dflt;
+}
+
+static int
+fill_endpoint(struct cf_ctx *c, struct conf_endpoint *e, const char *addr, uint16_t port,
+              uint32_t weight)
+{
+    char buf[INET6_ADDRSTRLEN + 16];
+    e->address = arena_strdup(c->a, addr);
+    if (e->address == NULL)
+        return cf_oom(c);
+    e->address_len = strlen(addr);
+    e->port = port;
+    e->weight = weight;
+    snprintf(buf, sizeof(buf), strchr(addr, ':') != NULL ? "[%s]:%u" : "%s:%u", addr, port);
+    e->is_dns = !is_ip(addr) || conf_addr_parse(buf, &e->sa, &e->salen, &e->port) == -1;
+    return 0;
+}
+
+/* Endpoints of cluster cl appended at conf->endpoints[*next]; with ep == NULL
+ * only counts them. */
+static int
+cluster_eps(struct cf_ctx *c, const struct ccl *cl, struct conf_endpoint *eps, size_t *next)
+{
+    if (cl->se == NULL) {
+        if (eps != NULL && fill_endpoint(c, &eps[*next], cl->host, cl->port, 1) == -1)
+            return -1;
+        (*next)++;
+        return 0;
+    }
+    const struct cf_se *se = &cl->se->u.se;
+    const struct cf_port *sp = find_port(cl->se, cl->port);
+    for (size_t i = 0; i < se->neps; i++) {
+        const struct cf_se_ep *ep = &se->eps[i];
+        if (cl->sub != NULL && !labels_select(&cl->sub->labels, &ep->labels))
+            continue;
+        if (eps != NULL &&
+            fill_endpoint(c, &eps[*next], ep->address, ep_port(ep, sp, cl->port), ep->weight) == -1)
+            return -1;
+        (*next)++;
+    }
+    return 0;
+}
+
+static void
+cluster_policy(struct cf_ctx *c, const struct ccl *cl, struct conf_policy *p)
+{
+    memset(p, 0, sizeof(*p));
+    size_t mark = c->plen;
+    /* Both nodes were validated at parse time; re-walking cannot fail. */
+    if (cl->dr != NULL && cl->dr->u.dr.policy != NULL)
+        cf_walk(c, cl->dr->u.dr.policy, cf_policy_tab, p);
+    if (cl->sub != NULL && cl->sub->policy != NULL)
+        cf_walk(c, cl->sub->policy, cf_policy_tab, p);
+    cf_path_pop(c, mark);
+}
+
+static int
+build_cluster(struct cf_ctx *c, const struct ccl *cl, struct conf_cluster *out, size_t *next)
+{
+    struct conf *conf = c->conf;
+    size_t first = *next;
+    out->host = arena_strdup(c->a, cl->host);
+    out->subset = cl->subset != NULL ? arena_strdup(c->a, cl->subset) : NULL;
+    out->name = cf_printf(c->a, "outbound|%u|%s|%s", cl->port, cl->subset ? cl->subset : "",
+                          cl->host);
+    if (out->host == NULL || out->name == NULL || (cl->subset != NULL && out->subset == NULL))
+        return cf_oom(c);
+    out->port = cl->port;
+    out->index = cl->index;
+    out->is_dns = cl->se == NULL || cl->se->u.se.resolution == CF_RES_DNS;
+    cluster_policy(c, cl, &out->policy);
+    if (cluster_eps(c, cl, conf->endpoints, next) == -1)
+        return -1;
+    out->neps = *next - first;
+    out->eps = arena_alloc(c->a, (out->neps + 1) * sizeof(*out->eps));
+    if (out->eps == NULL)
+        return cf_oom(c);
+    for (size_t i = 0; i < out->neps; i++) {
+        conf->endpoints[first + i].index = (uint32_t)(first + i);
+        out->eps[i] = &conf->endpoints[first + i];
+    }
+    return 0;
+}
+
+static int
+build_clusters(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    struct conf *conf = c->conf;
+    size_t neps = 0;
+    for (size_t i = 0; i < m->cls.n; i++)
+        cluster_eps(c, m->cls.v[i], NULL, &neps);
+    conf->clusters = arena_alloc(c->a, (m->cls.n + 1) * sizeof(*conf->clusters));
+    conf->endpoints = arena_alloc(c->a, (neps + 1) * sizeof(*conf->endpoints));
+    if (conf->clusters == NULL || conf->endpoints == NULL)
+        return cf_oom(c);
+    size_t next = 0;
+    for (size_t i = 0; i < m->cls.n; i++)
+        if (build_cluster(c, m->cls.v[i], &conf->clusters[i], &next) == -1)
+            return -1;
+    conf->nclusters = m->cls.n;
+    conf->nendpoints = next;
+    return 0;
+}
+
+/* ---- routes ---- */
+
+static int
+build_weights(struct cf_ctx *c, struct conf_route *out, const struct cf_route *r)
+{
+    out->ndests = r->ndests;
+    out->dests = arena_alloc(c->a, (r->ndests + 1) * sizeof(*out->dests));
+    out->cum_weight = arena_alloc(c->a, (r->ndests + 1) * sizeof(*out->cum_weight));
+    if (out->dests == NULL || out->cum_weight == NULL)
+        return cf_oom(c);
+    uint32_t total = 0;
+    for (size_t i = 0; i < r->ndests; i++) {
+        uint32_t w = r->dests[i].has_weight ? (uint32_t)r->dests[i].weight : 0;
+        /* A lone destination takes all traffic whatever its weight says. */
+        if (r->ndests == 1 && w == 0)
+            w = 100;
+        out->dests[i] = (struct conf_dest){.cluster = &c->conf->clusters[r->dests[i].ref.cluster],
+                                           .weight = w, .headers = r->dests[i].headers};
+        total += w;
+        out->cum_weight[i] = total;
+    }
+    out->total_weight = total;
+    return 0;
+}
+
+static int
+build_mirrors(struct cf_ctx *c, struct conf_route *out, const struct cf_route *r)
+{
+    size_t n = r->nmirrors + (r->has_mirror ? 1 : 0);
+    out->mirrors = arena_alloc(c->a, (n + 1) * sizeof(*out->mirrors));
+    if (out->mirrors == NULL)
+        return cf_oom(c);
+    const struct cf_mirror *src = r->has_mirror ? &r->mirror : r->mirrors;
+    for (size_t i = 0; i < n; i++)
+        out->mirrors[i] = (struct conf_mirror){
+            .cluster = &c->conf->clusters[src[i].ref.cluster], .ppm = src[i].ppm};
+    out->nmirrors = n;
+    return 0;
+}
+
+static const enum conf_action action_of[] = {
+    [CF_ACT_ROUTE] = CONF_ACTION_FORWARD,
+    [CF_ACT_REDIRECT] = CONF_ACTION_REDIRECT,
+    [CF_ACT_DIRECT] = CONF_ACTION_DIRECT,
+};
+
+static int
+build_route(struct cf_ctx *c, struct conf_vs *vs, size_t i, const struct cf_route *r)
+{
+    struct conf_route *out = &vs->routes[i];
+    *out = r->r;
+    out->vs = vs;
+    out->index = (uint32_t)c->conf->nroutes;
+    out->action = action_of[r->actions];
+    if (out->name == NULL && (out->name = cf_printf(c->a, "route-%zu", i)) == NULL)
+        return cf_oom(c);
+    if (build_weights(c, out, r) == -1 || build_mirrors(c, out, r) == -1)
+        return -1;
+    c->conf->routes[c->conf->nroutes++] = out;
+    return 0;
+}
+
+static int
+build_vs(struct cf_ctx *c, const struct cf_obj *o, struct conf_vs *vs, size_t idx)
+{
+    vs->name = arena_strdup(c->a, o->meta.name);
+    vs->ns = arena_strdup(c->a, o->meta.ns);
+    vs->hosts = arena_alloc(c->a, (o->u.vs.nhosts + 1) * sizeof(*vs->hosts));
+    vs->routes = arena_alloc(c->a, (o->u.vs.nroutes + 1) * sizeof(*vs->routes));
+    if (vs->name == NULL || vs->ns == NULL || vs->hosts == NULL || vs->routes == NULL)
+        return cf_oom(c);
+    for (size_t i = 0; i < o->u.vs.nhosts; i++)
+        vs->hosts[i] = o->u.vs.hosts[i].s;
+    vs->nhosts = o->u.vs.nhosts;
+    vs->split_key = o->split_key;
+    vs->index = (uint32_t)idx;
+    vs->nroutes = o->u.vs.nroutes;
+    for (size_t i = 0; i < vs->nroutes; i++)
+        if (build_route(c, vs, i, &o->u.vs.routes[i]) == -1)
+            return -1;
+    return 0;
+}
+
+static int
+build_vss(struct cf_ctx *c)
+{
+    struct conf *conf = c->conf;
+    size_t nvs = c->objs[CF_VS].n, nroutes = 0;
+    for (size_t i = 0; i < nvs; i++)
+        nroutes += OBJ(c, CF_VS, i)->u.vs.nroutes;
+    conf->vss = arena_alloc(c->a, (nvs + 1) * sizeof(*conf->vss));
+    conf->routes = arena_alloc(c->a, (nroutes + 1) * sizeof(*conf->routes));
+    if (conf->vss == NULL || conf->routes == NULL)
+        return cf_oom(c);
+    for (size_t i = 0; i < nvs; i++)
+        if (build_vs(c, OBJ(c, CF_VS, i), &conf->vss[i], i) == -1)
+            return -1;
+    conf->nvss = nvs;
+    return 0;
+}
+
+/* ---- listeners and host tables ---- */
+
+static struct clis *
+listener_new(struct comp *m, const char *name, const char *addr, const struct cf_obj *gw,
+             const struct cf_where *w)
+{
+    struct cf_ctx *c = m->c;
+    struct clis *l = arena_alloc(c->tmp, sizeof(*l));
+    if (l == NULL || cf_vec_push(c->tmp, &m->lis, l) == -1) {
+        cf_oom(c);
+        return NULL;
+    }
+    l->l.name = arena_strdup(c->a, name);
+    l->l.addr = arena_strdup(c->a, addr);
+    l->gw = gw;
+    if (l->l.name == NULL || l->l.addr == NULL) {
+        cf_oom(c);
+        return NULL;
+    }
+    if (conf_addr_parse(addr, &l->l.sa, &l->l.salen, &l->l.port) == -1) {
+        if (w != NULL)
+            cf_err_at(c, w, "invalid listen address \"%s\"", addr);
+        else
+            diag_add(c->diags, DIAG_ERROR, NULL, 0, 0, NULL,
+                     "--listen: invalid address \"%s\" (expected HOST:PORT, [IPv6]:PORT or :PORT)",
+                     addr);
+        return NULL;
+    }
+    return l;
+}
+
+static void
+server_listener(struct comp *m, const struct cf_obj *gw, const struct cf_server *s,
+                struct cf_map *addrs)
+{
+    struct cf_ctx *c = m->c;
+    const char *bind = s->bind != NULL ? s->bind : "0.0.0.0";
+    const char *addr = cf_printf(c->tmp, strchr(bind, ':') ? "[%s]:%u" : "%s:%u", bind, s->port);
+    const char *name = s->port_name != NULL ? cf_printf(c->tmp, "%s/%s", gw->meta.name, s->port_name)
+                                            : cf_printf(c->tmp, "%s/%u", gw->meta.name, s->port);
+    if (addr == NULL || name == NULL) {
+        cf_oom(c);
+        return;
+    }
+    void *old = NULL;
+    int rc = cf_map_put(c->tmp, addrs, addr, strlen(addr), (void *)s, &old);
+    if (rc == 1) {
+        const struct ast_loc *l = &((const struct cf_server *)old)->where.loc;
+        cf_err_at(c, &s->where, "%s is already used by a Gateway server at %s:%d:%d", addr,
+                  l->file, l->line, l->col);
+        return;
+    }
+    if (rc == -1 || listener_new(m, name, addr, gw, &s->where) == NULL)
+        cf_oom(c);
+}
+
+static bool
+needs_default_listener(struct cf_ctx *c)
+{
+    if (c->objs[CF_GW].n == 0)
+        return true;
+    for (size_t i = 0; i < c->objs[CF_VS].n; i++) {
+        const struct cf_vs *vs = &OBJ(c, CF_VS, i)->u.vs;
+        if (vs->ngateways == 0)
+            return true;
+        for (size_t j = 0; j < vs->ngateways; j++)
+            if (is_mesh(&vs->gateways[j]))
+                return true;
+    }
+    return false;
+}
+
+/* Listeners in order: every Gateway server, then "default" (--listen) when a
+ * VirtualService is served there. Returns the default's index or -1. */
+static ssize_t
+make_listeners(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    struct cf_map addrs = {0};
+    for (size_t i = 0; i < c->objs[CF_GW].n; i++) {
+        const struct cf_obj *gw = OBJ(c, CF_GW, i);
+        for (size_t j = 0; j < gw->u.gw.nservers; j++)
+            server_listener(m, gw, &gw->u.gw.servers[j], &addrs);
+    }
+    if (!needs_default_listener(c))
+        return -1;
+    const char *addr = c->opts != NULL && c->opts->listen_addr != NULL ? c->opts->listen_addr
+                                                                       : DEFAULT_LISTEN;
+    if (listener_new(m, DEFAULT_LISTENER, addr, NULL, NULL) == NULL)
+        return -1;
+    return (ssize_t)m->lis.n - 1;
+}
+
+static int
+claim(struct comp *m, struct clis *l, const char *form, const struct cf_str *h,
+      const struct cf_obj *o)
+{
+    struct cf_ctx *c = m->c;
+    void *old = NULL;
+    int rc = cf_map_put(c->tmp, &l->hosts, form, strlen(form), (void *)o, &old);
+    if (rc == -1)
+        return cf_oom(c);
+    if (rc == 1 && old != o) {
+        const struct cf_obj *p = old;
+        cf_err_at(c, &h->where, "host \"%s\" on listener \"%s\" is already claimed by "
+                  "VirtualService %s/%s", form, l->l.name, p->meta.ns, p->meta.name);
+        return -1;
+    }
+    return rc;
+}
+
+static int
+add_exact(struct comp *m, struct clis *l, const char *form, const struct cf_str *h,
+          const struct cf_obj *o, struct conf_vs *vs)
+{
+    struct cf_ctx *c = m->c;
+    int rc = claim(m, l, form, h, o);
+    if (rc != 0)
+        return rc == 1 ? 0 : -1;
+    struct conf_host_entry *e = arena_alloc(c->tmp, sizeof(*e));
+    if (e == NULL || (e->host = arena_strdup(c->a, form)) == NULL)
+        return cf_oom(c);
+    e->len = strlen(form);
+    e->hash = conf_host_hash(form, e->len);
+    e->vs = vs;
+    return cf_vec_push(c->tmp, &l->exact, e) == 0 ? 0 : cf_oom(c);
+}
+
+/* A short name also answers to its Kubernetes forms. */
+static int
+add_short_forms(struct comp *m, struct clis *l, const struct cf_str *h, const struct cf_obj *o,
+                struct conf_vs *vs)
+{
+    static const char *const fmts[] = {"%s.%s", "%s.%s.svc", "%s.%s.svc.cluster.local"};
+    for (size_t i = 0; i < countof(fmts); i++) {
+        const char *form = cf_printf(m->c->tmp, fmts[i], h->s, o->meta.ns);
+        if (form == NULL)
+            return cf_oom(m->c);
+        if (add_exact(m, l, form, h, o, vs) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+add_host(struct comp *m, struct clis *l, const struct cf_str *h, const struct cf_obj *o,
+         struct conf_vs *vs)
+{
+    struct cf_ctx *c = m->c;
+    if (strcmp(h->s, "*") == 0) {
+        int rc = claim(m, l, h->s, h, o);
+        if (rc == 0)
+            l->star = vs;
+        return rc == -1 ? -1 : 0;
+    }
+    if (h->s[0] == '*') {
+        int rc = claim(m, l, h->s, h, o);
+        if (rc != 0)
+            return rc == 1 ? 0 : -1;
+        struct conf_wildcard *w = arena_alloc(c->tmp, sizeof(*w));
+        if (w == NULL || (w->suffix = arena_strdup(c->a, h->s + 1)) == NULL)
+            return cf_oom(c);
+        w->len = h->len - 1;
+        w->vs = vs;
+        return cf_vec_push(c->tmp, &l->wild, w) == 0 ? 0 : cf_oom(c);
+    }
+    if (add_exact(m, l, h->s, h, o, vs) == -1)
+        return -1;
+    return strchr(h->s, '.') == NULL ? add_short_forms(m, l, h, o, vs) : 0;
+}
+
+static int
+attach_vs(struct comp *m, size_t vi, struct clis *l, size_t li)
+{
+    struct cf_ctx *c = m->c;
+    const struct cf_obj *o = OBJ(c, CF_VS, vi);
+    int rc = 0;
+    if (cf_vec_push(c->tmp, &m->vs_lis[vi], (void *)(uintptr_t)li) == -1)
+        return cf_oom(c);
+    for (size_t i = 0; i < o->u.vs.nhosts; i++)
+        rc |= add_host(m, l, &o->u.vs.hosts[i], o, &c->conf->vss[vi]);
+    return rc;
+}
+
+static int
+attach_gateway(struct comp *m, size_t vi, const struct cf_obj *gw)
+{
+    for (size_t i = 0; i < m->lis.n; i++) {
+        const struct clis *l = m->lis.v[i];
+        if (gw != NULL && l->gw == gw && attach_vs(m, vi, m->lis.v[i], i) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+attach_all(struct comp *m, ssize_t def)
+{
+    struct cf_ctx *c = m->c;
+    int rc = 0;
+    for (size_t i = 0; i < c->objs[CF_VS].n; i++) {
+        const struct cf_obj *o = OBJ(c, CF_VS, i);
+        bool on_default = o->u.vs.ngateways == 0;
+        for (size_t j = 0; j < o->u.vs.ngateways; j++) {
+            const struct cf_str *g = &o->u.vs.gateways[j];
+            if (is_mesh(g))
+                on_default = true;
+            else
+                rc |= attach_gateway(m, i, find_gateway(m, g, o->meta.ns));
+        }
+        if (on_default && def >= 0)
+            rc |= attach_vs(m, i, m->lis.v[def], (size_t)def);
+    }
+    return rc;
+}
+
+static int
+wild_cmp(const void *a, const void *b)
+{
+    const struct conf_wildcard *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1;
+    return strcmp(x->suffix, y->suffix);
+}
+
+static int
+build_vhosts(struct cf_ctx *c, struct clis *l)
+{
+    struct conf_vhosts *vh = &l->l.vhosts;
+    size_t slots = MIN_HOST_SLOTS;
+    while (slots < l->exact.n * 2)
+        slots *= 2;
+    vh->exact = arena_alloc(c->a, slots * sizeof(*vh->exact));
+    vh->wild = arena_alloc(c->a, (l->wild.n + 1) * sizeof(*vh->wild));
+    if (vh->exact == NULL || vh->wild == NULL)
+        return cf_oom(c);
+    vh->nexact_slots = slots;
+    for (size_t i = 0; i < l->exact.n; i++) {
+        const struct conf_host_entry *e = l->exact.v[i];
+        size_t j = e->hash & (slots - 1);
+        while (vh->exact[j].host != NULL)
+            j = (j + 1) & (slots - 1);
+        vh->exact[j] = *e;
+    }
+    for (size_t i = 0; i < l->wild.n; i++)
+        vh->wild[i] = *(const struct conf_wildcard *)l->wild.v[i];
+    vh->nwild = l->wild.n;
+    qsort(vh->wild, vh->nwild, sizeof(*vh->wild), wild_cmp);
+    vh->star = l->star;
+    return 0;
+}
+
+static int
+build_listeners(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    ssize_t def = make_listeners(m);
+    m->vs_lis = arena_alloc(c->tmp, (c->objs[CF_VS].n + 1) * sizeof(*m->vs_lis));
+    if (m->vs_lis == NULL)
+        return cf_oom(c);
+    if (cf_failed(c) || attach_all(m, def) != 0 || cf_failed(c))
+        return -1;
+    c->conf->listeners = arena_alloc(c->a, (m->lis.n + 1) * sizeof(*c->conf->listeners));
+    if (c->conf->listeners == NULL)
+        return cf_oom(c);
+    for (size_t i = 0; i < m->lis.n; i++) {
+        struct clis *l = m->lis.v[i];
+        if (build_vhosts(c, l) == -1)
+            return -1;
+        c->conf->listeners[i] = l->l;
+    }
+    c->conf->nlisteners = m->lis.n;
+    return 0;
+}
+
+/* ---- sources, counts, summary ---- */
+
+static int
+build_sources(struct cf_ctx *c)
+{
+    const struct ast_set *set = c->set;
+    struct conf *conf = c->conf;
+    conf->sources = arena_alloc(c->a, (set->nfiles + 1) * sizeof(*conf->sources));
+    if (conf->sources == NULL)
+        return cf_oom(c);
+    for (size_t i = 0; i < set->nfiles; i++) {
+        conf->sources[i].path = arena_strdup(c->a, set->files[i].path);
+        if (conf->sources[i].path == NULL)
+            return cf_oom(c);
+        sha256_hex(set->files[i].sha256, conf->sources[i].sha256_hex);
+    }
+    conf->nsources = set->nfiles;
+    return 0;
+}
+
+static void
+fill_counts(struct cf_ctx *c)
+{
+    struct conf *conf = c->conf;
+    conf->counts = (struct conf_counts){
+        .service_entries = c->objs[CF_SE].n,
+        .destination_rules = c->objs[CF_DR].n,
+        .virtual_services = c->objs[CF_VS].n,
+        .gateways = c->objs[CF_GW].n,
+        .routes = conf->nroutes,
+        .clusters = conf->nclusters,
+        .endpoints = conf->nendpoints,
+    };
+}
+
+static void
+print_strs(FILE *f, const char *label, const struct cf_str *v, size_t n)
+{
+    fprintf(f, " %s=", label);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%s", i ? "," : "", v[i].s);
+}
+
+static void
+sum_se(struct comp *m, FILE *f, const struct cf_obj *o)
+{
+    (void)m;
+    const struct cf_se *se = &o->u.se;
+    print_strs(f, "hosts", se->hosts, se->nhosts);
+    fprintf(f, " ports=");
+    for (size_t i = 0; i < se->nports; i++)
+        fprintf(f, "%s%u", i ? "," : "", se->ports[i].number);
+    fprintf(f, " resolution=%s endpoints=%zu", se->resolution == CF_RES_DNS ? "DNS" : "STATIC",
+            se->neps);
+}
+
+static void
+sum_dr(struct comp *m, FILE *f, const struct cf_obj *o)
+{
+    (void)m;
+    fprintf(f, " host=%s subsets=", o->u.dr.host);
+    for (size_t i = 0; i < o->u.dr.nsubsets; i++)
+        fprintf(f, "%s%s", i ? "," : "", o->u.dr.subsets[i].name);
+    if (o->u.dr.nsubsets == 0)
+        fprintf(f, "none");
+}
+
+static void
+sum_vs(struct comp *m, FILE *f, const struct cf_obj *o)
+{
+    size_t vi;
+    for (vi = 0; vi < m->c->objs[CF_VS].n && OBJ(m->c, CF_VS, vi) != o; vi++)
+        ;
+    print_strs(f, "hosts", o->u.vs.hosts, o->u.vs.nhosts);
+    fprintf(f, " routes=%zu listener=", o->u.vs.nroutes);
+    const struct cf_vec *v = &m->vs_lis[vi];
+    for (size_t i = 0; i < v->n; i++)
+        fprintf(f, "%s%s", i ? "," : "",
+                ((struct clis *)m->lis.v[(uintptr_t)v->v[i]])->l.name);
+    if (o->split_key.src != CONF_KEY_NONE)
+        fprintf(f, " split-key=%s", o->split_key.name ? o->split_key.name : "source-ip");
+}
+
+static void
+sum_gw(struct comp *m, FILE *f, const struct cf_obj *o)
+{
+    (void)m;
+    fprintf(f, " servers=%zu listeners=", o->u.gw.nservers);
+    for (size_t i = 0; i < o->u.gw.nservers; i++) {
+        const struct cf_server *s = &o->u.gw.servers[i];
+        fprintf(f, "%s%s:%u", i ? "," : "", s->bind ? s->bind : "0.0.0.0", s->port);
+    }
+}
+
+static void (*const summarizers[CF_NKINDS])(struct comp *, FILE *, const struct cf_obj *) = {
+    [CF_SE] = sum_se, [CF_DR] = sum_dr, [CF_VS] = sum_vs, [CF_GW] = sum_gw,
+};
+
+static int
+build_summary(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (f == NULL)
+        return cf_oom(c);
+    for (int k = 0; k < CF_NKINDS; k++) {
+        for (size_t i = 0; i < c->objs[k].n; i++) {
+            const struct cf_obj *o = OBJ(c, k, i);
+            fprintf(f, "%s %s/%s:", cf_kind_name(k), o->meta.ns, o->meta.name);
+            summarizers[k](m, f, o);
+            fputc('\n', f);
+        }
+    }
+    for (size_t i = 0; i < m->lis.n; i++) {
+        const struct conf_listener *l = &((struct clis *)m->lis.v[i])->l;
+        fprintf(f, "Listener %s: address=%s\n", l->name, l->addr);
+    }
+    if (fclose(f) != 0 || buf == NULL) {
+        free(buf);
+        return cf_oom(c);
+    }
+    c->conf->summary = arena_strndup(c->a, buf, len);
+    free(buf);
+    return c->conf->summary != NULL ? 0 : cf_oom(c);
+}
+
+int
+cf_compile(struct cf_ctx *c)
+{
+    struct comp m = {.c = c};
+    check_all(&m);
+    if (cf_failed(c))
+        return -1;
+    if (collect_clusters(&m) == -1 || build_clusters(&m) == -1 || build_vss(c) == -1)
+        return -1;
+    if (build_listeners(&m) == -1 || build_sources(c) == -1)
+        return -1;
+    fill_counts(c);
+    return build_summary(&m);
+}
