@@ -145,7 +145,8 @@ cookie_find(const char *v, size_t vlen, const char *name, size_t name_len, const
         while (k < end && (v[k] == ' ' || v[k] == '\t'))
             k++;
         const char *eq = memchr(v + k, '=', end - k);
-        if (eq != NULL && (size_t)(eq - (v + k)) == name_len && memcmp(v + k, name, name_len) == 0) {
+        if (eq != NULL && (size_t)(eq - (v + k)) == name_len &&
+            memcmp(v + k, name, name_len) == 0) {
             const char *b = eq + 1;
             size_t n = (size_t)(v + end - b);
             if (n >= 2 && b[0] == '"' && b[n - 1] == '"') {

@@ -88,7 +88,8 @@ out_run(struct esc_out *o, const char *s, size_t n)
     if (o->is_full)
         return;
     size_t k = MIN(n, o->room - o->len);
-    memcpy(o->dst + o->len, s, k);
+    if (k > 0) /* dst may be NULL when room is 0 */
+        memcpy(o->dst + o->len, s, k);
     o->len += k;
     o->is_full = k < n;
 }

@@ -122,14 +122,9 @@ idle_unlink(struct pool_ep *pe, struct upconn *up)
     }
 }
 
-/* Readable or timed out while idle: the upstream closed it, sent something
- * unsolicited, or it sat unused too long. Either way it is done. */
-static void
-on_idle_event(evutil_socket_t fd, short what, void *arg)
+void
+pool_idle_event(struct upconn *up)
 {
-    (void)fd;
-    (void)what;
-    struct upconn *up = arg;
     struct worker *w = up->w;
     idle_unlink(up->pe, up);
     upconn_free(w, up);
@@ -145,7 +140,7 @@ pool_lease(struct worker *w, struct pool_ep *pe)
     pe->idle = up->next;
     pe->nidle--;
     up->next = NULL;
-    event_del(&up->ev_rd);
+    event_del(&up->ev_tmo);
     up->st = NULL;
     up->is_reused = true;
     return up;
@@ -194,16 +189,21 @@ pool_release(struct worker *w, struct upconn **upp)
         upconn_free(w, up);
         return;
     }
-    event_del(&up->ev_rd);
-    event_del(&up->ev_wr);
-    event_del(&up->ev_tmo);
+    /* The read event stays armed (no epoll_ctl per request): a byte or EOF
+     * while idle reaches pool_idle_event through the stream's callback. */
+    if (up->want_wr) {
+        event_del(&up->ev_wr);
+        up->want_wr = false;
+    }
+    if (!up->want_rd) {
+        event_add(&up->ev_rd, NULL);
+        up->want_rd = true;
+    }
     buf_release(&up->in, &w->bufs);
     buf_release(&up->out, &w->bufs);
-    up->want_rd = up->want_wr = false;
     up->st = NULL;
-    event_assign(&up->ev_rd, w->base, up->fd, EV_READ, on_idle_event, up);
     struct timeval tv = {POOL_IDLE_TIMEOUT_S, 0};
-    event_add(&up->ev_rd, &tv);
+    event_add(&up->ev_tmo, &tv);
     up->next = pe->idle;
     pe->idle = up;
     pe->nidle++;

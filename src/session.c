@@ -137,7 +137,12 @@ sess_update_events(struct sess *s)
     set_interest(&s->ev_rd, &s->want_rd, want_rd);
     set_interest(&s->ev_wr, &s->want_wr, s->out.len > 0);
     if (s->st != NULL || (s->flags & SESS_F_TUNNEL)) {
-        event_del(&s->ev_tmo);
+        /* A client that stops reading its response is given --idle-timeout
+         * of no progress, re-armed whenever bytes move. */
+        if (s->out.len > 0)
+            timer_arm(s, worker_opts.idle_timeout_ms);
+        else
+            event_del(&s->ev_tmo);
     } else if (closing) {
         timer_arm(s, worker_opts.idle_timeout_ms);
     } else if (s->in.len > 0 || s->nreqs == 0) {
@@ -198,12 +203,10 @@ sess_stream_done(struct sess *s)
 void
 sess_drain(struct sess *s)
 {
-    s->flags |= SESS_F_CLOSE_AFTER;
-    if (s->st == NULL && s->in.len == 0 && s->out.len == 0) {
+    /* Idle: close now. Otherwise the request in progress (even a head still
+     * arriving) is answered with Connection: close (w->is_draining). */
+    if (s->st == NULL && s->in.len == 0 && s->out.len == 0)
         sess_close(s);
-        return;
-    }
-    sess_update_events(s);
 }
 
 /* Parses and starts every complete request in s->in, one at a time.
@@ -288,8 +291,13 @@ on_down_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sess *s = arg;
-    if (s->st != NULL)
+    if (s->st != NULL) {
+        if (s->out.len > 0) {
+            stream_abort(s->st, STREAM_END_DOWN_CLOSE);
+            sess_close(s);
+        }
         return;
+    }
     if (s->in.len > 0 && !(s->flags & (SESS_F_CLOSING | SESS_F_CLOSE_AFTER))) {
         (void)stream_reject(s, 408, STREAM_END_PARSE, "header_timeout");
         return;

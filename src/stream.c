@@ -863,10 +863,12 @@ stream_dispatch(struct stream *st, struct buf *carry)
         }
         st->tries++;
     }
-    event_assign(&up->ev_rd, w->base, up->fd, EV_READ | EV_PERSIST, on_up_read, up);
-    event_assign(&up->ev_wr, w->base, up->fd, EV_WRITE | EV_PERSIST, on_up_write, up);
-    event_assign(&up->ev_tmo, w->base, -1, 0, on_up_timeout, up);
-    up->want_rd = up->want_wr = false;
+    if (!up->is_reused) {
+        event_assign(&up->ev_rd, w->base, up->fd, EV_READ | EV_PERSIST, on_up_read, up);
+        event_assign(&up->ev_wr, w->base, up->fd, EV_WRITE | EV_PERSIST, on_up_write, up);
+        event_assign(&up->ev_tmo, w->base, -1, 0, on_up_timeout, up);
+        up->want_rd = up->want_wr = false;
+    }
     up->st = st;
     st->up = up;
     st->wc->active[st->ep->index]++;
@@ -1207,8 +1209,10 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct upconn *up = arg;
     struct stream *st = up->st;
-    if (st == NULL)
+    if (st == NULL) {
+        pool_idle_event(up);
         return;
+    }
     struct sess *s = st->sess;
     size_t max = st->resp_head_done ? PROXY_HIGH_WATER : PROXY_MAX_IN;
     ssize_t n = buf_read_fd(&up->in, &s->w->bufs, up->fd, PROXY_READ_CHUNK, max);
@@ -1308,7 +1312,11 @@ on_up_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct upconn *up = arg;
     struct stream *st = up->st;
-    if (st == NULL || !up->is_connecting)
+    if (st == NULL) {
+        pool_idle_event(up); /* idle too long */
+        return;
+    }
+    if (!up->is_connecting)
         return;
     (void)stream_up_failed(st, STREAM_END_UP_CONNECT, true);
 }

@@ -91,19 +91,19 @@ typedef bool (*lb_usable_fn)(void *ctx, const struct conf_endpoint *ep);
 /* Everything an endpoint pick reads besides the cluster. Filled by the caller
  * for each pick; nothing is owned. */
 struct lb_pick {
-    struct lb_rng *rng; /* borrowed: the worker's generator; required */
-    uint64_t *rr_next;  /* borrowed: the worker's round-robin cursor for this cluster
-                           (e.g. an array indexed by conf_cluster.index); advanced by
-                           one per ROUND_ROBIN pick; NULL = start at a random place */
+    struct lb_rng *rng;     /* borrowed: the worker's generator; required */
+    uint64_t *rr_next;      /* borrowed: the worker's round-robin cursor for this cluster
+                               (e.g. an array indexed by conf_cluster.index); advanced by
+                               one per ROUND_ROBIN pick; NULL = start at a random place */
     const uint32_t *active; /* borrowed: the worker's in-flight requests per endpoint,
                                indexed by conf_endpoint.index (LEAST_REQUEST);
                                NULL = all idle */
-    bool has_hash; /* LB_HASH: hash holds the request's key hash; false = no key,
-                      a random draw is used instead */
+    bool has_hash;          /* LB_HASH: hash holds the request's key hash; false = no key,
+                               a random draw is used instead */
     uint64_t hash;
-    const uint64_t *skip; /* borrowed: bit i (word i / 64, bit i % 64) set = c->eps[i]
-                             must not be picked (already tried); LB_BITMAP_WORDS(neps)
-                             words; NULL = none */
+    const uint64_t *skip;   /* borrowed: bit i (word i / 64, bit i % 64) set = c->eps[i]
+                               must not be picked (already tried); LB_BITMAP_WORDS(neps)
+                               words; NULL = none */
     lb_usable_fn is_usable; /* NULL = every endpoint not in skip is usable */
     void *usable_ctx;
 };

@@ -97,6 +97,10 @@ struct upconn *pool_connect(struct worker *w, struct pool_ep *pe);
  * when the list is full); *upp becomes NULL. */
 void pool_release(struct worker *w, struct upconn **upp);
 
+/* An idle connection became readable or timed out: the upstream closed it,
+ * sent something unsolicited, or it sat unused too long; it is closed. */
+void pool_idle_event(struct upconn *up);
+
 /* Closes a connection; *upp becomes NULL. */
 void pool_close(struct worker *w, struct upconn **upp);
 

@@ -34,7 +34,7 @@ struct route_req {
     const struct h1_msg *req; /* borrowed: the session's head buffer, valid for the stream */
     const char *scheme;       /* borrowed: "http" (static); matched by match[].scheme */
     size_t scheme_len;
-    uint16_t port; /* port of the listener the request came in on; match[].port */
+    uint16_t port;        /* port of the listener the request came in on; match[].port */
     const void *src_addr; /* borrowed: client IP bytes (4 for IPv4, 16 for IPv6), for the
                              source-ip hash key; NULL when unknown */
     size_t src_addr_len;

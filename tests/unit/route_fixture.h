@@ -27,7 +27,7 @@
 #define FX_MAX_HDRS 8
 
 struct fx {
-    struct arena *arena;                /* owned */
+    struct arena *arena;               /* owned */
     struct match *regex[FX_MAX_REGEX]; /* borrowed: arena; compiled, for fx_fini */
     size_t nregex;
 };

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "canaryd/diag.h"
 #include "route_fixture.h"
 
 static int
@@ -237,6 +238,68 @@ test_route_vhost_empty_table_falls_through(void **state)
     struct conf_vs *star = fx_vs("star");
     vh.star = star;
     assert_ptr_equal(route_vhost(&vh, "a.test", 6), star);
+}
+
+/* The table conf.c builds: short names get their Kubernetes forms in the
+ * VirtualService's namespace; wildcards longest first; "*" last. */
+static const char HOSTS_YAML[] =
+    "apiVersion: networking.istio.io/v1\n"
+    "kind: VirtualService\n"
+    "metadata: {name: short, namespace: team}\n"
+    "spec:\n"
+    "  hosts: [mobile-api]\n"
+    "  http: [{name: short, route: [{destination: {host: mobile-api}}]}]\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\n"
+    "kind: VirtualService\n"
+    "metadata: {name: wild}\n"
+    "spec:\n"
+    "  hosts: [\"*.example.com\", api.example.com]\n"
+    "  http: [{name: wild, route: [{destination: {host: mobile-api}}]}]\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\n"
+    "kind: VirtualService\n"
+    "metadata: {name: longer-wild}\n"
+    "spec:\n"
+    "  hosts: [\"*.api.example.com\"]\n"
+    "  http: [{name: longer-wild, route: [{destination: {host: mobile-api}}]}]\n"
+    "---\n"
+    "apiVersion: networking.istio.io/v1\n"
+    "kind: VirtualService\n"
+    "metadata: {name: star}\n"
+    "spec:\n"
+    "  hosts: [\"*\"]\n"
+    "  http: [{name: star, route: [{destination: {host: mobile-api}}]}]\n";
+
+static const char *
+conf_vhost_name(const struct conf *c, const char *host)
+{
+    const struct conf_vs *vs = route_vhost(&c->listeners[0].vhosts, host, strlen(host));
+    return vs != NULL ? vs->name : "404";
+}
+
+static void
+test_route_vhost_uses_the_table_conf_builds(void **state)
+{
+    (void)state;
+    struct diag_list dl;
+    diag_list_init(&dl);
+    struct conf_opts opts = {.listen_addr = "127.0.0.1:8080"};
+    struct conf *c = conf_build_buffer("hosts.yaml", HOSTS_YAML, strlen(HOSTS_YAML), &opts, &dl);
+    diag_list_print(&dl, stderr);
+    diag_list_fini(&dl);
+    assert_non_null(c);
+    assert_int_equal(c->nlisteners, 1);
+    assert_string_equal(conf_vhost_name(c, "mobile-api"), "short");
+    assert_string_equal(conf_vhost_name(c, "mobile-api.team"), "short");
+    assert_string_equal(conf_vhost_name(c, "Mobile-API.team.svc"), "short");
+    assert_string_equal(conf_vhost_name(c, "mobile-api.team.svc.cluster.local:80"), "short");
+    assert_string_equal(conf_vhost_name(c, "mobile-api.default"), "star");
+    assert_string_equal(conf_vhost_name(c, "api.example.com"), "wild");
+    assert_string_equal(conf_vhost_name(c, "www.example.com"), "wild");
+    assert_string_equal(conf_vhost_name(c, "x.api.example.com:8080"), "longer-wild");
+    assert_string_equal(conf_vhost_name(c, "example.com"), "star");
+    conf_unref(&c);
 }
 
 /* ---- route_select: structure ---- */
@@ -796,89 +859,56 @@ test_route_query_get_splits_on_ampersand_only(void **state)
     assert_false(route_query_get("x=1&a=2", 3, "a", 1, &v, &len));
 }
 
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_route_vhost_exact_host_matches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_port_and_case_are_ignored, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_ipv6_literal_keeps_brackets, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_malformed_port_returns_null, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_wildcard_longest_suffix_wins, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_wildcard_needs_a_label_before_the_suffix,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_star_is_the_last_resort, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_unknown_host_without_star_returns_null,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_absent_host_only_matches_star, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_host_longer_than_255_returns_null, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_kubernetes_short_name_forms_match, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_probes_past_collisions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_vhost_empty_table_falls_through, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_route_without_match_takes_everything,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_first_match_wins, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_no_route_returns_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_entries_are_ored_fields_anded, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_empty_entry_matches_everything, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_uri_ignores_the_query, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_uri_regex_is_full_match, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            test_route_select_ignore_uri_case_applies_to_exact_and_prefix_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_uri_is_case_sensitive_by_default, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_method_matches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_scheme_matches_the_callers_scheme,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_authority_is_the_host_as_sent, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_port_is_the_listener_port, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_header_exact_is_case_sensitive, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_absent_header_never_matches, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_header_regex_is_full_match, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_several_headers_must_all_hold, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_without_headers_is_inverted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(
-            test_route_select_without_headers_presence_fails_when_present, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_repeated_headers_are_joined_with_comma,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_route_select_cookie_lines_are_joined_with_semicolon_space, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_istio_cookie_regex_misses_a_later_cookie,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_join_overflow_is_no_match, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_query_uses_the_first_value, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_query_absent_never_matches, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_query_is_not_percent_decoded, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_select_query_names_are_case_sensitive, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_hdr_get_single_value_needs_no_scratch, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_hdr_get_joins_and_reports_overflow, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_route_query_get_splits_on_ampersand_only, setup,
-                                        teardown),
+        T(test_route_vhost_exact_host_matches),
+        T(test_route_vhost_port_and_case_are_ignored),
+        T(test_route_vhost_ipv6_literal_keeps_brackets),
+        T(test_route_vhost_malformed_port_returns_null),
+        T(test_route_vhost_wildcard_longest_suffix_wins),
+        T(test_route_vhost_wildcard_needs_a_label_before_the_suffix),
+        T(test_route_vhost_star_is_the_last_resort),
+        T(test_route_vhost_unknown_host_without_star_returns_null),
+        T(test_route_vhost_absent_host_only_matches_star),
+        T(test_route_vhost_host_longer_than_255_returns_null),
+        T(test_route_vhost_kubernetes_short_name_forms_match),
+        T(test_route_vhost_probes_past_collisions),
+        T(test_route_vhost_empty_table_falls_through),
+        T(test_route_vhost_uses_the_table_conf_builds),
+        T(test_route_select_route_without_match_takes_everything),
+        T(test_route_select_first_match_wins),
+        T(test_route_select_no_route_returns_null),
+        T(test_route_select_entries_are_ored_fields_anded),
+        T(test_route_select_empty_entry_matches_everything),
+        T(test_route_select_uri_ignores_the_query),
+        T(test_route_select_uri_regex_is_full_match),
+        T(test_route_select_ignore_uri_case_applies_to_exact_and_prefix_only),
+        T(test_route_select_uri_is_case_sensitive_by_default),
+        T(test_route_select_method_matches),
+        T(test_route_select_scheme_matches_the_callers_scheme),
+        T(test_route_select_authority_is_the_host_as_sent),
+        T(test_route_select_port_is_the_listener_port),
+        T(test_route_select_header_exact_is_case_sensitive),
+        T(test_route_select_absent_header_never_matches),
+        T(test_route_select_header_regex_is_full_match),
+        T(test_route_select_several_headers_must_all_hold),
+        T(test_route_select_without_headers_is_inverted),
+        T(test_route_select_without_headers_presence_fails_when_present),
+        T(test_route_select_repeated_headers_are_joined_with_comma),
+        T(test_route_select_cookie_lines_are_joined_with_semicolon_space),
+        T(test_route_select_istio_cookie_regex_misses_a_later_cookie),
+        T(test_route_select_join_overflow_is_no_match),
+        T(test_route_select_query_uses_the_first_value),
+        T(test_route_select_query_absent_never_matches),
+        T(test_route_select_query_is_not_percent_decoded),
+        T(test_route_select_query_names_are_case_sensitive),
+        T(test_route_hdr_get_single_value_needs_no_scratch),
+        T(test_route_hdr_get_joins_and_reports_overflow),
+        T(test_route_query_get_splits_on_ampersand_only),
     };
     return cmocka_run_group_tests_name("route", tests, NULL, NULL);
 }

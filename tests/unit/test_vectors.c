@@ -1,18 +1,11 @@
 /*
  * test_vectors.c: the shared Istio routing vectors (routing.yaml), end to end
- * through the real pure-logic path: each case's VirtualServices become Istio
- * YAML (plus a ServiceEntry and a DestinationRule for mobile-api), compiled by
- * conf_build_buffer(); each request becomes raw HTTP/1.1 bytes parsed by
- * h1_parse_request(), then route_vhost() + route_select() must choose the
- * expected route (or none: 404), and expect_subsets is checked over 100,000
- * lb_pick_dest() draws (+-0.5 points).
- *
- * Which vectors file: <root>/../shared/vectors/routing.yaml when it exists
- * (the shared, authoritative copy), else <root>/tests/data/routing.yaml.
- * <root> is the repository root: $CANARYD_ROOT when set, else found from
- * __FILE__ when it is absolute, else by walking up from the executable and
- * then from the working directory to the directory that holds
- * tests/unit/test_vectors.c.
+ * through conf_build_buffer() (each case's VirtualServices plus a ServiceEntry
+ * and a DestinationRule for mobile-api), h1_parse_request() (raw HTTP/1.1
+ * bytes), route_vhost() + route_select() (the expected route, or 404) and
+ * lb_pick_dest() (expect_subsets over 100,000 draws, +-0.5 points).
+ * File: <root>/../shared/vectors/routing.yaml when it exists, else
+ * <root>/tests/data/routing.yaml; <root> is $CANARYD_ROOT or found (find_root).
  */
 #include "canaryd/common.h"
 
@@ -63,6 +56,9 @@ walk_up(char *dir, char *out, size_t cap)
     }
 }
 
+/* The repository root: $CANARYD_ROOT when set, else from __FILE__ when it is
+ * absolute, else walking up from the executable, then from the working
+ * directory, to the directory that holds tests/unit/test_vectors.c. */
 static bool
 find_root(char *out, size_t cap)
 {
@@ -301,8 +297,7 @@ check_subsets(const struct conf_route *r, const struct ast_node *want, const cha
         }
     }
     if (listed != NDRAWS) {
-        print_error("%s: %u draws went to subsets not in expect_subsets\n", where,
-                    NDRAWS - listed);
+        print_error("%s: %u draws went to subsets not in expect_subsets\n", where, NDRAWS - listed);
         failures++;
     }
     return failures;
