@@ -17,9 +17,11 @@ CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+# CFLAGS/LDLIBS may be given on the command line (e.g. sanitizers); the
+# project's own flags are added on top of them.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Iinclude $(PKG_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -pthread -lm
+ALL_CFLAGS = $(CFLAGS) -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Iinclude $(PKG_CFLAGS)
+ALL_LDLIBS = $(LDLIBS) $(PKG_LIBS) -pthread -lm
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -40,7 +42,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 all: $(B)/canaryd
 
 $(B)/obj/%.o: src/%.c $(HEADERS) | $(B)/obj
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/obj $(B)/tests $(B)/fuzz:
 	mkdir -p $@
@@ -50,13 +52,13 @@ $(B)/libcanaryd.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 $(B)/canaryd: $(B)/obj/main.o $(B)/libcanaryd.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 # Unit tests: tests/unit/test_<mod>.c, cmocka. Per-test extra flags (e.g. --wrap
 # mocks) go in LDFLAGS_test_<mod>.
 $(B)/tests/%: tests/unit/%.c $(B)/libcanaryd.a $(HEADERS) $(wildcard tests/unit/*.h) | $(B)/tests
-	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libcanaryd.a \
-	    $(LDFLAGS_$*) $(CMOCKA_LIBS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libcanaryd.a \
+	    $(LDFLAGS_$*) $(CMOCKA_LIBS) $(ALL_LDLIBS)
 
 deps:
 	@bash tests/deps.sh
@@ -74,7 +76,7 @@ check: deps
 
 check-asan: deps
 	@$(MAKE) --no-print-directory B=build/asan CFLAGS="-O1 -g $(SAN_FLAGS)" \
-	    LDLIBS="$(LDLIBS) $(SAN_FLAGS)" check
+	    LDLIBS="$(SAN_FLAGS)" check
 
 test: deps
 	@bash tests/test_all.sh
@@ -101,7 +103,7 @@ bench: deps $(B)/canaryd
 
 headers:
 	@for h in $(HEADERS); do \
-	    echo '#include "'$${h#include/}'"' | $(CC) $(CFLAGS) -x c -fsyntax-only - || exit 1; \
+	    echo '#include "'$${h#include/}'"' | $(CC) $(ALL_CFLAGS) -x c -fsyntax-only - || exit 1; \
 	done
 
 fmt:

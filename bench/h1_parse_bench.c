@@ -4,6 +4,7 @@
  * (plus a typical response head and a small chunked body for reference).
  * The buffer is parsed in place: header names are lower-cased on the first
  * pass and the later passes redo the same work minus the changed bytes.
+ * Times are thread CPU time, so a busy shared machine does not inflate them.
  * Never gates CI.
  *
  * Build and run (links the library, not the sources):
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define ROUNDS 10
 
 static const char request[] =
     "GET /products/shoes/running?size=42&color=blue HTTP/1.1\r\n"
@@ -47,7 +50,7 @@ now_ns(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
@@ -100,6 +103,20 @@ bench_chunked(long iters, uint64_t *sink)
     return (now_ns() - t0) / (double)iters;
 }
 
+/* The machine is shared: report the best of ROUNDS rounds of iters/ROUNDS. */
+static double
+best_of(double (*fn)(long, uint64_t *), long iters, uint64_t *sink)
+{
+    double best = 0;
+
+    for (int r = 0; r < ROUNDS; r++) {
+        double ns = fn(iters / ROUNDS + 1, sink);
+        if (r == 0 || ns < best)
+            best = ns;
+    }
+    return best;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -108,9 +125,9 @@ main(int argc, char **argv)
 
     if (iters <= 0)
         iters = 10000000L;
-    double req_ns = bench_request(iters, &sink);
-    double resp_ns = bench_response(iters, &sink);
-    double chunk_ns = bench_chunked(iters / 10 + 1, &sink);
+    double req_ns = best_of(bench_request, iters, &sink);
+    double resp_ns = best_of(bench_response, iters, &sink);
+    double chunk_ns = best_of(bench_chunked, iters / 10 + 1, &sink);
     printf("h1_parse_request:  %zu-byte request, %ld iterations: %.1f ns/request (%.2f GB/s)\n",
            sizeof(request) - 1, iters, req_ns, (double)(sizeof(request) - 1) / req_ns);
     printf("h1_parse_response: %zu-byte head: %.1f ns/response\n", sizeof(response) - 1, resp_ns);

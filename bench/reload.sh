@@ -52,6 +52,8 @@ export HAPROXY_MASTER=1   # start_proxy: HAProxy in master-worker mode
 failed=0
 
 now_ns() { date +%s%N; }
+# Microseconds since the epoch, without forking (bash 5).
+now_us() { NOW_US=${EPOCHREALTIME//[.,]/}; }
 
 # reload_once SYSTEM W1 W2: rewrite SYSTEM's config with the split W1/W2, reload.
 reload_once() {
@@ -89,20 +91,31 @@ for sys in $SYSTEMS; do
     wrk_pid=$!
     PIDS+=("$wrk_pid")
     sleep 0.5                       # let wrk open its connections first
-    n=0
-    interval_ns=$((1000000000 / HZ))
-    start=$(now_ns)
-    # Reload until one second before wrk stops, on a fixed schedule.
-    end=$((start + (DURATION - 2) * 1000000000))
-    while kill -0 "$wrk_pid" 2>/dev/null; do
-        t=$(now_ns)
-        [ "$t" -ge "$end" ] && break
-        if [ $((n % 2)) -eq 0 ]; then reload_once "$sys" 90 10; else reload_once "$sys" 95 5; fi
-        n=$((n + 1))
-        next=$((start + n * interval_ns))
-        t=$(now_ns)
-        [ "$next" -gt "$t" ] && sleep "$(printf '0.%09d' $((next - t)))"
-    done
+    # The reloading loop runs in a subshell at a higher priority (when allowed) so it
+    # keeps its schedule on 2 busy cores; its count comes back in a file.
+    (
+        renice -n -10 -p "$BASHPID" >/dev/null 2>&1
+        n=0
+        interval_us=$((1000000 / HZ))
+        now_us
+        start=$NOW_US
+        end=$((start + (DURATION - 2) * 1000000))    # stop 1.5 s before wrk does
+        while kill -0 "$wrk_pid" 2>/dev/null; do
+            now_us
+            [ "$NOW_US" -ge "$end" ] && break
+            if [ $((n % 2)) -eq 0 ]; then reload_once "$sys" 90 10; else reload_once "$sys" 95 5; fi
+            n=$((n + 1))
+            next=$((start + n * interval_us))
+            now_us
+            if [ "$next" -gt "$NOW_US" ]; then
+                d=$((next - NOW_US))
+                printf -v d '%d.%06d' $((d / 1000000)) $((d % 1000000))
+                sleep "$d"
+            fi
+        done
+        echo "$n" >"$PROXY_DIR/reloads"
+    )
+    n=$(cat "$PROXY_DIR/reloads" 2>/dev/null || echo 0)
     wait "$wrk_pid"
     forget_pid "$wrk_pid"
     note=

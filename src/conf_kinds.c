@@ -678,7 +678,7 @@ h_body_bytes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
 
 static const struct cf_field body_tab[] = {
     F("string", CF_T_STR, false, cf_h_strlen, struct conf_direct, body),
-    F("bytes", CF_T_STR, false, h_body_bytes, struct conf_direct, body),
+    FN("bytes", CF_T_STR, false, h_body_bytes),
     END,
 };
 
@@ -695,7 +695,8 @@ b64_value(unsigned char ch)
 static int
 h_body_bytes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    struct conf_direct *d = FIELD(obj, f, struct conf_direct);
+    (void)f;
+    struct conf_direct *d = obj;
     unsigned char *out = arena_alloc(c->a, n->len + 1);
     if (out == NULL)
         return cf_oom(c);
@@ -724,7 +725,7 @@ h_body_bytes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
 
 static const struct cf_field direct_tab[] = {
     FINT("status", true, cf_h_u16, struct conf_direct, status, 200, 599),
-    FAUX("body", CF_T_MAP, false, cf_h_map, struct conf_direct, body, body_tab),
+    {"body", CF_T_MAP, false, cf_h_map, 0, 0, 0, body_tab},
     END,
 };
 
@@ -784,8 +785,8 @@ retry_token(struct cf_ctx *c, const struct ast_node *n, struct conf_retries *rt,
 {
     char *end;
     long code = strtol(tok, &end, 10);
-    if (tok[0] >= '0' && tok[0] <= '9') {
-        if (*end != '\0' || code < 100 || code > 599) {
+    if (tok[0] >= '0' && tok[0] <= '9' && *end == '\0') {
+        if (code < 100 || code > 599) {
             cf_err(c, n, "invalid status code \"%s\" in retryOn", tok);
             return -1;
         }

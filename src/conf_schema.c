@@ -539,8 +539,10 @@ compile_regex(struct cf_ctx *c, struct match *m, const struct ast_node *n)
         return cf_oom(c);
     }
     int rc = match_init_regex(m, pat, n->len, err, sizeof(err), &off);
-    if (rc == -1)
+    if (rc == -1 && n->len <= 64)
         cf_err(c, n, "invalid regex: %s at offset %zu of \"%s\"", err, off, n->str);
+    else if (rc == -1)
+        cf_err(c, n, "invalid regex: %s (at offset %zu)", err, off);
     cf_path_pop(c, mark);
     if (rc == -1)
         return -1;

@@ -105,18 +105,32 @@ load64(const char *p)
     return x;
 }
 
-static inline bool
-word_is_field(uint64_t x)
+/* Nonzero when a byte of x is not field-content or is HTAB (HTAB is then
+ * accepted byte-wise); the lowest set bit marks the first such byte. */
+static inline uint64_t
+field_stops(uint64_t x)
 {
-    /* HTAB makes a word fail here; the byte loop then accepts it. */
-    return (SWAR_HAS_LESS(x, 0x20) | SWAR_HAS_BYTE(x, 0x7f)) == 0;
+    return SWAR_HAS_LESS(x, 0x20) | SWAR_HAS_BYTE(x, 0x7f);
 }
 
-static inline bool
-word_is_target(uint64_t x)
+/* Nonzero when a byte of x is not a request-target byte; as above. */
+static inline uint64_t
+target_stops(uint64_t x)
 {
-    return (SWAR_HAS_LESS(x, 0x21) | SWAR_HAS_BYTE(x, 0x7f) | SWAR_HAS_BYTE(x, '#') |
-            (x & HIGHS)) == 0;
+    return SWAR_HAS_LESS(x, 0x21) | SWAR_HAS_BYTE(x, 0x7f) | SWAR_HAS_BYTE(x, '#') | (x & HIGHS);
+}
+
+/* Index of the first flagged byte of a nonzero stops mask. Exact: a borrow
+ * only runs towards later bytes, so the lowest flag is never a false one. */
+static inline size_t
+first_stop(uint64_t stops)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(stops) >> 3;
+#else
+    (void)stops;
+    return 0; /* big-endian: let the byte loop find it */
+#endif
 }
 
 /* Returns how many bytes from p on (up to end) are field-content bytes. */
@@ -125,15 +139,20 @@ field_span(const char *p, const char *end)
 {
     const char *s = p;
 
-    for (;;) {
-        while (end - p >= 8 && word_is_field(load64(p)))
+    while (end - p >= 8) {
+        uint64_t stops = field_stops(load64(p));
+        if (stops == 0) {
             p += 8;
-        const char *stop = end - p >= 8 ? p + 8 : end;
-        while (p < stop && (char_class[(uint8_t)*p] & CC_FIELD))
-            p++;
-        if (p != stop || p == end)
-            return (size_t)(p - s);
+            continue;
+        }
+        p += first_stop(stops);
+        if (*p != '\t')
+            break;
+        p++;
     }
+    while (p < end && (char_class[(uint8_t)*p] & CC_FIELD))
+        p++;
+    return (size_t)(p - s);
 }
 
 /* Returns how many bytes from p on (up to end) are request-target bytes. */
@@ -142,8 +161,14 @@ target_span(const char *p, const char *end)
 {
     const char *s = p;
 
-    while (end - p >= 8 && word_is_target(load64(p)))
+    while (end - p >= 8) {
+        uint64_t stops = target_stops(load64(p));
+        if (stops != 0) {
+            p += first_stop(stops);
+            break;
+        }
         p += 8;
+    }
     while (p < end && (char_class[(uint8_t)*p] & CC_TARGET))
         p++;
     return (size_t)(p - s);
@@ -199,10 +224,12 @@ list_next(struct list_iter *it, const char **elt, size_t *elt_len)
     if (it->p == NULL)
         return false;
     const char *s = it->p;
-    const char *comma = memchr(s, ',', (size_t)(it->end - s));
-    const char *e = comma != NULL ? comma : it->end;
+    const char *e = s;
 
-    it->p = comma != NULL ? comma + 1 : NULL;
+    /* Elements are short: a plain loop beats a call to memchr. */
+    while (e < it->end && *e != ',')
+        e++;
+    it->p = e < it->end ? e + 1 : NULL;
     while (s < e && is_ows(*s))
         s++;
     while (e > s && is_ows(e[-1]))
@@ -324,10 +351,13 @@ parse_version(struct h1_parse *ps)
     static const char proto[] = "HTTP/1.";
     size_t avail = (size_t)(ps->end - ps->p);
 
-    if (memcmp(ps->p, proto, MIN(avail, sizeof(proto) - 1)) != 0)
-        return fail(ps, 400, "unsupported HTTP version");
-    if (avail < 8)
+    if (unlikely(avail < 8)) {
+        if (memcmp(ps->p, proto, MIN(avail, sizeof(proto) - 1)) != 0)
+            return fail(ps, 400, "unsupported HTTP version");
         return ran_out(ps);
+    }
+    if (memcmp(ps->p, proto, sizeof(proto) - 1) != 0)
+        return fail(ps, 400, "unsupported HTTP version");
     if (ps->p[7] != '0' && ps->p[7] != '1')
         return fail(ps, 400, "unsupported HTTP version");
     ps->msg->version_minor = (uint8_t)(ps->p[7] - '0');
@@ -681,7 +711,7 @@ field_upgrade(struct h1_parse *ps, const struct h1_hdr *h)
     return 1;
 }
 
-/* Indexed by name length: one memcmp at most per header line. Two names of
+/* Indexed by name length: one short compare per header line. Two names of
  * the same length would need a second table. */
 static const struct field_rule {
     const char *name;
@@ -704,8 +734,10 @@ field_dispatch(struct h1_parse *ps, const struct h1_hdr *h)
     const struct field_rule *r = &field_rules[h->name_len];
     if (r->fn == NULL || (r->is_request_only && !ps->is_request))
         return 1;
-    if (h->name[0] != r->name[0] || memcmp(h->name, r->name, h->name_len) != 0)
-        return 1;
+    for (uint32_t i = 0; i < h->name_len; i++) {
+        if (h->name[i] != r->name[i])
+            return 1;
+    }
     return r->fn(ps, h);
 }
 

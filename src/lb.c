@@ -221,7 +221,8 @@ ep_weight(const struct conf_endpoint *ep)
 static bool
 ep_usable(const struct conf_cluster *c, const struct lb_pick *p, size_t i)
 {
-    if (p->skip != NULL && ((p->skip[i / 64] >> (i % 64)) & 1u) != 0)
+    if (p->skip != NULL && (p->skip_words == 0 || i / 64 < p->skip_words) &&
+        ((p->skip[i / 64] >> (i % 64)) & 1u) != 0)
         return false;
     return p->is_usable == NULL || p->is_usable(p->usable_ctx, c->eps[i]);
 }

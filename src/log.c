@@ -67,7 +67,7 @@ static const char esc_short[0x80] = {
 static const char hex_digits[] = "0123456789abcdef";
 
 struct esc_out {
-    char *dst;
+    char *dst;   /* borrowed: the caller's buffer; may be NULL when room is 0 */
     size_t room; /* bytes dst may take */
     size_t len;  /* bytes written */
     size_t need; /* bytes the complete output takes */
@@ -78,6 +78,42 @@ static inline bool
 is_plain(unsigned char c)
 {
     return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+#define BYTES_01 0x0101010101010101ull
+#define BYTES_80 0x8080808080808080ull
+
+/* True when the word holds a zero byte (no false negatives). */
+static inline bool
+has_zero_byte(uint64_t w)
+{
+    return ((w - BYTES_01) & ~w & BYTES_80) != 0;
+}
+
+/* True when all 8 bytes are plain; false may also mean "look byte by byte". */
+static inline bool
+is_plain_word(uint64_t w)
+{
+    bool has_low = ((w - BYTES_01 * 0x20) & ~w & BYTES_80) != 0; /* a byte < 0x20 */
+    bool has_high = (((w + BYTES_01) | w) & BYTES_80) != 0;      /* a byte >= 0x7f */
+    return !has_low && !has_high && !has_zero_byte(w ^ (BYTES_01 * '"')) &&
+           !has_zero_byte(w ^ (BYTES_01 * '\\'));
+}
+
+/* Returns the length of the run of plain bytes at s, 8 bytes at a time while it can. */
+static size_t
+plain_run(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (!is_plain_word(w))
+            break;
+    }
+    while (i < n && is_plain(s[i]))
+        i++;
+    return i;
 }
 
 /* Copies a run of plain bytes, as much as fits (each byte is a whole unit). */
@@ -162,9 +198,7 @@ escape_into(char *dst, size_t room, const char *src, size_t len, size_t *written
     const unsigned char *s = (const unsigned char *)src;
     size_t i = 0;
     while (i < len) {
-        size_t run = 0;
-        while (i + run < len && is_plain(s[i + run]))
-            run++;
+        size_t run = plain_run(s + i, len - i);
         out_run(&o, src + i, run);
         i += run;
         if (i < len)

@@ -19,6 +19,7 @@
 #include "canaryd/conf.h"
 #include "canaryd/diag.h"
 #include "canaryd/dns.h"
+#include "canaryd/health.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
 #include "canaryd/reload.h"
@@ -360,6 +361,7 @@ serve(const struct opts *o)
     worker_stop_all();
     admin_stop();
     dns_fini();
+    health_fini();
     event_base_free(base);
     log_event(LOG_LEVEL_INFO, "exit", NULL, 0, "canaryd stopped");
     return 0;

@@ -25,6 +25,7 @@
 #define NLABELS 4
 #define CODE_SLOTS 8
 #define TAB_INITIAL 64u
+#define PCACHE_SLOTS 64u /* a power of two */
 #define HASH_K 0x9e3779b97f4a7c15ull
 #define OVERFLOW_VALUE "overflow"
 
@@ -60,6 +61,8 @@ static const char *const err_names[METRIC_ERR__COUNT] = {
     [METRIC_ERR_NOMEM] = "out_of_memory",
     [METRIC_ERR_REGEX_LIMIT] = "regex_limit",
     [METRIC_ERR_ACCEPT] = "accept",
+    [METRIC_ERR_MIRROR_DROPPED] = "mirror_dropped",
+    [METRIC_ERR_OVERFLOW] = "overflow",
 };
 
 /* Status codes seen by one request series: filled in order, published by a release
@@ -86,7 +89,15 @@ struct series {
     char text[];                       /* the label values, NUL-separated */
 };
 
+/* Remembers which series the caller's label pointers led to last time. A hit is
+ * confirmed by content, so pointers reused by a later config snapshot are harmless. */
+struct pcache_slot {
+    const char *lv[NLABELS]; /* weak: compared, never dereferenced */
+    struct series *se;       /* borrowed: owned by the shard's list */
+};
+
 struct metric_shard {
+    struct pcache_slot pcache[PCACHE_SLOTS];
     struct series **tab; /* owned array; entries borrowed: owned by the lists */
     size_t mask;         /* slots in tab - 1 (a power of two - 1) */
     size_t nseries;      /* series in tab */
@@ -149,8 +160,10 @@ hash_str(uint64_t h, const char *s)
         memcpy(&w, s, 8);
         h = hash_word(h, w);
     }
+    /* Built in a register: byte stores then a word load would stall store forwarding. */
     w = 0;
-    memcpy(&w, s, n);
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
     /* The tail length keeps ("ab", "c") apart from ("a", "bc"). */
     return hash_word(h, w ^ ((uint64_t)n << 61));
 }
@@ -430,14 +443,36 @@ count_code(struct metric_shard *s, struct series *se, unsigned code)
     }
 }
 
+static inline size_t
+pcache_index(const char *const lv[NLABELS])
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < NLABELS; i++)
+        h = (h ^ (uint64_t)(uintptr_t)lv[i]) * HASH_K;
+    return (size_t)(h >> 58) & (PCACHE_SLOTS - 1);
+}
+
+/* Returns the request series for lv: the pointer cache first, then the table. */
+static inline struct series *
+shard_req_series(struct metric_shard *s, const char *const lv[NLABELS], uint64_t h)
+{
+    struct pcache_slot *c = &s->pcache[pcache_index(lv)];
+    if (c->se != NULL && c->lv[0] == lv[0] && c->lv[1] == lv[1] && c->lv[2] == lv[2] &&
+        c->lv[3] == lv[3] && labels_eq(c->se, lv))
+        return c->se;
+    struct series *se = shard_series(s, KIND_REQ, lv, h != 0 ? h : hash_labels(KIND_REQ, lv));
+    memcpy(c->lv, lv, sizeof(c->lv));
+    c->se = se;
+    return se;
+}
+
 void
 metric_request(struct metric_shard *s, const struct metric_labels *l, unsigned code,
                uint64_t duration_us)
 {
     const char *lv[NLABELS] = {nz(l->virtual_service), nz(l->route), nz(l->destination),
                                nz(l->subset)};
-    uint64_t h = l->hash != 0 ? l->hash : hash_labels(KIND_REQ, lv);
-    struct series *se = shard_series(s, KIND_REQ, lv, h);
+    struct series *se = shard_req_series(s, lv, l->hash);
     count_code(s, se, code);
     size_t i = 0;
     while (duration_us > buckets[i].le_us)

@@ -11,11 +11,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+
+#include "canaryd/health.h"
 
 #define POOL_MAX_IDLE_PER_EP 1024u
 #define POOL_IDLE_TIMEOUT_S 55
@@ -107,6 +110,11 @@ upconn_free(struct worker *w, struct upconn *up)
     buf_release(&up->in, &w->bufs);
     buf_release(&up->out, &w->bufs);
     up->pe->nconns--;
+    if (up->counted != NULL) {
+        atomic_fetch_sub_explicit(&up->counted->nconns, 1, memory_order_relaxed);
+        if (w->pend_head != NULL)
+            event_active(&w->ev_pending, EV_TIMEOUT, 0);
+    }
     free(up);
 }
 
@@ -179,8 +187,10 @@ pool_connect(struct worker *w, struct pool_ep *pe)
 }
 
 void
-pool_release(struct worker *w, struct upconn **upp)
+pool_release(struct worker *w, struct upconn **upp, uint32_t idle_ms)
 {
+    if (idle_ms == 0)
+        idle_ms = POOL_IDLE_TIMEOUT_S * 1000u;
     struct upconn *up = *upp;
     *upp = NULL;
     struct pool_ep *pe = up->pe;
@@ -202,8 +212,10 @@ pool_release(struct worker *w, struct upconn **upp)
     buf_release(&up->in, &w->bufs);
     buf_release(&up->out, &w->bufs);
     up->st = NULL;
-    struct timeval tv = {POOL_IDLE_TIMEOUT_S, 0};
+    struct timeval tv = {idle_ms / 1000, (idle_ms % 1000) * 1000};
     event_add(&up->ev_tmo, &tv);
+    if (w->pend_head != NULL)
+        event_active(&w->ev_pending, EV_TIMEOUT, 0);
     up->next = pe->idle;
     pe->idle = up;
     pe->nidle++;

@@ -23,6 +23,7 @@
 #include "canaryd/conf.h"
 #include "canaryd/diag.h"
 #include "canaryd/dns.h"
+#include "canaryd/health.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
 #include "canaryd/watch.h"
@@ -119,7 +120,7 @@ reload_build(const char *trigger, bool at_start)
     char err[512] = "";
     if (c == NULL) {
         rc = 1;
-    } else if (dns_attach(c) == -1) {
+    } else if (dns_attach(c) == -1 || health_attach(c) == -1) {
         rc = 1;
         diag_add(&dl, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory attaching DNS endpoints");
         conf_unref(&c);

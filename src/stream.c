@@ -23,6 +23,7 @@
 
 #include "canaryd/conf.h"
 #include "canaryd/dns.h"
+#include "canaryd/health.h"
 #include "canaryd/lb.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
@@ -32,12 +33,19 @@
 #define HEAD_MAX (H1_MAX_HEAD + 8192u)
 #define STALE_RETRIES 1u
 #define DEFAULT_CONNECT_RETRIES 2u
+#define REPLAY_MAX (64u * 1024u) /* request body kept for a retry, at most */
+#define BACKOFF_BASE_MS 25u
+#define BACKOFF_MAX_MS 250u
 
 static void on_up_read(evutil_socket_t fd, short what, void *arg);
 static void on_up_write(evutil_socket_t fd, short what, void *arg);
 static void on_up_timeout(evutil_socket_t fd, short what, void *arg);
 static void on_stream_timeout(evutil_socket_t fd, short what, void *arg);
+static void on_stream_try_timeout(evutil_socket_t fd, short what, void *arg);
+static void on_stream_retry(evutil_socket_t fd, short what, void *arg);
 static int stream_dispatch(struct stream *st, struct buf *carry);
+static bool is_idempotent(const struct h1_msg *r);
+static void pending_unlink(struct stream *st);
 static int stream_fail(struct stream *st, uint16_t status, enum stream_end why, const char *flag);
 
 static const char *const end_flags[] = {
@@ -55,6 +63,8 @@ static const char *const end_flags[] = {
     [STREAM_END_REDIRECT] = "redirect",
     [STREAM_END_INTERNAL] = "internal_error",
     [STREAM_END_TUNNEL] = "upgrade",
+    [STREAM_END_FAULT] = "fault_abort",
+    [STREAM_END_OVERFLOW] = "overflow",
 };
 
 static const enum metric_err end_metric[] = {
@@ -72,6 +82,8 @@ static const enum metric_err end_metric[] = {
     [STREAM_END_REDIRECT] = METRIC_ERR__COUNT,
     [STREAM_END_INTERNAL] = METRIC_ERR_NOMEM,
     [STREAM_END_TUNNEL] = METRIC_ERR__COUNT,
+    [STREAM_END_FAULT] = METRIC_ERR__COUNT,
+    [STREAM_END_OVERFLOW] = METRIC_ERR_OVERFLOW,
 };
 
 static enum metric_err
@@ -259,6 +271,10 @@ stream_log(struct stream *st)
         .upstream = {NULL, 0},
         .flags = {end_flags[st->end], strlen(end_flags[st->end])},
     };
+    if (st->is_fault_delayed && st->end == STREAM_END_OK) {
+        rec.flags.p = "fault_delay";
+        rec.flags.len = 11;
+    }
     if (st->pe != NULL) {
         rec.upstream.p = st->pe->addr_str;
         rec.upstream.len = strlen(st->pe->addr_str);
@@ -278,7 +294,7 @@ up_detach(struct stream *st, bool reusable)
     if (st->ep != NULL && st->wc != NULL && st->wc->active[st->ep->index] > 0)
         st->wc->active[st->ep->index]--;
     if (reusable)
-        pool_release(w, &up);
+        pool_release(w, &up, st->dest->cluster->policy.pool.idle_timeout_ms);
     else
         pool_close(w, &up);
 }
@@ -290,8 +306,14 @@ stream_end(struct stream *st, enum stream_end why, bool up_reusable)
     struct sess *s = st->sess;
     struct worker *w = s->w;
     st->end = st->end != STREAM_END_OK ? st->end : why;
-    if (event_initialized(&st->ev_tmo))
+    if (event_initialized(&st->ev_tmo)) {
         event_del(&st->ev_tmo);
+        event_del(&st->ev_try);
+        event_del(&st->ev_retry);
+    }
+    buf_release(&st->replay, &w->bufs);
+    if (st->is_pending)
+        pending_unlink(st);
     up_detach(st, up_reusable);
     stream_log(st);
     worker_wconf_release(w, &st->wc);
@@ -512,12 +534,41 @@ route_req_init(struct route_req *rr, struct stream *st)
     rr->scratch_cap = sizeof(s->w->scratch);
 }
 
+/* A uniform draw in [0, 1e6), for percentages in parts per million. */
+static uint32_t
+draw_ppm(struct worker *w)
+{
+    return (uint32_t)(((lb_rand(&w->rng) >> 32) * CONF_PPM_ALL) >> 32);
+}
+
+/* Fault injection (delay, then abort, as Envoy orders them), then the
+ * upstream. */
+static int
+stream_forward(struct stream *st)
+{
+    const struct conf_fault *f = &st->route->fault;
+    struct worker *w = st->sess->w;
+    if (f->has_delay && !st->is_fault_delayed && draw_ppm(w) < f->delay_ppm) {
+        st->is_fault_delayed = true;
+        st->is_delaying = true;
+        struct timeval tv = {f->delay_ms / 1000, (f->delay_ms % 1000) * 1000};
+        event_add(&st->ev_retry, &tv); /* a timer on the loop, never a sleep */
+        return 0;
+    }
+    if (f->has_abort && draw_ppm(w) < f->abort_ppm) {
+        static const char body[] = "fault filter abort\n";
+        return stream_local_reply(st, f->abort_status, NULL, body, sizeof(body) - 1,
+                                  STREAM_END_FAULT);
+    }
+    return stream_dispatch(st, NULL);
+}
+
 static int
 stream_route(struct stream *st)
 {
     const struct conf *c = st->wc->conf;
     st->cl = listener_of(c, st->sess);
-    if (st->cl != NULL && st->req.host != NULL)
+    if (st->cl != NULL) /* no Host (HTTP/1.0): only "*" can match */
         st->vs = route_vhost(&st->cl->vhosts, st->req.host, st->req.host_len);
     struct route_req rr;
     route_req_init(&rr, st);
@@ -541,7 +592,11 @@ stream_route(struct stream *st)
     if (di == SIZE_MAX)
         return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_destination");
     st->dest = &st->route->dests[di];
-    return stream_dispatch(st, NULL);
+    const struct conf_retries *rt = &st->route->retries;
+    st->replay_on = st->req_framing != H1_FRAME_NONE && rt->is_set && rt->attempts > 0 &&
+                    is_idempotent(&st->req);
+    st->replay_ok = st->replay_on;
+    return stream_forward(st);
 }
 
 /* ---- the upstream request head ---- */
@@ -707,9 +762,15 @@ relay_req_body(struct stream *st)
             if (take == 0)
                 break;
         }
-        if (buf_append(&up->out, &s->w->bufs, buf_head(&s->in), take, HEAD_MAX + PROXY_HIGH_WATER * 2) ==
-            -1)
+        if (buf_append(&up->out, &s->w->bufs, buf_head(&s->in), take,
+                       HEAD_MAX + PROXY_HIGH_WATER * 2) == -1)
             return -1;
+        if (st->replay_ok && buf_append(&st->replay, &s->w->bufs, buf_head(&s->in), take,
+                                        REPLAY_MAX) == -1) {
+            /* Too big to keep: this request can no longer be replayed. */
+            st->replay_ok = false;
+            buf_release(&st->replay, &s->w->bufs);
+        }
         buf_consume(&s->in, take);
         st->bytes_in += take;
     }
@@ -761,11 +822,23 @@ is_idempotent(const struct h1_msg *r)
 static bool
 ep_is_usable(void *ctx, const struct conf_endpoint *ep)
 {
-    (void)ctx;
-    if (!ep->is_dns)
-        return true;
-    const struct dns_addrs *d = dns_addrs_get(ep->dns);
-    return d != NULL && d->n > 0;
+    const struct stream *st = ctx;
+    if (ep->is_dns) {
+        const struct dns_addrs *d = dns_addrs_get(ep->dns);
+        if (d == NULL || d->n == 0)
+            return false;
+    }
+    return health_is_usable(st->dest->cluster, ep, health_now_ms());
+}
+
+/* Feeds outlier detection: status 0 is a connect failure or a reset. */
+static void
+observe(const struct stream *st, unsigned status)
+{
+    if (st->ep != NULL && st->dest->cluster->policy.outlier.enabled &&
+        health_observe(st->dest->cluster, st->ep, status, health_now_ms()))
+        log_warn("health: endpoint %s:%u of %s ejected after consecutive errors",
+                 st->ep->address, st->ep->port, st->dest->cluster->name);
 }
 
 /* The address to connect to: the endpoint's own, or one of the addresses its
@@ -806,6 +879,74 @@ retry_on(const struct stream *st, uint32_t what)
     return !rt->is_set || (rt->on & what) != 0;
 }
 
+/* ---- connection-pool limits (maxConnections, http1MaxPendingRequests) ---- */
+
+#define DEFAULT_MAX_PENDING 1024u
+
+/* 1: a new connection may be opened; 0: wait in the queue; -1: overflow. */
+static int
+conn_room(const struct stream *st)
+{
+    const struct conf_cluster *c = st->dest->cluster;
+    uint32_t max = c->policy.pool.max_connections;
+    if (max == 0 || c->rt == NULL ||
+        (uint32_t)atomic_load_explicit(&c->rt->nconns, memory_order_relaxed) < max)
+        return 1;
+    if (st->is_pending)
+        return 0;
+    uint32_t maxp = c->policy.pool.max_pending ? c->policy.pool.max_pending : DEFAULT_MAX_PENDING;
+    if ((uint32_t)atomic_load_explicit(&c->rt->npending, memory_order_relaxed) >= maxp)
+        return -1;
+    return 0;
+}
+
+/* Queues st until a connection of its cluster is freed (FIFO per worker). */
+static int
+pending_push(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    st->is_pending = true;
+    atomic_fetch_add_explicit(&st->dest->cluster->rt->npending, 1, memory_order_relaxed);
+    struct stream **pp = &w->pend_head;
+    while (*pp != NULL)
+        pp = &(*pp)->pend_next;
+    st->pend_next = NULL;
+    *pp = st;
+    sess_update_events(st->sess);
+    return 0;
+}
+
+static void
+pending_unlink(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    for (struct stream **pp = &w->pend_head; *pp != NULL; pp = &(*pp)->pend_next) {
+        if (*pp == st) {
+            *pp = st->pend_next;
+            break;
+        }
+    }
+    st->is_pending = false;
+    st->pend_next = NULL;
+    atomic_fetch_sub_explicit(&st->dest->cluster->rt->npending, 1, memory_order_relaxed);
+}
+
+void
+stream_pending_run(struct worker *w)
+{
+    /* Detach the queue first: a stream still without room queues again. */
+    struct stream *list = w->pend_head;
+    w->pend_head = NULL;
+    while (list != NULL) {
+        struct stream *st = list;
+        list = st->pend_next;
+        st->pend_next = NULL;
+        st->is_pending = false;
+        atomic_fetch_sub_explicit(&st->dest->cluster->rt->npending, 1, memory_order_relaxed);
+        (void)stream_dispatch(st, NULL);
+    }
+}
+
 /* Picks an endpoint not tried yet and attaches a connection to it. carry, when
  * given, holds bytes already prepared for the upstream (a retry). */
 static int
@@ -820,7 +961,9 @@ stream_dispatch(struct stream *st, struct buf *carry)
         .rr_next = &st->wc->rr[c->index],
         .active = st->wc->active,
         .skip = skip,
+        .skip_words = 1, /* endpoints past the 64th are never marked tried */
         .is_usable = ep_is_usable,
+        .usable_ctx = st,
     };
     if (c->policy.lb == LB_HASH) {
         struct route_req rr;
@@ -849,8 +992,20 @@ stream_dispatch(struct stream *st, struct buf *carry)
         struct pool_ep *pe = sa != NULL ? pool_ep_get(&w->pool, sa, salen) : NULL;
         st->pe = pe;
         up = pe != NULL ? pool_lease(w, pe) : NULL;
-        if (up == NULL && pe != NULL)
+        if (up == NULL && pe != NULL && carry == NULL) {
+            int room = conn_room(st);
+            if (room == 0)
+                return pending_push(st);
+            if (room < 0)
+                return stream_fail(st, 503, STREAM_END_OVERFLOW, "overflow");
+        }
+        if (up == NULL && pe != NULL) {
             up = pool_connect(w, pe);
+            if (up != NULL && c->rt != NULL) {
+                up->counted = c->rt;
+                atomic_fetch_add_explicit(&c->rt->nconns, 1, memory_order_relaxed);
+            }
+        }
         if (up != NULL)
             break;
         /* Refused at once (common on loopback): another try, as for a
@@ -876,8 +1031,19 @@ stream_dispatch(struct stream *st, struct buf *carry)
         up->out = *carry;
         memset(carry, 0, sizeof(*carry));
     } else {
-        if (build_up_head(st, &up->out) == -1 || relay_req_body(st) == -1)
+        /* A first try, or a retry rebuilding the request: head, the body
+         * bytes already sent once (kept in replay), then what is new. */
+        if (build_up_head(st, &up->out) == -1 ||
+            buf_append(&up->out, &w->bufs, buf_head(&st->replay), st->replay.len,
+                       HEAD_MAX + REPLAY_MAX + PROXY_HIGH_WATER) == -1)
+            return stream_fail(st, 503, STREAM_END_INTERNAL, "out_of_memory");
+        if (relay_req_body(st) == -1)
             return stream_fail(st, 400, STREAM_END_PARSE, "bad_request_body");
+    }
+    uint32_t try_ms = st->route->retries.per_try_timeout_ms;
+    if (try_ms != 0) {
+        struct timeval ttv = {try_ms / 1000, (try_ms % 1000) * 1000};
+        event_add(&st->ev_try, &ttv);
     }
     if (st->up_start_us == 0)
         st->up_start_us = proxy_now_us();
@@ -894,6 +1060,53 @@ stream_dispatch(struct stream *st, struct buf *carry)
     return 0;
 }
 
+static bool
+can_replay(const struct stream *st)
+{
+    return is_idempotent(&st->req) &&
+           (st->req_framing == H1_FRAME_NONE || (st->replay_on && st->replay_ok));
+}
+
+/* Whether a response status (or a per-try timeout, as 504) is retried by the
+ * route's policy. */
+static bool
+status_retryable(const struct stream *st, unsigned status)
+{
+    const struct conf_retries *rt = &st->route->retries;
+    if (!rt->is_set || st->tries >= rt->attempts || !can_replay(st))
+        return false;
+    if ((rt->on & RETRY_ON_5XX) && status >= 500)
+        return true;
+    if ((rt->on & RETRY_ON_GATEWAY_ERROR) && status >= 502 && status <= 504)
+        return true;
+    if ((rt->on & RETRY_ON_RETRIABLE_4XX) && status == 409)
+        return true;
+    for (size_t i = 0; i < rt->ncodes; i++)
+        if (rt->codes[i] == status)
+            return true;
+    return false;
+}
+
+/* Drops the current try and schedules the next one after an exponential
+ * backoff with full jitter (25 ms base, as Envoy), on another endpoint when
+ * one exists. Never called once response bytes reached the client. */
+static void
+stream_retry_later(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    if (st->up != NULL && event_initialized(&st->up->ev_tmo))
+        event_del(&st->up->ev_tmo);
+    up_detach(st, false);
+    event_del(&st->ev_try);
+    st->tries++;
+    uint32_t cap = BACKOFF_BASE_MS << MIN(st->tries - 1u, 4u);
+    cap = MIN(cap, BACKOFF_MAX_MS);
+    uint32_t ms = 1 + (uint32_t)(lb_rand(&w->rng) % cap);
+    struct timeval tv = {0, (suseconds_t)ms * 1000};
+    st->is_delaying = false;
+    event_add(&st->ev_retry, &tv);
+}
+
 /* Upstream failed before any response byte: retry when allowed, else answer. */
 static int
 stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
@@ -902,38 +1115,44 @@ stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
     struct worker *w = s->w;
     struct upconn *up = st->up;
     bool was_reused = up != NULL && up->is_reused;
-    uint32_t max = retries_max(st);
+    const struct conf_retries *rt = &st->route->retries;
+    if (!was_reused)
+        observe(st, 0); /* a stale pooled connection says nothing of the endpoint */
     if (why == STREAM_END_UP_CONNECT)
         metric_connect_failure(w->metrics, st->dest->cluster->host,
                                st->dest->cluster->subset ? st->dest->cluster->subset : "");
-    bool can_retry = false;
-    struct buf carry = {0};
-    if (nothing_sent && why == STREAM_END_UP_CONNECT && st->tries < max &&
-        retry_on(st, RETRY_ON_CONNECT_FAILURE)) {
-        carry = up->out; /* nothing was written: replay it all */
+    if (nothing_sent && why == STREAM_END_UP_CONNECT && st->tries < retries_max(st) &&
+        retry_on(st, RETRY_ON_CONNECT_FAILURE | RETRY_ON_REFUSED_STREAM)) {
+        /* Nothing was written: move the prepared bytes to another try. */
+        struct buf carry = up->out;
         memset(&up->out, 0, sizeof(up->out));
-        can_retry = true;
-    } else if (was_reused && st->tries < STALE_RETRIES + max && is_idempotent(&st->req) &&
-               st->req_framing == H1_FRAME_NONE && !st->resp_started) {
-        /* A stale keep-alive connection: the request is rebuilt from its head. */
-        can_retry = true;
-    }
-    if (!can_retry) {
-        uint16_t status = why == STREAM_END_UP_TIMEOUT ? 504 : 502;
-        return stream_fail(st, status, why, end_flags[why]);
-    }
-    st->tries++;
-    if (up != NULL && event_initialized(&up->ev_tmo))
+        st->tries++;
         event_del(&up->ev_tmo);
-    up_detach(st, false);
-    if (was_reused && why != STREAM_END_UP_CONNECT && st->ep != NULL) {
-        /* A stale connection says nothing about the endpoint: it may be
-         * picked again (with a fresh connection). */
+        up_detach(st, false);
+        event_del(&st->ev_try);
+        return stream_dispatch(st, &carry);
+    }
+    if (was_reused && why == STREAM_END_UP_RESET && st->tries < STALE_RETRIES + retries_max(st) &&
+        can_replay(st)) {
+        /* A stale keep-alive connection says nothing about the endpoint: the
+         * request is rebuilt and sent again at once on a fresh connection. */
+        st->tries++;
+        up_detach(st, false);
+        event_del(&st->ev_try);
         for (size_t i = 0; i < st->dest->cluster->neps && i < 64; i++)
             if (st->dest->cluster->eps[i] == st->ep)
                 st->tried &= ~(1ull << i);
+        return stream_dispatch(st, NULL);
     }
-    return stream_dispatch(st, carry.data != NULL ? &carry : NULL);
+    bool policy = rt->is_set && st->tries < rt->attempts && can_replay(st) &&
+                  ((why == STREAM_END_UP_RESET && (rt->on & RETRY_ON_RESET)) ||
+                   (why == STREAM_END_UP_TIMEOUT && status_retryable(st, 504)));
+    if (policy) {
+        stream_retry_later(st);
+        return 0;
+    }
+    uint16_t status = why == STREAM_END_UP_TIMEOUT ? 504 : 502;
+    return stream_fail(st, status, why, end_flags[why]);
 }
 
 /* ---- response: upstream -> downstream ---- */
@@ -1148,6 +1367,11 @@ parse_resp_head(struct stream *st)
         }
         if (resp.status == 101 && !st->is_upgrade)
             return stream_fail(st, 502, STREAM_END_UP_PROTO, "unexpected_101");
+        observe(st, resp.status);
+        if (resp.status >= 400 && status_retryable(st, resp.status)) {
+            stream_retry_later(st);
+            return 2;
+        }
         st->up_end_us = proxy_now_us();
         copy_resp_state(st, &resp);
         if (build_down_head(st, &resp) == -1)
@@ -1173,6 +1397,10 @@ stream_pump_resp(struct stream *st)
         int r = parse_resp_head(st);
         if (r < 0)
             return r;
+        if (r == 2) {
+            sess_update_events(s); /* retrying after a backoff */
+            return 0;
+        }
         if (r == 0) {
             /* Interim responses (100 Continue) may be waiting in s->out. */
             if (sess_flush(s) == -1)
@@ -1322,6 +1550,31 @@ on_up_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+on_stream_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct stream *st = arg;
+    if (st->is_delaying) {
+        st->is_delaying = false;
+        (void)stream_forward(st);
+        return;
+    }
+    (void)stream_dispatch(st, NULL);
+}
+
+static void
+on_stream_try_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct stream *st = arg;
+    if (st->resp_head_done)
+        return; /* the response is flowing: only the route timeout applies */
+    (void)stream_up_failed(st, STREAM_END_UP_TIMEOUT, false);
+}
+
+static void
 on_stream_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1422,6 +1675,8 @@ stream_start(struct sess *s, struct h1_msg *req, size_t head_len)
         return stream_reject(s, 503, STREAM_END_INTERNAL, "out_of_memory");
     }
     event_assign(&st->ev_tmo, w->base, -1, 0, on_stream_timeout, st);
+    event_assign(&st->ev_try, w->base, -1, 0, on_stream_try_timeout, st);
+    event_assign(&st->ev_retry, w->base, -1, 0, on_stream_retry, st);
     st->wc = worker_wconf_acquire(w);
     if (st->wc == NULL)
         return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_config");

@@ -575,11 +575,21 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct worker *w = arg;
     log_buf_flush(w->alog);
+    if (w->pend_head != NULL)
+        stream_pending_run(w);
     /* Pick up a new snapshot even when idle, so an old one is freed. */
     if (w->wc != NULL && atomic_load(&g_gen) != w->gen_seen && w->wc->nstreams == 0)
         wconf_refresh(w, atomic_load(&g_gen));
     if (w->is_draining && w->sessions == NULL)
         event_base_loopbreak(w->base);
+}
+
+static void
+on_pending(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    stream_pending_run(arg);
 }
 
 static void
@@ -632,6 +642,7 @@ worker_init(struct worker *w)
     event_assign(&w->ev_notify, w->base, w->notify_fd, EV_READ | EV_PERSIST, on_notify, w);
     event_add(&w->ev_notify, NULL);
     event_assign(&w->ev_tick, w->base, -1, EV_PERSIST, on_tick, w);
+    event_assign(&w->ev_pending, w->base, -1, 0, on_pending, w);
     struct timeval tv = {0, TICK_MS * 1000};
     event_add(&w->ev_tick, &tv);
     return 0;

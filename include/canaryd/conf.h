@@ -28,6 +28,8 @@
 struct arena;
 struct diag_list;
 struct dns_entry;
+struct health_cluster;
+struct health_ep;
 
 #define CONF_PPM_ALL 1000000u
 
@@ -96,6 +98,8 @@ struct conf_endpoint {
     struct dns_entry *dns; /* borrowed: process-lifetime resolver state for is_dns
                               endpoints, attached by dns_attach() before the snapshot is
                               published; NULL otherwise (and always under -t) */
+    struct health_ep *health; /* borrowed: process-lifetime outlier state, attached by
+                                 health_attach() before publishing; NULL under -t */
 };
 
 /* A cluster is what a route destination names: (host, subset, port). */
@@ -109,6 +113,8 @@ struct conf_cluster {
     size_t neps;
     bool is_dns;    /* no ServiceEntry (a DNS name) or resolution: DNS */
     uint32_t index; /* dense index in conf->clusters */
+    struct health_cluster *rt; /* borrowed: process-lifetime connection accounting, attached
+                                  by health_attach() before publishing; NULL under -t */
 };
 
 /* ---- VirtualService routes ---- */

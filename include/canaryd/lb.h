@@ -102,8 +102,9 @@ struct lb_pick {
                                a random draw is used instead */
     uint64_t hash;
     const uint64_t *skip;   /* borrowed: bit i (word i / 64, bit i % 64) set = c->eps[i]
-                               must not be picked (already tried); LB_BITMAP_WORDS(neps)
-                               words; NULL = none */
+                               must not be picked (already tried); NULL = none */
+    size_t skip_words;      /* words in skip: endpoints past skip_words * 64 are not
+                               skipped; 0 = LB_BITMAP_WORDS(c->neps) */
     lb_usable_fn is_usable; /* NULL = every endpoint not in skip is usable */
     void *usable_ctx;
 };

@@ -58,6 +58,9 @@ enum metric_err {
     METRIC_ERR_NOMEM,           /* "out_of_memory": a runtime allocation failed */
     METRIC_ERR_REGEX_LIMIT,     /* "regex_limit": a PCRE2 match/depth limit was hit */
     METRIC_ERR_ACCEPT,          /* "accept": accept(2) failed */
+    METRIC_ERR_MIRROR_DROPPED,  /* "mirror_dropped": a mirror copy was not sent (queue full,
+                                   body too big, no endpoint) */
+    METRIC_ERR_OVERFLOW,        /* "overflow": pool and pending queue full (503) */
     METRIC_ERR__COUNT,
 };
 

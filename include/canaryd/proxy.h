@@ -65,6 +65,9 @@ int stream_start(struct sess *s, struct h1_msg *req, size_t head_len);
 int stream_on_down_read(struct stream *st);
 int stream_on_down_written(struct stream *st);
 
+/* Dispatches queued streams whose cluster has room for a connection again. */
+void stream_pending_run(struct worker *w);
+
 /* Ends the stream because its session is going away (downstream closed or
  * the worker stops): logs it with reason why and frees it. */
 void stream_abort(struct stream *st, enum stream_end why);
@@ -94,8 +97,9 @@ struct upconn *pool_lease(struct worker *w, struct pool_ep *pe);
 struct upconn *pool_connect(struct worker *w, struct pool_ep *pe);
 
 /* Returns a cleanly finished connection to its entry's idle list (or closes it
- * when the list is full); *upp becomes NULL. */
-void pool_release(struct worker *w, struct upconn **upp);
+ * when the list is full); it is closed after idle_ms unused (0 = default).
+ * *upp becomes NULL. */
+void pool_release(struct worker *w, struct upconn **upp, uint32_t idle_ms);
 
 /* An idle connection became readable or timed out: the upstream closed it,
  * sent something unsolicited, or it sat unused too long; it is closed. */

@@ -33,6 +33,7 @@ struct conf_listener;
 struct conf_route;
 struct conf_vs;
 struct event_base;
+struct health_cluster;
 struct log_buf;
 struct metric_shard;
 
@@ -93,6 +94,8 @@ struct upconn {
     struct buf out;
     struct pool_ep *pe;     /* borrowed: the worker's pool entry (lives as long as the worker) */
     struct worker *w;       /* borrowed: owner */
+    struct health_cluster *counted; /* borrowed: process-lifetime; the cluster whose
+                                       connection count includes this one, or NULL */
     struct stream *st;      /* weak: cleared by stream_end */
     uint32_t nreqs;
     bool is_connecting;
@@ -132,6 +135,8 @@ enum stream_end {
     STREAM_END_REDIRECT,   /* RD: redirect */
     STREAM_END_INTERNAL,   /* IE: allocation failure */
     STREAM_END_TUNNEL,     /* TU: an upgraded tunnel ended */
+    STREAM_END_FAULT,      /* FI: fault injection aborted the request */
+    STREAM_END_OVERFLOW,   /* UO: connection pool full and pending queue full */
 };
 
 struct stream {
@@ -173,7 +178,16 @@ struct stream {
     uint64_t up_end_us;
     uint64_t bytes_in;
     uint64_t bytes_out;
-    struct event ev_tmo; /* route timeout */
+    struct event ev_tmo;   /* route timeout */
+    struct event ev_try;   /* perTryTimeout */
+    struct event ev_retry; /* retry backoff, or a fault delay */
+    struct buf replay;     /* owned: request body bytes kept for a retry */
+    bool replay_on;        /* this request's body is kept for retries */
+    bool replay_ok;        /* replay holds the whole body sent so far */
+    bool is_delaying;      /* ev_retry is a fault delay, not a backoff */
+    bool is_fault_delayed;
+    bool is_pending;          /* waiting in the worker's queue for a connection */
+    struct stream *pend_next; /* worker's pending queue */
     char request_id[40];
     uint32_t request_id_len;
 };
@@ -196,6 +210,8 @@ struct worker {
     struct event ev_notify;
     int notify_fd; /* eventfd */
     struct event ev_tick;
+    struct event ev_pending;   /* run the pending queue (a connection was freed) */
+    struct stream *pend_head;  /* streams waiting for a connection (maxConnections) */
     bool is_draining;
     bool is_stopping;
     char scratch[H1_MAX_HEAD]; /* header joins for routing */

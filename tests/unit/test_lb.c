@@ -692,6 +692,26 @@ test_lb_pick_endpoint_skip_bitmap_spans_words(void **state)
         assert_int_equal(lb_pick_endpoint(c, &p), 66);
 }
 
+static void
+test_lb_pick_endpoint_short_skip_bitmap_leaves_the_rest_usable(void **state)
+{
+    (void)state;
+    struct conf_cluster *c = cluster_w(LB_ROUND_ROBIN, MAX_EPS, NULL);
+    struct conf_endpoint **eps = fx_alloc(70 * sizeof(*eps));
+    for (size_t i = 0; i < 70; i++)
+        eps[i] = c->eps[i % MAX_EPS];
+    c->eps = eps;
+    c->neps = 70;
+    uint64_t skip[1] = {UINT64_MAX}; /* one word: endpoints 0..63 tried */
+    uint64_t cursor = 0;
+    struct lb_pick p = pick_init();
+    p.rr_next = &cursor;
+    p.skip = skip;
+    p.skip_words = 1;
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(lb_pick_endpoint(c, &p), 64 + i % 6);
+}
+
 /* ---- endpoint pick: least request ---- */
 
 static void
@@ -939,6 +959,7 @@ main(void)
         T(test_lb_round_robin_without_cursor_still_picks),
         T(test_lb_pick_endpoint_none_usable_returns_size_max),
         T(test_lb_pick_endpoint_skip_bitmap_spans_words),
+        T(test_lb_pick_endpoint_short_skip_bitmap_leaves_the_rest_usable),
         T(test_lb_least_request_prefers_the_idler_of_two),
         T(test_lb_least_request_is_power_of_two_choices),
         T(test_lb_least_request_weighs_load_by_endpoint_weight),

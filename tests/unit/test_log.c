@@ -403,6 +403,25 @@ test_log_escape_printable_ascii_is_copied(void **state)
 }
 
 static void
+test_log_escape_finds_any_byte_at_any_position(void **state)
+{
+    (void)state;
+    char in[24], want[64], got[256], one[8];
+    for (unsigned c = 0; c < 256; c++) {
+        char b = (char)c;
+        log_json_escape(one, sizeof(one), &b, 1);
+        for (size_t pos = 0; pos < sizeof(in); pos++) {
+            memset(in, 'a', sizeof(in));
+            in[pos] = b;
+            snprintf(want, sizeof(want), "%.*s%s%.*s", (int)pos, in, one,
+                     (int)(sizeof(in) - pos - 1), in + pos + 1);
+            log_json_escape(got, sizeof(got), in, sizeof(in));
+            assert_string_equal(got, want);
+        }
+    }
+}
+
+static void
 test_log_escape_valid_utf8_is_kept(void **state)
 {
     (void)state;
@@ -429,21 +448,25 @@ test_log_escape_invalid_utf8_becomes_replacement(void **state)
         const char *in;
         const char *want;
     } cases[] = {
-        {"\x80", "\\ufffd"},                                     /* lone continuation */
-        {"a\xBF" "b", "a\\ufffdb"},                              /* lone continuation */
-        {"\xE2\x82", "\\ufffd\\ufffd"},                          /* truncated at end */
-        {"\xE2\x82" "A", "\\ufffd\\ufffdA"},                     /* truncated */
-        {"\xF0\x9F\x90", "\\ufffd\\ufffd\\ufffd"},               /* truncated 4-byte */
-        {"\xC3", "\\ufffd"},                                     /* lead at end */
-        {"\xC0\x80", "\\ufffd\\ufffd"},                          /* overlong NUL */
-        {"\xC1\xBF", "\\ufffd\\ufffd"},                          /* overlong */
-        {"\xE0\x80\x80", "\\ufffd\\ufffd\\ufffd"},               /* overlong 3-byte */
-        {"\xE0\x9F\xBF", "\\ufffd\\ufffd\\ufffd"},               /* overlong U+07FF */
-        {"\xF0\x8F\xBF\xBF", "\\ufffd\\ufffd\\ufffd\\ufffd"},    /* overlong U+FFFF */
-        {"\xED\xA0\x80", "\\ufffd\\ufffd\\ufffd"},               /* surrogate U+D800 */
-        {"\xED\xBF\xBF", "\\ufffd\\ufffd\\ufffd"},               /* surrogate U+DFFF */
-        {"\xF4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"},    /* U+110000 */
-        {"\xF5\x80\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"},    /* 0xF5 lead */
+        {"\x80", "\\ufffd"}, /* lone continuation */
+        {"a\xBF"
+         "b",
+         "a\\ufffdb"},                  /* lone continuation */
+        {"\xE2\x82", "\\ufffd\\ufffd"}, /* truncated at end */
+        {"\xE2\x82"
+         "A",
+         "\\ufffd\\ufffdA"},                                  /* truncated */
+        {"\xF0\x9F\x90", "\\ufffd\\ufffd\\ufffd"},            /* truncated 4-byte */
+        {"\xC3", "\\ufffd"},                                  /* lead at end */
+        {"\xC0\x80", "\\ufffd\\ufffd"},                       /* overlong NUL */
+        {"\xC1\xBF", "\\ufffd\\ufffd"},                       /* overlong */
+        {"\xE0\x80\x80", "\\ufffd\\ufffd\\ufffd"},            /* overlong 3-byte */
+        {"\xE0\x9F\xBF", "\\ufffd\\ufffd\\ufffd"},            /* overlong U+07FF */
+        {"\xF0\x8F\xBF\xBF", "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* overlong U+FFFF */
+        {"\xED\xA0\x80", "\\ufffd\\ufffd\\ufffd"},            /* surrogate U+D800 */
+        {"\xED\xBF\xBF", "\\ufffd\\ufffd\\ufffd"},            /* surrogate U+DFFF */
+        {"\xF4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* U+110000 */
+        {"\xF5\x80\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* 0xF5 lead */
         {"\xF8\x88\x80\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd"},
         {"\xFE\xFF", "\\ufffd\\ufffd"},
         {"\xC3\xA9\xC3", "\xC3\xA9\\ufffd"}, /* valid then truncated */
@@ -491,10 +514,11 @@ test_log_escape_random_bytes_round_trip(void **state)
         assert_true(jr_value(&r, &v));
         /* Input that is valid UTF-8 comes back byte for byte. */
         size_t i = 0;
-        while (i < n && ((unsigned char)in[i] < 0x80 || utf8_check((const unsigned char *)in + i,
-                                                                    (const unsigned char *)in + n)))
-            i += (unsigned char)in[i] < 0x80 ? 1 : utf8_check((const unsigned char *)in + i,
-                                                              (const unsigned char *)in + n);
+        while (i < n && ((unsigned char)in[i] < 0x80 ||
+                         utf8_check((const unsigned char *)in + i, (const unsigned char *)in + n)))
+            i += (unsigned char)in[i] < 0x80
+                     ? 1
+                     : utf8_check((const unsigned char *)in + i, (const unsigned char *)in + n);
         if (i == n)
             assert_true(v.vlen == n && memcmp(v.val, in, n) == 0);
     }
@@ -554,8 +578,8 @@ test_log_event_writes_keys_in_order(void **state)
               "reload: config %s", "applied");
     read_one_line(&r, o);
     redir_stop(&r);
-    static const char *const keys[] = {"time",  "level", "event",   "msg",  "result", "generation",
-                                       "delta", "is_full", "file", "none", "ratio"};
+    static const char *const keys[] = {"time",  "level",   "event", "msg",  "result", "generation",
+                                       "delta", "is_full", "file",  "none", "ratio"};
     assert_int_equal(o->n, countof(keys));
     for (size_t i = 0; i < countof(keys); i++)
         assert_string_equal(o->v[i].key, keys[i]);
@@ -777,11 +801,24 @@ test_log_access_line_has_spec_keys_and_values(void **state)
     read_one_line(&r, o);
     redir_stop(&r);
     log_buf_free(b);
-    static const char *const keys[] = {
-        "time",      "request_id", "client",      "method",          "authority",
-        "path",      "protocol",   "status",      "bytes_in",        "bytes_out",
-        "duration_ms", "upstream_ms", "virtual_service", "route",    "destination",
-        "subset",    "upstream",   "flags"};
+    static const char *const keys[] = {"time",
+                                       "request_id",
+                                       "client",
+                                       "method",
+                                       "authority",
+                                       "path",
+                                       "protocol",
+                                       "status",
+                                       "bytes_in",
+                                       "bytes_out",
+                                       "duration_ms",
+                                       "upstream_ms",
+                                       "virtual_service",
+                                       "route",
+                                       "destination",
+                                       "subset",
+                                       "upstream",
+                                       "flags"};
     assert_int_equal(o->n, countof(keys));
     for (size_t i = 0; i < countof(keys); i++)
         assert_string_equal(o->v[i].key, keys[i]);
@@ -807,8 +844,11 @@ test_log_access_absent_values_are_null(void **state)
     struct log_buf *b = log_buf_new();
     redir_pipe(&r, STDOUT_FILENO, false);
     struct log_access_rec rec = {
-        .method = {"GET\0junk", 3}, .status = 404, .upstream_us = -1,
-        .duration_us = 5, .flags = S("no_route"),
+        .method = {"GET\0junk", 3},
+        .status = 404,
+        .upstream_us = -1,
+        .duration_us = 5,
+        .flags = S("no_route"),
     };
     log_access(b, &rec);
     log_buf_flush(b);
@@ -991,8 +1031,8 @@ access_log_thread(void *arg)
     struct log_access_rec rec = sample_rec();
     char rid[32];
     for (int i = 0; i < 5000; i++) {
-        rec.request_id = (struct log_str){rid, (size_t)snprintf(rid, sizeof(rid), "%d-%d",
-                                                                 (int)(intptr_t)arg, i)};
+        rec.request_id = (struct log_str){
+            rid, (size_t)snprintf(rid, sizeof(rid), "%d-%d", (int)(intptr_t)arg, i)};
         log_access(b, &rec);
         if (i % 700 == 0)
             log_buf_flush(b);
@@ -1016,6 +1056,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_escape_control_bytes_are_escaped),
         cmocka_unit_test(test_log_escape_printable_ascii_is_copied),
+        cmocka_unit_test(test_log_escape_finds_any_byte_at_any_position),
         cmocka_unit_test(test_log_escape_valid_utf8_is_kept),
         cmocka_unit_test(test_log_escape_invalid_utf8_becomes_replacement),
         cmocka_unit_test(test_log_escape_every_byte_gives_valid_json),

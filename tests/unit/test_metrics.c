@@ -176,11 +176,11 @@ check_exposition(const char *text)
 static const struct metric_labels L_V1 = {"shop", "split", "shop.svc", "v1", 0};
 static const struct metric_labels L_V2 = {"shop", "split", "shop.svc", "v2", 0};
 
-#define REQ(sub, code)                                                                          \
-    "canaryd_requests_total{virtual_service=\"shop\",route=\"split\",destination=\"shop.svc\"," \
+#define REQ(sub, code)                                                                             \
+    "canaryd_requests_total{virtual_service=\"shop\",route=\"split\",destination=\"shop.svc\","    \
     "subset=\"" sub "\",code=\"" code "\"}"
-#define HIST(sub, sfx)                                                                          \
-    "canaryd_request_duration_seconds" sfx "{virtual_service=\"shop\",route=\"split\","         \
+#define HIST(sub, sfx)                                                                             \
+    "canaryd_request_duration_seconds" sfx "{virtual_service=\"shop\",route=\"split\","            \
     "destination=\"shop.svc\",subset=\"" sub "\""
 
 static void

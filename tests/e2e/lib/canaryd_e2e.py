@@ -93,9 +93,15 @@ def run(main):
     except TestFailure as e:
         print(f"FAIL: {e}", flush=True)
         sys.exit(1)
-    except BaseException:  # noqa: B902 - any crash of the test is a failure
+    except (ConnectionClosed, OSError) as e:
+        tb = traceback.extract_tb(e.__traceback__)
+        where = next((f"{os.path.basename(f.filename)}:{f.lineno}: {f.line}"
+                      for f in reversed(tb) if "canaryd_e2e" not in f.filename), "?")
+        print(f"FAIL: {type(e).__name__}: {e} (at {where})", flush=True)
+        sys.exit(1)
+    except BaseException as e:  # noqa: B902 - any crash of the test is a failure
         traceback.print_exc()
-        print("FAIL: the test raised an unexpected exception (see above)", flush=True)
+        print(f"FAIL: the test raised {type(e).__name__}: {e}", flush=True)
         sys.exit(1)
     print("PASS", flush=True)
     sys.exit(0)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """routing: VirtualService host selection. Exact host, then the longest wildcard, then "*";
 the Host header's port and letter case are ignored; a short name (mobile-api) also
-matches its Kubernetes forms NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local; a host no
+matches its Kubernetes forms NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local (NS is the
+VirtualService's namespace, "default" here; Istio resolves short names there); a host no
 VirtualService names gets 404, until a "*" VirtualService catches it."""
 from canaryd_e2e import Canaryd, Upstreams, mesh_config, run, run_cases, step, virtual_service
 
@@ -32,8 +33,8 @@ def main():
             ("short name .NS.svc", {"host": "mobile-api.default.svc"}, "svc"),
             ("short name .NS.svc.cluster.local",
              {"host": "mobile-api.default.svc.cluster.local"}, "svc"),
-            ("short name, other namespace, with port",
-             {"host": "mobile-api.prod.svc.cluster.local:8080"}, "svc"),
+            ("short name .NS.svc.cluster.local with a port",
+             {"host": "mobile-api.default.svc.cluster.local:8080"}, "svc"),
             ("a non-Kubernetes name under a wildcard", {"host": "mobile-api.example.com"},
              "wild"),
         ]

@@ -485,7 +485,7 @@ canaryd_request_duration_seconds_bucket{virtual_service="vs",route="r",destinati
 canaryd_request_duration_seconds_bucket{virtual_service="vs",route="r",destination="app",subset="v2",le="1"} 90
 canaryd_request_duration_seconds_bucket{virtual_service="vs",route="r",destination="app",subset="v2",le="+Inf"} 90
 canaryd_request_duration_seconds_bucket{virtual_service="vs",route="r2",destination="app",subset="v2",le="0.1"} 10
-canaryd_request_duration_seconds_bucket{virtual_service="vs",route="r2",destination="app",subset="v2",le="0.5"} 15
+canaryd_request_duration_seconds_bucket{virtual_service="vs",route="r2",destination="app",subset="v2",le="0.5"} 20
 canaryd_request_duration_seconds_bucket{virtual_service="vs",route="r2",destination="app",subset="v2",le="1"} 22
 canaryd_request_duration_seconds_bucket{virtual_service="vs",route="r2",destination="app",subset="v2",le="+Inf"} 22
 """
@@ -526,11 +526,14 @@ def check_evaluator():
         else:
             got = scalar_of(got)
             assert close(got, want), f"{q}: expected {want}, got {got}"
-    # Per-route quantile: route r alone has 85 new: 40 <= 0.1, 35 in (0.1,0.5], 10 above.
+    # Per route: r alone has 78 new, 40 <= 0.1 s, 30 in (0.1, 0.5], 8 in (0.5, 1]: its
+    # median (rank 39) is in the first bucket; r2 has 22 new, 10 / 10 / 2: rank 11 is
+    # in (0.1, 0.5]: 0.1 + 0.4 * (11 - 10) / 10.
     got = ev.eval('histogram_quantile(0.5, sum by (le, route) (rate('
                   'canaryd_request_duration_seconds_bucket{subset="v2"}[1m])))')
     by_route = {dict(k)["route"]: v for k, v in got.items()}
-    assert close(by_route["r"], 0.1 + 0.4 * (42.5 - 40) / 35), by_route
+    assert close(by_route["r"], 0.1 * 39 / 40), by_route
+    assert close(by_route["r2"], 0.1 + 0.4 * 1 / 10), by_route
     # Rank in the +Inf bucket -> the highest finite bound; no observations -> NaN.
     assert bucket_quantile(0.99, [(0.1, 1), (1, 1), (math.inf, 5)]) == 1.0
     assert math.isnan(bucket_quantile(0.5, [(0.1, 0), (math.inf, 0)]))

@@ -33,7 +33,7 @@ def main():
             took = time.monotonic() - t0
             step(f"  {r.status} after {took:.2f}s")
             expect_status(r, 504, "route timeout")
-            check(0.4 <= took <= 0.5 + 1.0 * f, f"504 came after {took:.2f}s, expected ~0.5s")
+            check(0.4 <= took <= 0.5 + 2.0 * f, f"504 came after {took:.2f}s, expected ~0.5s")
 
             step("next requests get their own answers, before and after the late one")
             if r.has_token("connection", "close"):

@@ -42,7 +42,7 @@ def main():
                 expect_upstream(proxy.request("GET", "/fresh", timeout=5 * f), "v1",
                                 "request with 1,000 idle connections open")
                 took = time.monotonic() - t0
-                check(took < 1.0 * f, f"the request took {took:.2f}s")
+                check(took < 2.0 * f, f"the request took {took:.2f}s")
                 status, _ = proxy.admin_get("/internal/platform/readiness")
                 expect_eq(status, 200, "readiness")
 

@@ -1,0 +1,55 @@
+/*
+ * health.h: runtime state shared by all workers about endpoints and clusters:
+ * outlier detection (consecutive errors, ejection until a time) and
+ * connection-pool accounting (open connections, pending requests). Entries
+ * are keyed by identity (endpoint address and port; cluster name), created
+ * by health_attach() on the main thread before a snapshot is published, and
+ * live for the process, so they survive reloads that keep the endpoint.
+ * Workers update them with atomics only: no lock on the request path.
+ */
+#ifndef CANARYD_HEALTH_H
+#define CANARYD_HEALTH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct conf;
+struct conf_cluster;
+struct conf_endpoint;
+
+struct health_ep {
+    atomic_uint consecutive_5xx;
+    atomic_uint consecutive_gateway;
+    atomic_uint nejections;
+    _Atomic uint64_t ejected_until_ms; /* monotonic ms; 0 = in service */
+};
+
+struct health_cluster {
+    atomic_int nconns;   /* open upstream connections, all workers */
+    atomic_int npending; /* requests waiting for a connection, all workers */
+};
+
+/* Attaches state to every endpoint and cluster of c (main thread, before c
+ * is published). Returns 0 or -1 (allocation failure). */
+int health_attach(struct conf *c);
+
+/* Frees every entry (at exit, workers stopped). */
+void health_fini(void);
+
+/* Monotonic clock in milliseconds. */
+uint64_t health_now_ms(void);
+
+/* Records the outcome of a request to ep in cluster c: status is the
+ * response status, or 0 for a connect failure or reset. May eject ep, obeying
+ * maxEjectionPercent (at least one endpoint may always be ejected, as Envoy).
+ * Returns true when this call ejected ep. */
+bool health_observe(const struct conf_cluster *c, const struct conf_endpoint *ep,
+                    unsigned status, uint64_t now_ms);
+
+/* True when ep may be picked now: not ejected, or the cluster is below
+ * minHealthPercent (then ejections are ignored, Envoy's panic mode). */
+bool health_is_usable(const struct conf_cluster *c, const struct conf_endpoint *ep,
+                      uint64_t now_ms);
+
+#endif /* CANARYD_HEALTH_H */

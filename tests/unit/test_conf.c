@@ -1,0 +1,947 @@
+/*
+ * test_conf.c: unit tests for the configuration loader and compiler
+ * (conf.c, conf_schema.c, conf_kinds.c, conf_compile.c): every diagnostic
+ * with its exact location and path, the compiled snapshot's shape, the seed
+ * examples, directories (ConfigMap style) and the -t summary.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "canaryd/common.h"
+
+#include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "canaryd/conf.h"
+#include "canaryd/conf_internal.h"
+#include "canaryd/diag.h"
+#include "canaryd/match.h"
+
+#ifndef CANARYD_SRCDIR
+#define CANARYD_SRCDIR "."
+#endif
+
+/* ServiceEntry + DestinationRule for mobile-api (v1 on 9001, v2 on 9002);
+ * appended after each test's own document so its line numbers start at 1. */
+#define SEDR                                                                                 \
+    "---\n"                                                                                  \
+    "apiVersion: networking.istio.io/v1\n"                                                   \
+    "kind: ServiceEntry\n"                                                                   \
+    "metadata: {name: mobile-api}\n"                                                         \
+    "spec:\n"                                                                                \
+    "  hosts: [mobile-api]\n"                                                                \
+    "  ports: [{number: 80, name: http, protocol: HTTP}]\n"                                  \
+    "  resolution: STATIC\n"                                                                 \
+    "  endpoints:\n"                                                                         \
+    "  - {address: 127.0.0.1, ports: {http: 9001}, labels: {version: v1}}\n"                \
+    "  - {address: 127.0.0.1, ports: {http: 9002}, labels: {version: v2}}\n"                \
+    "---\n"                                                                                  \
+    "apiVersion: networking.istio.io/v1\n"                                                   \
+    "kind: DestinationRule\n"                                                                \
+    "metadata: {name: mobile-api}\n"                                                         \
+    "spec:\n"                                                                                \
+    "  host: mobile-api\n"                                                                   \
+    "  subsets:\n"                                                                           \
+    "  - {name: v1, labels: {version: v1}}\n"                                                \
+    "  - {name: v2, labels: {version: v2}}\n"
+
+/* The first 7 lines of a VirtualService whose first route starts at line 7. */
+#define VS_HEAD                                                                              \
+    "apiVersion: networking.istio.io/v1\n"                                                   \
+    "kind: VirtualService\n"                                                                 \
+    "metadata: {name: vs}\n"                                                                 \
+    "spec:\n"                                                                                \
+    "  hosts: [mobile-api]\n"                                                                \
+    "  http:\n"
+
+#define V1 "    route: [{destination: {host: mobile-api, subset: v1}}]\n"
+#define V1I "  - route: [{destination: {host: mobile-api, subset: v1}}]\n"
+
+struct fx {
+    struct diag_list dl;
+    struct conf *c;
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    diag_list_init(&f->dl);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    conf_unref(&f->c);
+    diag_list_fini(&f->dl);
+    free(f);
+    return 0;
+}
+
+static struct conf *
+build(struct fx *f, const char *yaml)
+{
+    struct conf_opts opts = {.listen_addr = "127.0.0.1:8080"};
+    conf_unref(&f->c);
+    f->c = conf_build_buffer("t.yaml", yaml, strlen(yaml), &opts, &f->dl);
+    return f->c;
+}
+
+static bool
+has_diag(const struct diag_list *dl, const char *want)
+{
+    char buf[2048];
+    for (size_t i = 0; i < dl->n; i++) {
+        diag_format(&dl->v[i], buf, sizeof(buf));
+        if (strcmp(buf, want) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void
+expect_diag(struct fx *f, const char *want)
+{
+    if (!has_diag(&f->dl, want)) {
+        diag_list_print(&f->dl, stderr);
+        fail_msg("missing diagnostic: %s", want);
+    }
+}
+
+/* Builds yaml, expects failure and exactly the diagnostic want among them. */
+static void
+expect_error(struct fx *f, const char *yaml, const char *want)
+{
+    assert_null(build(f, yaml));
+    expect_diag(f, want);
+}
+
+static void
+expect_ok(struct fx *f, const char *yaml)
+{
+    if (build(f, yaml) == NULL) {
+        diag_list_print(&f->dl, stderr);
+        fail_msg("build failed");
+    }
+}
+
+/* ---- the seed examples ---- */
+
+static struct conf *
+build_file(struct fx *f, const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", CANARYD_SRCDIR, rel);
+    const char *paths[] = {path};
+    struct conf_opts opts = {.listen_addr = ":8080"};
+    f->c = conf_build(paths, 1, &opts, &f->dl);
+    if (f->c == NULL)
+        diag_list_print(&f->dl, stderr);
+    return f->c;
+}
+
+static void
+test_conf_seed_weights_splits_95_5(void **state)
+{
+    struct fx *f = *state;
+    struct conf *c = build_file(f, "conf/weights.yaml");
+    assert_non_null(c);
+    assert_int_equal(f->dl.n, 0);
+    assert_int_equal(c->nvss, 1);
+    assert_string_equal(c->vss[0].name, "mobile-api");
+    const struct conf_route *r = &c->vss[0].routes[0];
+    assert_int_equal(r->ndests, 2);
+    assert_int_equal(r->cum_weight[0], 95);
+    assert_int_equal(r->cum_weight[1], 100);
+    assert_int_equal(r->total_weight, 100);
+    assert_string_equal(r->dests[0].cluster->subset, "v1");
+    assert_string_equal(r->dests[1].cluster->subset, "v2");
+    assert_int_equal(r->dests[0].cluster->neps, 1);
+    assert_int_equal(r->dests[0].cluster->eps[0]->port, 9001);
+    assert_int_equal(r->dests[1].cluster->eps[0]->port, 9002);
+    assert_false(r->dests[1].cluster->eps[0]->is_dns);
+    const struct sockaddr_in *sin = (const void *)&r->dests[1].cluster->eps[0]->sa;
+    assert_int_equal(ntohs(sin->sin_port), 9002);
+    assert_int_equal(c->nlisteners, 1);
+    assert_string_equal(c->listeners[0].name, "default");
+    assert_int_equal(c->listeners[0].port, 8080);
+    assert_int_equal(c->counts.clusters, 2);
+    assert_int_equal(c->counts.endpoints, 2);
+    assert_int_equal(c->nsources, 1);
+    assert_int_equal(strlen(c->sources[0].sha256_hex), 64);
+}
+
+static const struct match *
+cookie_matcher(const struct conf *c)
+{
+    const struct conf_route *r = &c->vss[0].routes[0];
+    assert_int_equal(r->nmatches, 1);
+    assert_int_equal(r->matches[0].nheaders, 1);
+    assert_string_equal(r->matches[0].headers[0].name, "cookie");
+    return &r->matches[0].headers[0].m;
+}
+
+static void
+test_conf_seed_cookie_full_match_semantics(void **state)
+{
+    struct fx *f = *state;
+    struct conf *c = build_file(f, "conf/cookie.yaml");
+    assert_non_null(c);
+    const struct match *m = cookie_matcher(c);
+    const char *yes1 = "email=a@example.com; x=1", *yes2 = "a=1;email=a@example.com";
+    const char *no = "a=1; email=a@example.com";
+    assert_true(match_test(m, yes1, strlen(yes1)));
+    assert_true(match_test(m, yes2, strlen(yes2)));
+    assert_false(match_test(m, no, strlen(no)));
+    assert_string_equal(c->vss[0].routes[1].name, "default");
+    assert_int_equal(c->vss[0].routes[1].nmatches, 0);
+    assert_string_equal(c->vss[0].routes[1].dests[0].cluster->subset, "v1");
+    assert_int_equal(c->vss[0].routes[1].total_weight, 100);
+    assert_int_equal(f->dl.nwarnings, 1);
+}
+
+static void
+test_conf_cookie_regex_trap_warns_with_fix(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - match:\n"
+                 "    - headers: {cookie: {regex: \"^(.*?;)?(user=[^;]*)(;.*)?$\"}}\n" V1 SEDR);
+    expect_diag(f, "t.yaml:8:33: warning: spec.http[0].match[0].headers.cookie.regex: this "
+                   "cookie regex misses the cookie when it is not the first one, because "
+                   "browsers separate cookies with \"; \": use \"^(.*?;\\s*)?(user=[^;]*)(;.*)?$\"");
+}
+
+/* ---- syntax and schema errors ---- */
+
+static void
+test_conf_yaml_syntax_error_is_located(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, "kind: VirtualService\nmetadata: {name: [x}\n",
+                 "t.yaml:2:20: error: YAML syntax error: did not find expected ',' or ']' "
+                 "(while parsing a flow sequence at line 2, column 18)");
+}
+
+static void
+test_conf_unknown_kind_suggests_closest(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: VirtualServce\n",
+                 "t.yaml:2:7: error: kind: unknown kind \"VirtualServce\" (did you mean "
+                 "\"VirtualService\"?)");
+}
+
+static void
+test_conf_unknown_api_version_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, "apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: g}\n"
+                    "spec: {servers: []}\n",
+                 "t.yaml:1:13: error: apiVersion: unknown apiVersion \"networking.istio.io/v2\" "
+                 "(expected networking.istio.io/v1)");
+}
+
+static void
+test_conf_unknown_field_suggests_weight(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - route:\n"
+                 "    - destination: {host: mobile-api, subset: v1}\n"
+                 "      weigth: 5\n" SEDR,
+                 "t.yaml:9:7: error: spec.http[0].route[0].weigth: unknown field (did you mean "
+                 "\"weight\"?)");
+}
+
+static void
+test_conf_unsupported_fields_are_rejected(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - corsPolicy: {allowOrigins: []}\n" V1
+                 "    rewrite: {uriRegexRewrite: {match: a, rewrite: b}}\n"
+                 "    retries: {attempts: 2, retryRemoteLocalities: true}\n"
+                 "  - match: [{sourceLabels: {app: x}}]\n" V1 SEDR,
+                 "t.yaml:7:5: error: spec.http[0].corsPolicy: not supported by canaryd");
+    expect_diag(f, "t.yaml:9:15: error: spec.http[0].rewrite.uriRegexRewrite: not supported by "
+                   "canaryd");
+    expect_diag(f, "t.yaml:10:51: error: spec.http[0].retries.retryRemoteLocalities: "
+                   "retryRemoteLocalities: true is not supported by canaryd");
+    expect_diag(f, "t.yaml:11:14: error: spec.http[1].match[0].sourceLabels: not supported by "
+                   "canaryd");
+}
+
+static void
+test_conf_wrong_types_are_reported(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - route:\n"
+                 "    - destination: {host: mobile-api, port: {number: \"80\"}}\n"
+                 "      weight: yes\n"
+                 "    timeout: 5\n"
+                 "    match: {uri: {prefix: /}}\n" SEDR,
+                 "t.yaml:8:54: error: spec.http[0].route[0].destination.port.number: expected "
+                 "an integer, got a string");
+    expect_diag(f, "t.yaml:9:15: error: spec.http[0].route[0].weight: expected an integer, got "
+                   "a string");
+    expect_diag(f, "t.yaml:10:14: error: spec.http[0].timeout: expected a string, got an "
+                   "integer (quote it: \"5\")");
+    expect_diag(f, "t.yaml:11:12: error: spec.http[0].match: expected a list, got a map");
+}
+
+static void
+test_conf_missing_required_fields_are_reported(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                    "metadata: {namespace: x}\nspec:\n  http:\n  - route: [{destination: {}}]\n",
+                 "t.yaml:3:11: error: metadata.name: missing required field");
+    expect_diag(f, "t.yaml:5:3: error: spec.hosts: missing required field");
+    expect_diag(f, "t.yaml:6:27: error: spec.http[0].route[0].destination.host: missing "
+                   "required field");
+}
+
+static void
+test_conf_duplicate_name_per_kind_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD V1I "---\n" VS_HEAD V1I SEDR,
+                 "t.yaml:11:18: error: metadata.name: VirtualService \"default/vs\" is already "
+                 "defined at t.yaml:3:18");
+}
+
+static void
+test_conf_same_name_in_other_namespace_is_fine(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD V1I "---\napiVersion: networking.istio.io/v1\n"
+                 "kind: VirtualService\nmetadata: {name: vs, namespace: other}\n"
+                 "spec:\n  hosts: [other-api]\n  http:\n  - route: [{destination: {host: x}}]\n"
+                 SEDR);
+    assert_int_equal(f->c->nvss, 2);
+    assert_string_equal(f->c->vss[1].ns, "other");
+}
+
+/* ---- routes ---- */
+
+static void
+test_conf_negative_weight_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - route:\n"
+                 "    - {destination: {host: mobile-api, subset: v1}, weight: -5}\n"
+                 "    - {destination: {host: mobile-api, subset: v2}, weight: 105}\n" SEDR,
+                 "t.yaml:8:61: error: spec.http[0].route[0].weight: must not be negative (got "
+                 "-5)");
+}
+
+static void
+test_conf_all_zero_weights_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - route:\n"
+                 "    - {destination: {host: mobile-api, subset: v1}, weight: 0}\n"
+                 "    - {destination: {host: mobile-api, subset: v2}}\n" SEDR,
+                 "t.yaml:7:5: error: spec.http[0]: every destination has weight 0: the route "
+                 "could send traffic nowhere");
+}
+
+static void
+test_conf_weights_not_100_warn_and_stay_relative(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - route:\n"
+                 "    - {destination: {host: mobile-api, subset: v1}, weight: 3}\n"
+                 "    - {destination: {host: mobile-api, subset: v2}, weight: 1}\n"
+                 "  - route: [{destination: {host: mobile-api, subset: v2}, weight: 0}]\n" SEDR);
+    expect_diag(f, "t.yaml:7:5: warning: spec.http[0]: the weights add up to 4, not 100; they "
+                   "are relative shares");
+    const struct conf_route *r = &f->c->vss[0].routes[0];
+    assert_int_equal(r->cum_weight[0], 3);
+    assert_int_equal(r->total_weight, 4);
+    assert_int_equal(f->c->vss[0].routes[1].total_weight, 100);
+}
+
+static void
+test_conf_zero_weight_gets_empty_range(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - route:\n"
+                 "    - {destination: {host: mobile-api, subset: v1}, weight: 100}\n"
+                 "    - {destination: {host: mobile-api, subset: v2}, weight: 0}\n" SEDR);
+    const struct conf_route *r = &f->c->vss[0].routes[0];
+    assert_int_equal(r->cum_weight[0], 100);
+    assert_int_equal(r->cum_weight[1], 100);
+    assert_int_equal(f->dl.n, 0);
+}
+
+static void
+test_conf_undefined_subsets_are_reported(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - route:\n"
+                 "    - {destination: {host: mobile-api, subset: v3}, weight: 50}\n"
+                 "    - {destination: {host: other, subset: v1}, weight: 50}\n" SEDR,
+                 "t.yaml:8:48: error: spec.http[0].route[0].destination.subset: subset \"v3\" is "
+                 "not defined by DestinationRule default/mobile-api");
+    expect_diag(f, "t.yaml:9:43: error: spec.http[0].route[1].destination.subset: subset \"v1\" "
+                   "of host \"other\" is not defined: no DestinationRule for this host");
+}
+
+static void
+test_conf_subset_of_host_without_service_entry_is_reported(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - route: [{destination: {host: web, subset: v1}}]\n"
+                 "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                 "metadata: {name: web}\nspec:\n  host: web\n  subsets: [{name: v1}]\n",
+                 "t.yaml:7:47: error: spec.http[0].route[0].destination.subset: subset \"v1\" of "
+                 "host \"web\" needs a ServiceEntry: the host has none, so it is a DNS name "
+                 "without labelled endpoints");
+    expect_diag(f, "t.yaml:14:13: error: spec.subsets[0]: subset \"v1\": host \"web\" has no "
+                   "ServiceEntry, so the subset selects no endpoint");
+}
+
+static void
+test_conf_subset_selecting_nothing_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                    "metadata: {name: dr2}\nspec:\n  host: mobile-api.default.svc.cluster.local\n"
+                    "  subsets:\n  - name: v9\n    labels: {version: v9}\n" SEDR,
+                 "t.yaml:7:5: error: spec.subsets[0]: subset \"v9\": its labels select no "
+                 "endpoint of ServiceEntry default/mobile-api");
+}
+
+static void
+test_conf_route_actions_must_be_exactly_one(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - name: none\n"
+                 "  - redirect: {uri: /x}\n" V1
+                 "  - directResponse: {status: 200}\n" V1
+                 "  - redirect: {uri: /x}\n    directResponse: {status: 200}\n" SEDR,
+                 "t.yaml:7:5: error: spec.http[0]: a route needs one of route, redirect or "
+                 "directResponse");
+    expect_diag(f, "t.yaml:8:5: error: spec.http[1]: route and redirect are mutually exclusive");
+    expect_diag(f, "t.yaml:10:5: error: spec.http[2]: route and directResponse are mutually "
+                   "exclusive");
+    expect_diag(f, "t.yaml:12:5: error: spec.http[3]: redirect and directResponse are mutually "
+                   "exclusive");
+}
+
+static void
+test_conf_bad_regex_shows_pcre2_message_and_offset(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - match: [{uri: {regex: \"/a(b\"}}]\n" V1 SEDR,
+                 "t.yaml:7:27: error: spec.http[0].match[0].uri.regex: invalid regex: missing "
+                 "closing parenthesis at offset 4 of \"/a(b\"");
+}
+
+static void
+test_conf_overlong_regex_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    char *yaml = malloc(4096);
+    char big[1100];
+    memset(big, 'a', 1030);
+    big[1030] = '\0';
+    snprintf(yaml, 4096, VS_HEAD "  - match: [{uri: {regex: \"%s\"}}]\n" V1 SEDR, big);
+    assert_null(build(f, yaml));
+    free(yaml);
+    expect_diag(f, "t.yaml:7:27: error: spec.http[0].match[0].uri.regex: invalid regex: regex "
+                   "is 1030 characters long, more than the limit of 1024 (at offset 1024)");
+}
+
+static void
+test_conf_direct_response_status_out_of_range(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD "  - directResponse: {status: 199}\n" SEDR,
+                 "t.yaml:7:30: error: spec.http[0].directResponse.status: must be between 200 "
+                 "and 599 (got 199)");
+}
+
+static void
+test_conf_route_after_catch_all_warns(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - name: all\n    match: [{name: m}]\n" V1
+                 "  - match: [{uri: {prefix: /a}}]\n" V1 SEDR);
+    expect_diag(f, "t.yaml:10:5: warning: spec.http[1]: this route can never match: route "
+                   "\"all\" (spec.http[0]) before it matches every request");
+}
+
+/* ---- listeners and hosts ---- */
+
+#define GW(name, port, bind)                                                                 \
+    "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: " name "}\n"   \
+    "spec:\n  servers:\n  - port: {number: " port ", name: http, protocol: HTTP}\n"           \
+    "    hosts: ['*']\n" bind
+
+static void
+test_conf_gateway_port_used_twice_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD V1I GW("g1", "80", "") GW("g2", "80", "    bind: 0.0.0.0\n")
+                 SEDR,
+                 "t.yaml:22:11: error: spec.servers[0].port: 0.0.0.0:80 is already used by a "
+                 "Gateway server at t.yaml:14:11");
+}
+
+static void
+test_conf_gateways_make_listeners(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                 "metadata: {name: vs}\nspec:\n  hosts: [mobile-api]\n  gateways: [g1]\n"
+                 "  http:\n" V1I GW("g1", "8081", "    bind: 127.0.0.1\n") SEDR);
+    assert_int_equal(f->c->nlisteners, 1);
+    assert_string_equal(f->c->listeners[0].name, "g1/http");
+    assert_string_equal(f->c->listeners[0].addr, "127.0.0.1:8081");
+    assert_int_equal(f->c->listeners[0].port, 8081);
+    assert_non_null(strstr(f->c->summary, "listener=g1/http\n"));
+}
+
+static void
+test_conf_unknown_gateway_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                    "metadata: {name: vs}\nspec:\n  hosts: [mobile-api]\n  gateways: [nope]\n"
+                    "  http:\n" V1I SEDR,
+                 "t.yaml:6:14: error: spec.gateways[0]: Gateway \"nope\" is not defined");
+}
+
+static void
+test_conf_host_claimed_twice_on_listener_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_HEAD V1I "---\napiVersion: networking.istio.io/v1\n"
+                 "kind: VirtualService\nmetadata: {name: vs2}\nspec:\n"
+                 "  hosts: [mobile-api.default.svc]\n  http:\n" V1I SEDR,
+                 "t.yaml:13:11: error: spec.hosts[0]: host \"mobile-api.default.svc\" on listener "
+                 "\"default\" is already claimed by VirtualService default/vs");
+}
+
+static const struct conf_vs *
+lookup_exact(const struct conf_vhosts *vh, const char *host)
+{
+    size_t len = strlen(host);
+    uint32_t h = conf_host_hash(host, len);
+    for (size_t i = h & (vh->nexact_slots - 1); vh->exact[i].host != NULL;
+         i = (i + 1) & (vh->nexact_slots - 1))
+        if (vh->exact[i].len == len && strcasecmp(vh->exact[i].host, host) == 0)
+            return vh->exact[i].vs;
+    return NULL;
+}
+
+static void
+test_conf_host_table_has_short_forms_and_sorted_wildcards(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                 "metadata: {name: vs, namespace: prod}\nspec:\n"
+                 "  hosts: [Mobile-API, '*.example.com', '*.api.example.com', '*']\n"
+                 "  http:\n  - route: [{destination: {host: mobile-api}}]\n");
+    const struct conf_vhosts *vh = &f->c->listeners[0].vhosts;
+    const char *forms[] = {"mobile-api", "mobile-api.prod", "mobile-api.prod.svc",
+                           "mobile-api.prod.svc.cluster.local", "MOBILE-api.prod"};
+    for (size_t i = 0; i < countof(forms); i++)
+        assert_ptr_equal(lookup_exact(vh, forms[i]), &f->c->vss[0]);
+    assert_null(lookup_exact(vh, "mobile-api.default"));
+    assert_int_equal(vh->nwild, 2);
+    assert_string_equal(vh->wild[0].suffix, ".api.example.com");
+    assert_string_equal(vh->wild[1].suffix, ".example.com");
+    assert_ptr_equal(vh->star, &f->c->vss[0]);
+    assert_int_equal(conf_host_hash("AbC", 3), conf_host_hash("abc", 3));
+    /* No ServiceEntry: the destination host is a DNS name on port 80. */
+    const struct conf_cluster *cl = f->c->vss[0].routes[0].dests[0].cluster;
+    assert_true(cl->is_dns);
+    assert_int_equal(cl->neps, 1);
+    assert_true(cl->eps[0]->is_dns);
+    assert_string_equal(cl->eps[0]->address, "mobile-api");
+    assert_int_equal(cl->eps[0]->port, 80);
+    assert_string_equal(f->c->vss[0].routes[0].name, "route-0");
+}
+
+static void
+test_conf_listen_addresses_parse(void **state)
+{
+    (void)state;
+    struct sockaddr_storage sa;
+    socklen_t len;
+    uint16_t port;
+    assert_int_equal(conf_addr_parse("127.0.0.1:80", &sa, &len, &port), 0);
+    assert_int_equal(port, 80);
+    assert_int_equal(sa.ss_family, AF_INET);
+    assert_int_equal(conf_addr_parse("[::1]:8443", &sa, &len, &port), 0);
+    assert_int_equal(sa.ss_family, AF_INET6);
+    assert_int_equal(len, sizeof(struct sockaddr_in6));
+    assert_int_equal(conf_addr_parse(":9000", &sa, &len, &port), 0);
+    assert_int_equal(((struct sockaddr_in *)&sa)->sin_addr.s_addr, htonl(INADDR_ANY));
+    assert_int_equal(conf_addr_parse("localhost:1", &sa, &len, &port), 0);
+    assert_int_equal(conf_addr_parse("1.2.3.4", &sa, &len, &port), -1);
+    assert_int_equal(conf_addr_parse("1.2.3.4:0", &sa, &len, &port), -1);
+    assert_int_equal(conf_addr_parse("1.2.3.4:70000", &sa, &len, &port), -1);
+    assert_int_equal(conf_addr_parse("example.com:80", &sa, &len, &port), -1);
+    assert_int_equal(conf_addr_parse("[::1:80", &sa, &len, &port), -1);
+}
+
+static void
+test_conf_bad_listen_option_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    struct conf_opts opts = {.listen_addr = "nope"};
+    const char *y = VS_HEAD V1I SEDR;
+    f->c = conf_build_buffer("t.yaml", y, strlen(y), &opts, &f->dl);
+    assert_null(f->c);
+    expect_diag(f, ":0:0: error: --listen: invalid address \"nope\" (expected HOST:PORT, "
+                   "[IPv6]:PORT or :PORT)");
+}
+
+/* ---- typed fields ---- */
+
+static void
+test_conf_durations_parse(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        uint32_t ms;
+    } ok[] = {{"1.5s", 1500}, {"250ms", 250}, {"1m", 60000}, {"1h", 3600000},
+              {"10us", 1},    {"0s", 0},      {"1h30m", 5400000}, {"2000ns", 1}};
+    for (size_t i = 0; i < countof(ok); i++) {
+        uint32_t ms = 99;
+        const char *why = NULL;
+        assert_int_equal(cf_parse_duration(ok[i].s, strlen(ok[i].s), &ms, &why), 0);
+        assert_int_equal(ms, ok[i].ms);
+    }
+    static const char *const bad[] = {"", "5", "s", "-1s", "1x", "5000000h"};
+    for (size_t i = 0; i < countof(bad); i++) {
+        uint32_t ms;
+        const char *why = NULL;
+        assert_int_equal(cf_parse_duration(bad[i], strlen(bad[i]), &ms, &why), -1);
+        assert_non_null(why);
+    }
+}
+
+static void
+test_conf_route_fields_are_typed(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - match:\n"
+                 "    - uri: {prefix: /Api}\n      ignoreUriCase: true\n      method: {exact: GET}\n"
+                 "      queryParams: {Debug: {exact: \"\"}}\n      withoutHeaders: {X-Int: {}}\n"
+                 "      headers: {X-Dbg: {regex: \"*\"}}\n      port: 8080\n"
+                 "    route:\n"
+                 "    - destination: {host: mobile-api, subset: v2}\n"
+                 "      headers: {request: {set: {X-Canary: 'yes'}}}\n"
+                 "    timeout: 1.5s\n"
+                 "    retries: {attempts: 3, perTryTimeout: 250ms, retryOn: 'connect-failure,5xx,503'}\n"
+                 "    fault:\n      delay: {fixedDelay: 10us, percentage: {value: 0.5}}\n"
+                 "      abort: {httpStatus: 503}\n"
+                 "    mirror: {host: shadow, port: {number: 8080}}\n"
+                 "    mirrorPercentage: {value: 12.5}\n"
+                 "    headers:\n      request: {add: {X-A: b}, remove: [X-Gone]}\n"
+                 "      response: {set: {Server: canaryd}}\n"
+                 "    rewrite: {uri: /v2, authority: new}\n" SEDR);
+    const struct conf_route *r = &f->c->vss[0].routes[0];
+    const struct conf_match *m = &r->matches[0];
+    assert_int_equal(m->uri->kind, MATCH_PREFIX);
+    assert_true(m->uri->ignore_case);
+    assert_int_equal(m->method->kind, MATCH_EXACT);
+    assert_int_equal(m->nquery, 1);
+    assert_string_equal(m->query[0].name, "Debug");
+    assert_int_equal(m->query[0].m.kind, MATCH_EXACT);
+    assert_int_equal(m->query[0].m.len, 0);
+    assert_int_equal(m->nheaders, 2);
+    assert_string_equal(m->headers[0].name, "x-int");
+    assert_true(m->headers[0].invert);
+    assert_int_equal(m->headers[0].m.kind, MATCH_PRESENT);
+    assert_int_equal(m->headers[1].m.kind, MATCH_PRESENT);
+    assert_false(m->headers[1].invert);
+    assert_int_equal(m->port, 8080);
+    assert_string_equal(r->dests[0].headers.request.set[0].name, "x-canary");
+    assert_int_equal(r->timeout_ms, 1500);
+    assert_true(r->retries.is_set);
+    assert_int_equal(r->retries.attempts, 3);
+    assert_int_equal(r->retries.per_try_timeout_ms, 250);
+    assert_int_equal(r->retries.on,
+                     RETRY_ON_CONNECT_FAILURE | RETRY_ON_5XX | RETRY_ON_STATUS_CODES);
+    assert_int_equal(r->retries.ncodes, 1);
+    assert_int_equal(r->retries.codes[0], 503);
+    assert_true(r->retries.ignore_previous_hosts);
+    assert_true(r->fault.has_delay);
+    assert_int_equal(r->fault.delay_ms, 1);
+    assert_int_equal(r->fault.delay_ppm, 5000);
+    assert_int_equal(r->fault.abort_status, 503);
+    assert_int_equal(r->fault.abort_ppm, CONF_PPM_ALL);
+    assert_int_equal(r->nmirrors, 1);
+    assert_int_equal(r->mirrors[0].ppm, 125000);
+    assert_string_equal(r->mirrors[0].cluster->host, "shadow");
+    assert_int_equal(r->mirrors[0].cluster->port, 8080);
+    assert_string_equal(r->headers.request.add[0].name, "x-a");
+    assert_string_equal(r->headers.request.remove[0].name, "x-gone");
+    assert_string_equal(r->headers.response.set[0].value, "canaryd");
+    assert_string_equal(r->rewrite.uri, "/v2");
+    assert_int_equal(r->rewrite.authority_len, 3);
+    assert_int_equal(f->c->nclusters, 2);
+}
+
+static void
+test_conf_redirect_and_direct_response_are_typed(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - match: [{uri: {exact: /old}}]\n"
+                 "    redirect: {uri: /new, authority: b.example, scheme: https, port: 8443}\n"
+                 "  - match: [{uri: {exact: /t}}]\n"
+                 "    directResponse: {status: 418, body: {bytes: aGVsbG8=}}\n"
+                 "  - directResponse: {status: 503, body: {string: down}}\n" SEDR);
+    const struct conf_route *r = f->c->vss[0].routes;
+    assert_int_equal(r[0].action, CONF_ACTION_REDIRECT);
+    assert_int_equal(r[0].redirect.status, 301);
+    assert_int_equal(r[0].redirect.port, 8443);
+    assert_string_equal(r[0].redirect.scheme, "https");
+    assert_int_equal(r[1].action, CONF_ACTION_DIRECT);
+    assert_int_equal(r[1].direct.body_len, 5);
+    assert_memory_equal(r[1].direct.body, "hello", 5);
+    assert_int_equal(r[2].direct.status, 503);
+    assert_string_equal(r[2].direct.body, "down");
+}
+
+static void
+test_conf_policy_subset_overrides_host_level(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - route:\n"
+                 "    - {destination: {host: mobile-api, subset: v1}, weight: 50}\n"
+                 "    - {destination: {host: mobile-api, subset: v2}, weight: 50}\n"
+                 "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                 "metadata: {name: mobile-api}\nspec:\n  hosts: [mobile-api]\n"
+                 "  ports: [{number: 80, name: http}]\n  resolution: DNS\n"
+                 "  endpoints:\n  - {address: v1.internal, labels: {version: v1}}\n"
+                 "  - {address: 10.0.0.2, labels: {version: v2}, weight: 3}\n"
+                 "---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\n"
+                 "metadata: {name: mobile-api}\nspec:\n  host: mobile-api\n  trafficPolicy:\n"
+                 "    loadBalancer: {consistentHash: {httpCookie: {name: u, ttl: 0s}}}\n"
+                 "    connectionPool: {tcp: {maxConnections: 10, connectTimeout: 2s},\n"
+                 "                     http: {idleTimeout: 30s}}\n"
+                 "    outlierDetection: {consecutive5xxErrors: 3}\n"
+                 "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
+                 "  - name: v2\n    labels: {version: v2}\n    trafficPolicy:\n"
+                 "      loadBalancer: {simple: LEAST_REQUEST}\n"
+                 "      connectionPool: {tcp: {maxConnections: 5}}\n");
+    const struct conf_route *r = &f->c->vss[0].routes[0];
+    const struct conf_cluster *v1 = r->dests[0].cluster, *v2 = r->dests[1].cluster;
+    assert_int_equal(v1->policy.lb, LB_HASH);
+    assert_int_equal(v1->policy.hash.src, CONF_KEY_COOKIE);
+    assert_string_equal(v1->policy.hash.name, "u");
+    assert_int_equal(v1->policy.pool.max_connections, 10);
+    assert_int_equal(v2->policy.lb, LB_LEAST_REQUEST);
+    assert_int_equal(v2->policy.pool.max_connections, 5);
+    assert_int_equal(v2->policy.pool.connect_timeout_ms, 2000);
+    assert_int_equal(v2->policy.pool.idle_timeout_ms, 30000);
+    assert_true(v2->policy.outlier.enabled);
+    assert_int_equal(v2->policy.outlier.consecutive_5xx, 3);
+    assert_int_equal(v2->policy.outlier.interval_ms, 10000);
+    assert_true(v1->is_dns);
+    assert_true(v1->eps[0]->is_dns);
+    assert_int_equal(v1->eps[0]->port, 80);
+    assert_false(v2->eps[0]->is_dns);
+    assert_int_equal(v2->eps[0]->weight, 3);
+    assert_int_equal(f->c->endpoints[v2->eps[0]->index].weight, 3);
+}
+
+static void
+test_conf_static_endpoint_must_be_an_ip(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                    "metadata: {name: se}\nspec:\n  hosts: [x]\n  ports: [{number: 80}]\n"
+                    "  resolution: STATIC\n  endpoints: [{address: x.internal}]\n",
+                 "t.yaml:8:25: error: spec.endpoints[0].address: with resolution STATIC the "
+                 "address must be an IP address (use resolution DNS for a host name)");
+}
+
+static void
+test_conf_split_key_annotation_parses(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                 "metadata:\n  name: vs\n  annotations: {canaryd.io/split-key: 'header:X-User',"
+                 " other: free}\n  labels: {app: x}\n"
+                 "spec:\n  hosts: [mobile-api]\n  http:\n" V1I SEDR);
+    assert_int_equal(f->c->vss[0].split_key.src, CONF_KEY_HEADER);
+    assert_string_equal(f->c->vss[0].split_key.name, "x-user");
+    assert_non_null(strstr(f->c->summary, " split-key=x-user"));
+    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                    "metadata:\n  name: vs\n  annotations: {canaryd.io/split-key: 'ip'}\n"
+                    "spec:\n  hosts: [mobile-api]\n  http:\n" V1I SEDR,
+                 "t.yaml:5:39: error: metadata.annotations.canaryd.io/split-key: invalid split "
+                 "key \"ip\": expected cookie:NAME, header:NAME, query:NAME or source-ip");
+}
+
+/* ---- files, directories, summary ---- */
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void
+test_conf_configmap_directory_loads_each_file_once(void **state)
+{
+    struct fx *f = *state;
+    char dir[] = "/tmp/canaryd-cm-XXXXXX";
+    char p[256], q[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(p, sizeof(p), "%s/..2026_11_25_00_00_00.1", dir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    snprintf(p, sizeof(p), "%s/..2026_11_25_00_00_00.1/vs.yaml", dir);
+    write_file(p, VS_HEAD V1I);
+    snprintf(p, sizeof(p), "%s/..2026_11_25_00_00_00.1/base.yaml", dir);
+    write_file(p, SEDR + 4);
+    snprintf(p, sizeof(p), "%s/..data", dir);
+    assert_int_equal(symlink("..2026_11_25_00_00_00.1", p), 0);
+    snprintf(p, sizeof(p), "%s/vs.yaml", dir);
+    assert_int_equal(symlink("..data/vs.yaml", p), 0);
+    snprintf(p, sizeof(p), "%s/base.yaml", dir);
+    assert_int_equal(symlink("..data/base.yaml", p), 0);
+    snprintf(q, sizeof(q), "%s/.hidden.yaml", dir);
+    write_file(q, "this: [is not valid\n");
+    const char *paths[] = {dir};
+    struct conf_opts opts = {0};
+    f->c = conf_build(paths, 1, &opts, &f->dl);
+    if (f->c == NULL)
+        diag_list_print(&f->dl, stderr);
+    assert_non_null(f->c);
+    assert_int_equal(f->c->nsources, 2);
+    snprintf(p, sizeof(p), "%s/base.yaml", dir);
+    assert_string_equal(f->c->sources[0].path, p);
+    assert_int_equal(f->c->counts.virtual_services, 1);
+    assert_int_equal(f->c->counts.service_entries, 1);
+    assert_string_equal(f->c->listeners[0].addr, "0.0.0.0:8080");
+    snprintf(p, sizeof(p), "rm -rf %s", dir);
+    assert_int_equal(system(p), 0);
+}
+
+static void
+test_conf_several_paths_and_documents_load_together(void **state)
+{
+    struct fx *f = *state;
+    char dir[] = "/tmp/canaryd-mp-XXXXXX";
+    char a[256], b[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(a, sizeof(a), "%s/a.yaml", dir);
+    snprintf(b, sizeof(b), "%s/b.yaml", dir);
+    write_file(a, VS_HEAD V1I "---\n# nothing\n---\n");
+    write_file(b, SEDR);
+    const char *paths[] = {a, b};
+    struct conf_opts opts = {.listen_addr = "[::1]:9090"};
+    f->c = conf_build(paths, 2, &opts, &f->dl);
+    assert_non_null(f->c);
+    assert_int_equal(f->c->nsources, 2);
+    assert_int_equal(f->c->counts.destination_rules, 1);
+    assert_int_equal(f->c->listeners[0].sa.ss_family, AF_INET6);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void
+test_conf_summary_has_one_line_per_object(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - match: [{uri: {prefix: /a}}]\n" V1 V1I SEDR);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    conf_print_summary(f->c, out);
+    fclose(out);
+    assert_string_equal(text,
+                        "ServiceEntry default/mobile-api: hosts=mobile-api ports=80 "
+                        "resolution=STATIC endpoints=2\n"
+                        "DestinationRule default/mobile-api: host=mobile-api subsets=v1,v2\n"
+                        "VirtualService default/vs: hosts=mobile-api routes=2 listener=default\n"
+                        "Listener default: address=127.0.0.1:8080\n");
+    free(text);
+    assert_int_equal(f->c->counts.routes, 2);
+    assert_int_equal(f->c->routes[1]->index, 1);
+    assert_ptr_equal(f->c->routes[1]->vs, &f->c->vss[0]);
+}
+
+static void
+test_conf_failed_build_leaves_caller_diags_alone(void **state)
+{
+    struct fx *f = *state;
+    diag_add(&f->dl, DIAG_ERROR, "earlier", 1, 1, NULL, "old");
+    expect_ok(f, VS_HEAD V1I SEDR);
+    assert_int_equal(f->dl.nerrors, 1);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_conf_seed_weights_splits_95_5),
+        T(test_conf_seed_cookie_full_match_semantics),
+        T(test_conf_cookie_regex_trap_warns_with_fix),
+        T(test_conf_yaml_syntax_error_is_located),
+        T(test_conf_unknown_kind_suggests_closest),
+        T(test_conf_unknown_api_version_is_an_error),
+        T(test_conf_unknown_field_suggests_weight),
+        T(test_conf_unsupported_fields_are_rejected),
+        T(test_conf_wrong_types_are_reported),
+        T(test_conf_missing_required_fields_are_reported),
+        T(test_conf_duplicate_name_per_kind_is_an_error),
+        T(test_conf_same_name_in_other_namespace_is_fine),
+        T(test_conf_negative_weight_is_an_error),
+        T(test_conf_all_zero_weights_is_an_error),
+        T(test_conf_weights_not_100_warn_and_stay_relative),
+        T(test_conf_zero_weight_gets_empty_range),
+        T(test_conf_undefined_subsets_are_reported),
+        T(test_conf_subset_of_host_without_service_entry_is_reported),
+        T(test_conf_subset_selecting_nothing_is_an_error),
+        T(test_conf_route_actions_must_be_exactly_one),
+        T(test_conf_bad_regex_shows_pcre2_message_and_offset),
+        T(test_conf_overlong_regex_is_an_error),
+        T(test_conf_direct_response_status_out_of_range),
+        T(test_conf_route_after_catch_all_warns),
+        T(test_conf_gateway_port_used_twice_is_an_error),
+        T(test_conf_gateways_make_listeners),
+        T(test_conf_unknown_gateway_is_an_error),
+        T(test_conf_host_claimed_twice_on_listener_is_an_error),
+        T(test_conf_host_table_has_short_forms_and_sorted_wildcards),
+        T(test_conf_listen_addresses_parse),
+        T(test_conf_bad_listen_option_is_an_error),
+        T(test_conf_durations_parse),
+        T(test_conf_route_fields_are_typed),
+        T(test_conf_redirect_and_direct_response_are_typed),
+        T(test_conf_policy_subset_overrides_host_level),
+        T(test_conf_static_endpoint_must_be_an_ip),
+        T(test_conf_split_key_annotation_parses),
+        T(test_conf_configmap_directory_loads_each_file_once),
+        T(test_conf_several_paths_and_documents_load_together),
+        T(test_conf_summary_has_one_line_per_object),
+        T(test_conf_failed_build_leaves_caller_diags_alone),
+    };
+#undef T
+    return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}
