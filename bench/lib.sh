@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for bench/run.sh and bench/reload.sh (sourced, not run).
 #
 # Everything runs on 127.0.0.1 with ports the kernel hands out, inside one
@@ -147,6 +148,7 @@ rss_kib() {
 rss_sampler() {
     local root=$1 out=$2 peak=0 now
     while kill -0 "$root" 2>/dev/null; do
+        # shellcheck disable=SC2046 # one PID per word
         now=$(rss_kib $(proc_tree "$root"))
         [ "$now" -gt "$peak" ] && peak=$now && echo "$peak" >"$out"
         sleep 0.5
@@ -287,9 +289,7 @@ start_proxy() {
     local sys=$1 workers=$2 w1=${3:-95} w2=${4:-5} ports
     PROXY_DIR=$TMP/$sys-w$workers-$RANDOM
     mkdir -p "$PROXY_DIR"
-    ports=($(free_ports 2))
-    PROXY_PORT=${ports[0]}
-    ADMIN_PORT=${ports[1]}
+    read -r PROXY_PORT ADMIN_PORT <<<"$(free_ports 2)"
     case $sys in
     direct)
         PROXY_PORT=$U1
@@ -358,12 +358,12 @@ wrk_field() {
 # check_routing PORT: prints "ok" when requests with the canary cookie all reach v2
 # and requests without it are answered 200 by v1 or v2, mostly v1; else what broke.
 check_routing() {
-    local url=http://127.0.0.1:$1/ out n200 nv1 nv2 urls
-    urls=$(for i in $(seq 40); do printf '%s ' "$url"; done)
-    out=$(curl -s -m 10 -w '=%{http_code}\n' -H 'Cookie: email=joe@example.com' $(echo $urls | cut -d' ' -f1-8))
+    local url=http://127.0.0.1:$1/ out n200 nv1 nv2 urls=() i
+    for i in $(seq 40); do urls+=("$url"); done
+    out=$(curl -s -m 10 -w '=%{http_code}\n' -H 'Cookie: email=joe@example.com' "${urls[@]:0:8}")
     nv2=$(grep -c '^v2$' <<<"$out")
     if [ "$nv2" != 8 ]; then echo "cookie->v2 $nv2/8"; return; fi
-    out=$(curl -s -m 10 -w '=%{http_code}\n' $urls)
+    out=$(curl -s -m 10 -w '=%{http_code}\n' "${urls[@]}")
     n200=$(grep -c '^=200$' <<<"$out")
     nv1=$(grep -c '^v1$' <<<"$out")
     nv2=$(grep -c '^v2$' <<<"$out")

@@ -163,7 +163,7 @@ big_config() {
         failed=1
         return
     }
-    local t0 t1 ms
+    local t0 t1
     echo
     echo "Config of $nvs VirtualServices x $nroutes routes ($(wc -c <"$cfg") bytes):"
     t0=$(now_ns)
@@ -174,9 +174,7 @@ big_config() {
         $(((t1 - t0) / 1000000)) "$rc"
     [ $rc -eq 0 ] || { failed=1; tail -n 3 "$OUT/big-t.log"; return; }
 
-    local ports
-    ports=($(free_ports 2))
-    PROXY_PORT=${ports[0]} ADMIN_PORT=${ports[1]}
+    read -r PROXY_PORT ADMIN_PORT <<<"$(free_ports 2)"
     t0=$(now_ns)
     "$CANARYD" -c "$cfg" -l "127.0.0.1:$PROXY_PORT" -a "127.0.0.1:$ADMIN_PORT" -w 1 \
         --access-log off >"$OUT/big.log" 2>&1 &

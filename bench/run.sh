@@ -94,7 +94,7 @@ measure() {
 
 for r in $(seq "$ROUNDS"); do
     # Rotate the order each round so no system always runs first or last.
-    sys_arr=($SYSTEMS)
+    read -r -a sys_arr <<<"$SYSTEMS"
     off=$(((r - 1) % nsys))
     order="${sys_arr[*]:off} ${sys_arr[*]:0:off}"
     first_w=$(echo $WORKERS | cut -d' ' -f1)

@@ -27,9 +27,9 @@
 #define DUP_SORT_MIN 16
 
 struct frame {
-    struct ast_node *node;     /* borrowed: arena */
-    struct ast_node **items;   /* borrowed: arena; AST_SEQ children */
-    struct ast_pair *pairs;    /* borrowed: arena; AST_MAP pairs */
+    struct ast_node *node;   /* borrowed: arena */
+    struct ast_node **items; /* borrowed: arena; AST_SEQ children */
+    struct ast_pair *pairs;  /* borrowed: arena; AST_MAP pairs */
     size_t n;
     size_t cap;
     struct ast_node *key; /* borrowed: arena; map key waiting for its value */
@@ -37,9 +37,9 @@ struct frame {
 };
 
 struct builder {
-    struct ast_set *set;      /* borrowed: caller */
-    struct diag_list *diags;  /* borrowed: caller */
-    const char *file;         /* borrowed: set arena */
+    struct ast_set *set;     /* borrowed: caller */
+    struct diag_list *diags; /* borrowed: caller */
+    const char *file;        /* borrowed: set arena */
     struct frame stack[AST_MAX_DEPTH];
     int depth;
     struct ast_node *root; /* borrowed: arena; current document's root */
@@ -106,14 +106,8 @@ node_new(struct builder *b, enum ast_type type, yaml_mark_t m)
 /* Core-schema tags only: anything else would change meaning in ways canaryd
  * cannot honour. */
 static const char *const core_tags[] = {
-    "!",
-    YAML_STR_TAG,
-    YAML_INT_TAG,
-    YAML_FLOAT_TAG,
-    YAML_BOOL_TAG,
-    YAML_NULL_TAG,
-    YAML_SEQ_TAG,
-    YAML_MAP_TAG,
+    "!",           YAML_STR_TAG,  YAML_INT_TAG, YAML_FLOAT_TAG,
+    YAML_BOOL_TAG, YAML_NULL_TAG, YAML_SEQ_TAG, YAML_MAP_TAG,
 };
 
 static bool
@@ -122,7 +116,8 @@ check_props(struct builder *b, const yaml_char_t *anchor, const yaml_char_t *tag
 {
     bool ok = true;
     if (anchor != NULL) {
-        berr(b, loc, "YAML anchors (&%s) are not supported: write the value out", (const char *)anchor);
+        berr(b, loc, "YAML anchors (&%s) are not supported: write the value out",
+             (const char *)anchor);
         ok = false;
     }
     if (tag == NULL)
@@ -182,8 +177,8 @@ on_scalar(struct builder *b, const yaml_event_t *ev)
     if (n == NULL)
         return;
     const char *tag = (const char *)ev->data.scalar.tag;
-    n->str = arena_strndup(b->set->arena, (const char *)ev->data.scalar.value,
-                           ev->data.scalar.length);
+    n->str =
+        arena_strndup(b->set->arena, (const char *)ev->data.scalar.value, ev->data.scalar.length);
     if (n->str == NULL) {
         boom(b);
         return;
@@ -231,15 +226,13 @@ open_collection(struct builder *b, const yaml_event_t *ev, enum ast_type type,
 static void
 on_seq_start(struct builder *b, const yaml_event_t *ev)
 {
-    open_collection(b, ev, AST_SEQ, ev->data.sequence_start.anchor,
-                    ev->data.sequence_start.tag);
+    open_collection(b, ev, AST_SEQ, ev->data.sequence_start.anchor, ev->data.sequence_start.tag);
 }
 
 static void
 on_map_start(struct builder *b, const yaml_event_t *ev)
 {
-    open_collection(b, ev, AST_MAP, ev->data.mapping_start.anchor,
-                    ev->data.mapping_start.tag);
+    open_collection(b, ev, AST_MAP, ev->data.mapping_start.anchor, ev->data.mapping_start.tag);
 }
 
 static int
@@ -334,8 +327,8 @@ close_collection(struct builder *b, const yaml_event_t *ev)
         n->nitems = f->n;
         return;
     }
-    size_t kept = f->n <= DUP_SORT_MIN ? dedup_small(b, f->pairs, f->n)
-                                       : dedup_sorted(b, f->pairs, f->n);
+    size_t kept =
+        f->n <= DUP_SORT_MIN ? dedup_small(b, f->pairs, f->n) : dedup_sorted(b, f->pairs, f->n);
     n->pairs = f->pairs;
     n->npairs = kept;
 }
@@ -396,8 +389,8 @@ report_syntax(struct builder *b, const yaml_parser_t *p)
                  "YAML syntax error: %s (%s at line %d, column %d)", problem, p->context,
                  (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
     else
-        diag_add(b->diags, DIAG_ERROR, loc.file, loc.line, loc.col, NULL,
-                 "YAML syntax error: %s", problem);
+        diag_add(b->diags, DIAG_ERROR, loc.file, loc.line, loc.col, NULL, "YAML syntax error: %s",
+                 problem);
     b->failed = true;
 }
 
@@ -678,8 +671,8 @@ is_int_text(const char *s, size_t len)
 static bool
 is_float_text(const char *s, size_t len)
 {
-    static const char *const special[] = {".inf", ".Inf", ".INF", "-.inf", "-.Inf", "-.INF",
-                                          "+.inf", ".nan", ".NaN", ".NAN", NULL};
+    static const char *const special[] = {".inf",  ".Inf", ".INF", "-.inf", "-.Inf", "-.INF",
+                                          "+.inf", ".nan", ".NaN", ".NAN",  NULL};
     for (const char *const *w = special; *w != NULL; w++)
         if (strlen(*w) == len && memcmp(s, *w, len) == 0)
             return true;
@@ -728,7 +721,7 @@ const char *
 ast_type_name(const struct ast_node *n)
 {
     static const char *const scalar_names[] = {
-        [AST_S_STR] = "a string",  [AST_S_NULL] = "null",   [AST_S_BOOL] = "a boolean",
+        [AST_S_STR] = "a string",   [AST_S_NULL] = "null",      [AST_S_BOOL] = "a boolean",
         [AST_S_INT] = "an integer", [AST_S_FLOAT] = "a number",
     };
     if (n->type == AST_MAP)

@@ -95,8 +95,7 @@ map_grow(struct arena *a, struct cf_map *m)
 }
 
 int
-cf_map_put(struct arena *a, struct cf_map *m, const char *key, size_t len, void *val,
-           void **old)
+cf_map_put(struct arena *a, struct cf_map *m, const char *key, size_t len, void *val, void **old)
 {
     if ((m->n + 1) * 2 > m->nslots && map_grow(a, m) == -1)
         return -1;
@@ -245,8 +244,13 @@ build_from_set(struct ast_set *set, const struct conf_opts *opts, struct diag_li
         return NULL;
     }
     atomic_init(&conf->refcnt, 1);
-    *c = (struct cf_ctx){.conf = conf, .a = conf->arena, .tmp = set->arena, .diags = diags,
-                         .opts = opts, .set = set, .nerrors0 = nerrors0};
+    *c = (struct cf_ctx){.conf = conf,
+                         .a = conf->arena,
+                         .tmp = set->arena,
+                         .diags = diags,
+                         .opts = opts,
+                         .set = set,
+                         .nerrors0 = nerrors0};
     for (size_t i = 0; i < set->ndocs; i++)
         cf_parse_doc(c, &set->docs[i]);
     /* Cross-object checks only on a clean parse: a half-read object would

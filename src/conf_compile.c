@@ -115,7 +115,8 @@ se_default_eps(struct cf_ctx *c, struct cf_se *se)
         return;
     }
     for (size_t i = 0; i < se->nhosts; i++)
-        se->eps[i] = (struct cf_se_ep){.address = se->hosts[i].s, .weight = 1,
+        se->eps[i] = (struct cf_se_ep){.address = se->hosts[i].s,
+                                       .weight = 1,
                                        .where = se->hosts[i].where,
                                        .addr_where = se->hosts[i].where};
     se->neps = se->nhosts;
@@ -141,8 +142,10 @@ check_se(struct comp *m, struct cf_obj *o)
         if (rc == -1)
             cf_oom(c);
         else if (rc == 1)
-            cf_err_at(c, &se->hosts[i].where, "host \"%s\" is already defined by ServiceEntry "
-                      "%s/%s", se->hosts[i].s, ((struct cf_obj *)old)->meta.ns,
+            cf_err_at(c, &se->hosts[i].where,
+                      "host \"%s\" is already defined by ServiceEntry "
+                      "%s/%s",
+                      se->hosts[i].s, ((struct cf_obj *)old)->meta.ns,
                       ((struct cf_obj *)old)->meta.name);
     }
 }
@@ -183,11 +186,15 @@ check_subsets(struct comp *m, struct cf_obj *o)
             if (strcmp(dr->subsets[j].name, s->name) == 0)
                 cf_err_at(c, &s->where, "subset \"%s\" is defined twice", s->name);
         if (se == NULL)
-            cf_err_at(c, &s->where, "subset \"%s\": host \"%s\" has no ServiceEntry, so the "
-                      "subset selects no endpoint", s->name, dr->host);
+            cf_err_at(c, &s->where,
+                      "subset \"%s\": host \"%s\" has no ServiceEntry, so the "
+                      "subset selects no endpoint",
+                      s->name, dr->host);
         else if (count_selected(&se->u.se, s) == 0)
-            cf_err_at(c, &s->where, "subset \"%s\": its labels select no endpoint of "
-                      "ServiceEntry %s/%s", s->name, se->meta.ns, se->meta.name);
+            cf_err_at(c, &s->where,
+                      "subset \"%s\": its labels select no endpoint of "
+                      "ServiceEntry %s/%s",
+                      s->name, se->meta.ns, se->meta.name);
     }
 }
 
@@ -202,8 +209,7 @@ check_dr(struct comp *m, struct cf_obj *o)
         cf_oom(c);
     else if (rc == 1)
         cf_err_at(c, &o->u.dr.host_where, "host \"%s\" already has DestinationRule %s/%s",
-                  o->u.dr.host, ((struct cf_obj *)old)->meta.ns,
-                  ((struct cf_obj *)old)->meta.name);
+                  o->u.dr.host, ((struct cf_obj *)old)->meta.ns, ((struct cf_obj *)old)->meta.name);
     check_subsets(m, o);
 }
 
@@ -233,13 +239,16 @@ check_subset_ref(struct comp *m, const struct cf_destref *r, const struct cf_obj
 {
     struct cf_ctx *c = m->c;
     if (dr == NULL)
-        cf_err_at(c, &r->subset_where, "subset \"%s\" of host \"%s\" is not defined: no "
-                  "DestinationRule for this host", r->subset, r->host);
+        cf_err_at(c, &r->subset_where,
+                  "subset \"%s\" of host \"%s\" is not defined: no "
+                  "DestinationRule for this host",
+                  r->subset, r->host);
     else if (find_subset(dr, r->subset) == NULL)
         cf_err_at(c, &r->subset_where, "subset \"%s\" is not defined by DestinationRule %s/%s",
                   r->subset, dr->meta.ns, dr->meta.name);
     else if (se == NULL)
-        cf_err_at(c, &r->subset_where, "subset \"%s\" of host \"%s\" needs a ServiceEntry: the "
+        cf_err_at(c, &r->subset_where,
+                  "subset \"%s\" of host \"%s\" needs a ServiceEntry: the "
                   "host has none, so it is a DNS name without labelled endpoints",
                   r->subset, r->host);
 }
@@ -283,13 +292,16 @@ check_weights(struct cf_ctx *c, const struct cf_route *r)
     for (size_t i = 0; i < r->ndests; i++)
         sum += r->dests[i].has_weight ? (uint64_t)r->dests[i].weight : 0;
     if (sum == 0)
-        cf_err_at(c, &r->where, "every destination has weight 0: the route could send "
+        cf_err_at(c, &r->where,
+                  "every destination has weight 0: the route could send "
                   "traffic nowhere");
     else if (sum > UINT32_MAX)
         cf_err_at(c, &r->where, "the weights add up to more than %u", UINT32_MAX);
     else if (sum != 100)
-        cf_warn_at(c, &r->where, "the weights add up to %llu, not 100; they are relative "
-                   "shares", (unsigned long long)sum);
+        cf_warn_at(c, &r->where,
+                   "the weights add up to %llu, not 100; they are relative "
+                   "shares",
+                   (unsigned long long)sum);
 }
 
 static void
@@ -314,11 +326,12 @@ check_routes(struct comp *m, const struct cf_obj *o)
         const struct cf_route *r = &vs->routes[i];
         check_route_refs(m, r, o->meta.ns);
         if (catch_all != NULL) {
-            cf_warn_at(m->c, &r->where, "this route can never match: %s%s%s (spec.http[%zu]) "
+            cf_warn_at(m->c, &r->where,
+                       "this route can never match: %s%s%s (spec.http[%zu]) "
                        "before it matches every request",
                        catch_all->r.name ? "route \"" : "a route",
-                       catch_all->r.name ? catch_all->r.name : "",
-                       catch_all->r.name ? "\"" : "", catch_idx);
+                       catch_all->r.name ? catch_all->r.name : "", catch_all->r.name ? "\"" : "",
+                       catch_idx);
         } else if (is_catch_all(&r->r)) {
             catch_all = r;
             catch_idx = i;
@@ -355,7 +368,8 @@ check_vs(struct comp *m, const struct cf_obj *o)
         const char *h = vs->hosts[i].s;
         const char *star = strchr(h, '*');
         if (star != NULL && !(star == h && (h[1] == '\0' || h[1] == '.') && !strchr(h + 1, '*')))
-            cf_err_at(m->c, &vs->hosts[i].where, "a wildcard host must be \"*\" or start with "
+            cf_err_at(m->c, &vs->hosts[i].where,
+                      "a wildcard host must be \"*\" or start with "
                       "\"*.\"");
     }
     check_routes(m, o);
@@ -406,8 +420,12 @@ cluster_get(struct comp *m, const struct cf_destref *r, const char *ns)
     cl = arena_alloc(c->tmp, sizeof(*cl));
     if (cl == NULL)
         return NULL;
-    *cl = (struct ccl){.key = key, .host = r->host, .subset = r->subset, .port = port,
-                       .se = se, .dr = cf_map_get(&m->dr_host, h, strlen(h)),
+    *cl = (struct ccl){.key = key,
+                       .host = r->host,
+                       .subset = r->subset,
+                       .port = port,
+                       .se = se,
+                       .dr = cf_map_get(&m->dr_host, h, strlen(h)),
                        .index = (uint32_t)m->cls.n};
     cl->sub = r->subset != NULL ? find_subset(cl->dr, r->subset) : NULL;
     if (cf_map_put(c->tmp, &m->cl_key, key, strlen(key), cl, NULL) == -1 ||
@@ -518,8 +536,8 @@ build_cluster(struct cf_ctx *c, const struct ccl *cl, struct conf_cluster *out, 
     size_t first = *next;
     out->host = arena_strdup(c->a, cl->host);
     out->subset = cl->subset != NULL ? arena_strdup(c->a, cl->subset) : NULL;
-    out->name = cf_printf(c->a, "outbound|%u|%s|%s", cl->port, cl->subset ? cl->subset : "",
-                          cl->host);
+    out->name =
+        cf_printf(c->a, "outbound|%u|%s|%s", cl->port, cl->subset ? cl->subset : "", cl->host);
     if (out->host == NULL || out->name == NULL || (cl->subset != NULL && out->subset == NULL))
         return cf_oom(c);
     out->port = cl->port;
@@ -577,7 +595,8 @@ build_weights(struct cf_ctx *c, struct conf_route *out, const struct cf_route *r
         if (r->ndests == 1 && w == 0)
             w = 100;
         out->dests[i] = (struct conf_dest){.cluster = &c->conf->clusters[r->dests[i].ref.cluster],
-                                           .weight = w, .headers = r->dests[i].headers};
+                                           .weight = w,
+                                           .headers = r->dests[i].headers};
         total += w;
         out->cum_weight[i] = total;
     }
@@ -594,8 +613,8 @@ build_mirrors(struct cf_ctx *c, struct conf_route *out, const struct cf_route *r
         return cf_oom(c);
     const struct cf_mirror *src = r->has_mirror ? &r->mirror : r->mirrors;
     for (size_t i = 0; i < n; i++)
-        out->mirrors[i] = (struct conf_mirror){
-            .cluster = &c->conf->clusters[src[i].ref.cluster], .ppm = src[i].ppm};
+        out->mirrors[i] = (struct conf_mirror){.cluster = &c->conf->clusters[src[i].ref.cluster],
+                                               .ppm = src[i].ppm};
     out->nmirrors = n;
     return 0;
 }
@@ -699,8 +718,9 @@ server_listener(struct comp *m, const struct cf_obj *gw, const struct cf_server 
     struct cf_ctx *c = m->c;
     const char *bind = s->bind != NULL ? s->bind : "0.0.0.0";
     const char *addr = cf_printf(c->tmp, strchr(bind, ':') ? "[%s]:%u" : "%s:%u", bind, s->port);
-    const char *name = s->port_name != NULL ? cf_printf(c->tmp, "%s/%s", gw->meta.name, s->port_name)
-                                            : cf_printf(c->tmp, "%s/%u", gw->meta.name, s->port);
+    const char *name = s->port_name != NULL
+                           ? cf_printf(c->tmp, "%s/%s", gw->meta.name, s->port_name)
+                           : cf_printf(c->tmp, "%s/%u", gw->meta.name, s->port);
     if (addr == NULL || name == NULL) {
         cf_oom(c);
         return;
@@ -709,8 +729,8 @@ server_listener(struct comp *m, const struct cf_obj *gw, const struct cf_server 
     int rc = cf_map_put(c->tmp, addrs, addr, strlen(addr), (void *)s, &old);
     if (rc == 1) {
         const struct ast_loc *l = &((const struct cf_server *)old)->where.loc;
-        cf_err_at(c, &s->where, "%s is already used by a Gateway server at %s:%d:%d", addr,
-                  l->file, l->line, l->col);
+        cf_err_at(c, &s->where, "%s is already used by a Gateway server at %s:%d:%d", addr, l->file,
+                  l->line, l->col);
         return;
     }
     if (rc == -1 || listener_new(m, name, addr, gw, &s->where) == NULL)
@@ -747,8 +767,8 @@ make_listeners(struct comp *m)
     }
     if (!needs_default_listener(c))
         return -1;
-    const char *addr = c->opts != NULL && c->opts->listen_addr != NULL ? c->opts->listen_addr
-                                                                       : DEFAULT_LISTEN;
+    const char *addr =
+        c->opts != NULL && c->opts->listen_addr != NULL ? c->opts->listen_addr : DEFAULT_LISTEN;
     if (listener_new(m, DEFAULT_LISTENER, addr, NULL, NULL) == NULL)
         return -1;
     return (ssize_t)m->lis.n - 1;
@@ -765,8 +785,10 @@ claim(struct comp *m, struct clis *l, const char *form, const struct cf_str *h,
         return cf_oom(c);
     if (rc == 1 && old != o) {
         const struct cf_obj *p = old;
-        cf_err_at(c, &h->where, "host \"%s\" on listener \"%s\" is already claimed by "
-                  "VirtualService %s/%s", form, l->l.name, p->meta.ns, p->meta.name);
+        cf_err_at(c, &h->where,
+                  "host \"%s\" on listener \"%s\" is already claimed by "
+                  "VirtualService %s/%s",
+                  form, l->l.name, p->meta.ns, p->meta.name);
         return -1;
     }
     return rc;
@@ -1013,8 +1035,7 @@ sum_vs(struct comp *m, FILE *f, const struct cf_obj *o)
     fprintf(f, " routes=%zu listener=", o->u.vs.nroutes);
     const struct cf_vec *v = &m->vs_lis[vi];
     for (size_t i = 0; i < v->n; i++)
-        fprintf(f, "%s%s", i ? "," : "",
-                ((struct clis *)m->lis.v[(uintptr_t)v->v[i]])->l.name);
+        fprintf(f, "%s%s", i ? "," : "", ((struct clis *)m->lis.v[(uintptr_t)v->v[i]])->l.name);
     if (o->split_key.src != CONF_KEY_NONE)
         fprintf(f, " split-key=%s", o->split_key.name ? o->split_key.name : "source-ip");
 }
@@ -1031,7 +1052,10 @@ sum_gw(struct comp *m, FILE *f, const struct cf_obj *o)
 }
 
 static void (*const summarizers[CF_NKINDS])(struct comp *, FILE *, const struct cf_obj *) = {
-    [CF_SE] = sum_se, [CF_DR] = sum_dr, [CF_VS] = sum_vs, [CF_GW] = sum_gw,
+    [CF_SE] = sum_se,
+    [CF_DR] = sum_dr,
+    [CF_VS] = sum_vs,
+    [CF_GW] = sum_gw,
 };
 
 static int

@@ -12,13 +12,34 @@
 #include "canaryd/arena.h"
 #include "canaryd/diag.h"
 
-#define END {NULL, 0, false, NULL, 0, 0, 0, NULL}
-#define NOTSUP(k) {k, CF_T_NOTSUP, false, NULL, 0, 0, 0, NULL}
-#define IGNORE(k, t) {k, t, false, NULL, 0, 0, 0, NULL}
-#define F(k, t, req, fn, st, mem) {k, t, req, fn, offsetof(st, mem), 0, 0, NULL}
-#define FN(k, t, req, fn) {k, t, req, fn, 0, 0, 0, NULL}
-#define FINT(k, req, fn, st, mem, lo, hi) {k, CF_T_INT, req, fn, offsetof(st, mem), lo, hi, NULL}
-#define FAUX(k, t, req, fn, st, mem, aux) {k, t, req, fn, offsetof(st, mem), 0, 0, aux}
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, 0, false, NULL, 0, 0, 0, NULL                                                        \
+    }
+#define NOTSUP(k)                                                                                  \
+    {                                                                                              \
+        k, CF_T_NOTSUP, false, NULL, 0, 0, 0, NULL                                                 \
+    }
+#define IGNORE(k, t)                                                                               \
+    {                                                                                              \
+        k, t, false, NULL, 0, 0, 0, NULL                                                           \
+    }
+#define F(k, t, req, fn, st, mem)                                                                  \
+    {                                                                                              \
+        k, t, req, fn, offsetof(st, mem), 0, 0, NULL                                               \
+    }
+#define FN(k, t, req, fn)                                                                          \
+    {                                                                                              \
+        k, t, req, fn, 0, 0, 0, NULL                                                               \
+    }
+#define FINT(k, req, fn, st, mem, lo, hi)                                                          \
+    {                                                                                              \
+        k, CF_T_INT, req, fn, offsetof(st, mem), lo, hi, NULL                                      \
+    }
+#define FAUX(k, t, req, fn, st, mem, aux)                                                          \
+    {                                                                                              \
+        k, t, req, fn, offsetof(st, mem), 0, 0, aux                                                \
+    }
 
 #define FIELD(obj, f, type) ((type *)(void *)((char *)(obj) + (f)->off))
 
@@ -52,9 +73,13 @@ walk_list(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab
 /* ---- traffic policy (DestinationRule) ---- */
 
 static const struct cf_enum lb_simple_enum[] = {
-    {"UNSPECIFIED", LB_ROUND_ROBIN}, {"ROUND_ROBIN", LB_ROUND_ROBIN},
-    {"LEAST_REQUEST", LB_LEAST_REQUEST}, {"LEAST_CONN", LB_LEAST_REQUEST},
-    {"RANDOM", LB_RANDOM}, {"PASSTHROUGH", -1}, {NULL, 0},
+    {"UNSPECIFIED", LB_ROUND_ROBIN},
+    {"ROUND_ROBIN", LB_ROUND_ROBIN},
+    {"LEAST_REQUEST", LB_LEAST_REQUEST},
+    {"LEAST_CONN", LB_LEAST_REQUEST},
+    {"RANDOM", LB_RANDOM},
+    {"PASSTHROUGH", -1},
+    {NULL, 0},
 };
 
 static int
@@ -112,8 +137,9 @@ h_chash(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
     if (cf_walk(c, n, chash_tab, &p->hash) == -1)
         return -1;
     if (n->npairs != 1) {
-        cf_err(c, n, "exactly one of httpHeaderName, httpCookie, useSourceIp or "
-                     "httpQueryParameterName must be set");
+        cf_err(c, n,
+               "exactly one of httpHeaderName, httpCookie, useSourceIp or "
+               "httpQueryParameterName must be set");
         return -1;
     }
     return 0;
@@ -155,8 +181,8 @@ static const struct cf_field tcp_tab[] = {
 static const struct cf_field http_pool_tab[] = {
     FINT("http1MaxPendingRequests", false, cf_h_u32, struct conf_conn_pool, max_pending, 0,
          INT32_MAX),
-    FINT("maxRequestsPerConnection", false, cf_h_u32, struct conf_conn_pool,
-         max_requests_per_conn, 0, INT32_MAX),
+    FINT("maxRequestsPerConnection", false, cf_h_u32, struct conf_conn_pool, max_requests_per_conn,
+         0, INT32_MAX),
     F("idleTimeout", CF_T_STR, false, cf_h_dur, struct conf_conn_pool, idle_timeout_ms),
     NOTSUP("http2MaxRequests"),
     NOTSUP("maxRetries"),
@@ -175,12 +201,11 @@ static const struct cf_field pool_tab[] = {
 static const struct cf_field outlier_tab[] = {
     FINT("consecutive5xxErrors", false, cf_h_u32, struct conf_outlier, consecutive_5xx, 0,
          INT32_MAX),
-    FINT("consecutiveGatewayErrors", false, cf_h_u32, struct conf_outlier, consecutive_gateway,
-         0, INT32_MAX),
+    FINT("consecutiveGatewayErrors", false, cf_h_u32, struct conf_outlier, consecutive_gateway, 0,
+         INT32_MAX),
     F("interval", CF_T_STR, false, cf_h_dur, struct conf_outlier, interval_ms),
     F("baseEjectionTime", CF_T_STR, false, cf_h_dur, struct conf_outlier, base_ejection_ms),
-    FINT("maxEjectionPercent", false, cf_h_u32, struct conf_outlier, max_ejection_percent, 0,
-         100),
+    FINT("maxEjectionPercent", false, cf_h_u32, struct conf_outlier, max_ejection_percent, 0, 100),
     FINT("minHealthPercent", false, cf_h_u32, struct conf_outlier, min_health_percent, 0, 100),
     NOTSUP("consecutiveErrors"),
     NOTSUP("consecutiveLocalOriginFailures"),
@@ -267,7 +292,7 @@ static const struct cf_field dr_tab[] = {
 /* ---- ServiceEntry ---- */
 
 static const struct cf_enum protocol_enum[] = {
-    {"HTTP", 1}, {"HTTP2", -1}, {"HTTPS", -1}, {"GRPC", -1}, {"TCP", -1},
+    {"HTTP", 1}, {"HTTP2", -1}, {"HTTPS", -1}, {"GRPC", -1},  {"TCP", -1},
     {"TLS", -1}, {"MONGO", -1}, {"REDIS", -1}, {"MYSQL", -1}, {NULL, 0},
 };
 
@@ -368,8 +393,11 @@ h_se_eps(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
 }
 
 static const struct cf_enum resolution_enum[] = {
-    {"STATIC", CF_RES_STATIC}, {"DNS", CF_RES_DNS}, {"DNS_ROUND_ROBIN", CF_RES_DNS},
-    {"NONE", -1}, {NULL, 0},
+    {"STATIC", CF_RES_STATIC},
+    {"DNS", CF_RES_DNS},
+    {"DNS_ROUND_ROBIN", CF_RES_DNS},
+    {"NONE", -1},
+    {NULL, 0},
 };
 
 static int
@@ -380,7 +408,9 @@ h_resolution(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
 }
 
 static const struct cf_enum location_enum[] = {
-    {"MESH_EXTERNAL", 0}, {"MESH_INTERNAL", 0}, {NULL, 0},
+    {"MESH_EXTERNAL", 0},
+    {"MESH_INTERNAL", 0},
+    {NULL, 0},
 };
 
 static const struct cf_field se_tab[] = {
@@ -399,8 +429,7 @@ static const struct cf_field se_tab[] = {
 /* ---- Gateway ---- */
 
 static const struct cf_enum gw_protocol_enum[] = {
-    {"HTTP", 1}, {"HTTPS", -1}, {"HTTP2", -1}, {"GRPC", -1}, {"TCP", -1}, {"TLS", -1},
-    {NULL, 0},
+    {"HTTP", 1}, {"HTTPS", -1}, {"HTTP2", -1}, {"GRPC", -1}, {"TCP", -1}, {"TLS", -1}, {NULL, 0},
 };
 
 static int
@@ -507,10 +536,10 @@ h_weight(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
 
 static const struct cf_field hdr_ops_tab[];
 
-static int
-h_hdr_kvs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-static int
-h_hdr_remove(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+static int h_hdr_kvs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                     void *obj);
+static int h_hdr_remove(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                        void *obj);
 
 static const struct cf_field hdr_ops_tab[] = {
     F("set", CF_T_MAP, false, h_hdr_kvs, struct conf_hdr_ops, set),
@@ -603,8 +632,7 @@ static const struct cf_field match_tab[] = {
     F("authority", CF_T_MAP, false, cf_h_match, struct conf_match, authority),
     F("headers", CF_T_MAP, false, cf_h_headers, struct conf_match, headers),
     FAUX("withoutHeaders", CF_T_MAP, false, cf_h_headers, struct conf_match, headers, ""),
-    {"queryParams", CF_T_MAP, false, cf_h_headers, offsetof(struct conf_match, query), 1, 0,
-     NULL},
+    {"queryParams", CF_T_MAP, false, cf_h_headers, offsetof(struct conf_match, query), 1, 0, NULL},
     IGNORE("ignoreUriCase", CF_T_BOOL),
     FINT("port", false, cf_h_u16, struct conf_match, port, 1, 65535),
     NOTSUP("sourceLabels"),
@@ -673,8 +701,8 @@ h_redirect(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
     return cf_walk(c, n, redirect_tab, &r->r.redirect);
 }
 
-static int
-h_body_bytes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+static int h_body_bytes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                        void *obj);
 
 static const struct cf_field body_tab[] = {
     F("string", CF_T_STR, false, cf_h_strlen, struct conf_direct, body),
@@ -743,8 +771,8 @@ h_direct(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
     return cf_walk(c, n, direct_tab, &r->r.direct);
 }
 
-static int
-h_retry_on(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+static int h_retry_on(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                      void *obj);
 
 static int
 h_retry_remote(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
@@ -1033,8 +1061,10 @@ parse_split_key(struct cf_ctx *c, const struct ast_node *n, struct conf_key *k)
         k->name_len = n->len - pl;
         return k->name != NULL ? 0 : cf_oom(c);
     }
-    cf_err(c, n, "invalid split key \"%s\": expected cookie:NAME, header:NAME, query:NAME or "
-                 "source-ip", n->str);
+    cf_err(c, n,
+           "invalid split key \"%s\": expected cookie:NAME, header:NAME, query:NAME or "
+           "source-ip",
+           n->str);
     return -1;
 }
 
@@ -1161,9 +1191,10 @@ find_kind(struct cf_ctx *c, const struct ast_node *root)
     if (s != NULL)
         cf_err(c, k, "unknown kind \"%s\" (did you mean \"%s\"?)", k->str, s);
     else
-        cf_err(c, k, "unknown kind%s%s%s: canaryd reads ServiceEntry, DestinationRule, "
-                     "VirtualService and Gateway", k->str ? " \"" : "", k->str ? k->str : "",
-               k->str ? "\"" : "");
+        cf_err(c, k,
+               "unknown kind%s%s%s: canaryd reads ServiceEntry, DestinationRule, "
+               "VirtualService and Gateway",
+               k->str ? " \"" : "", k->str ? k->str : "", k->str ? "\"" : "");
     cf_path_pop(c, mark);
     return NULL;
 }
@@ -1176,8 +1207,7 @@ cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc)
         return;
     cf_path_pop(c, 0);
     if (root->type != AST_MAP) {
-        cf_err(c, root, "a document must be a map (an Istio object), got %s",
-               ast_type_name(root));
+        cf_err(c, root, "a document must be a map (an Istio object), got %s", ast_type_name(root));
         return;
     }
     const struct kind_def *k = find_kind(c, root);

@@ -111,7 +111,8 @@ cf_warn_at(struct cf_ctx *c, const struct cf_where *w, const char *fmt, ...)
 int
 cf_oom(struct cf_ctx *c)
 {
-    diag_add(c->diags, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory while compiling the configuration");
+    diag_add(c->diags, DIAG_ERROR, NULL, 0, 0, NULL,
+             "out of memory while compiling the configuration");
     return -1;
 }
 
@@ -169,9 +170,9 @@ cf_suggest(const char *s, const char *const *keys, size_t nkeys)
 /* ---- the walker ---- */
 
 static const char *const type_names[] = {
-    [CF_T_NOTSUP] = "", [CF_T_STR] = "a string", [CF_T_INT] = "an integer",
+    [CF_T_NOTSUP] = "",      [CF_T_STR] = "a string",   [CF_T_INT] = "an integer",
     [CF_T_NUM] = "a number", [CF_T_BOOL] = "a boolean", [CF_T_MAP] = "a map",
-    [CF_T_SEQ] = "a list", [CF_T_ANY] = "anything",
+    [CF_T_SEQ] = "a list",   [CF_T_ANY] = "anything",
 };
 
 static bool
@@ -239,11 +240,10 @@ walk_pair(struct cf_ctx *c, const struct ast_pair *p, const struct cf_field *tab
     }
     if (!type_ok(f->type, p->val)) {
         if (f->type == CF_T_STR && p->val->type == AST_SCALAR)
-            cf_err(c, p->val, "expected a string, got %s (quote it: \"%s\")",
-                   ast_type_name(p->val), p->val->str);
+            cf_err(c, p->val, "expected a string, got %s (quote it: \"%s\")", ast_type_name(p->val),
+                   p->val->str);
         else
-            cf_err(c, p->val, "expected %s, got %s", type_names[f->type],
-                   ast_type_name(p->val));
+            cf_err(c, p->val, "expected %s, got %s", type_names[f->type], ast_type_name(p->val));
         return -1;
     }
     return f->fn != NULL ? f->fn(c, f, p->val, obj) : 0;
@@ -411,8 +411,8 @@ cf_h_enum(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     }
     if (e->name == NULL) {
         const char *s = cf_suggest(n->str, names, nnames);
-        cf_err(c, n, "unknown value \"%s\"%s%s%s", n->str, s ? " (did you mean \"" : "",
-               s ? s : "", s ? "\"?)" : "");
+        cf_err(c, n, "unknown value \"%s\"%s%s%s", n->str, s ? " (did you mean \"" : "", s ? s : "",
+               s ? "\"?)" : "");
         return -1;
     }
     if (e->val < 0) {
@@ -708,8 +708,8 @@ static const struct {
     const char *unit;
     double ms;
 } dur_units[] = {
-    {"ms", 1.0},      {"us", 1e-3},       {"\xc2\xb5s", 1e-3}, {"ns", 1e-6},
-    {"s", 1000.0},    {"m", 60000.0},     {"h", 3600000.0},
+    {"ms", 1.0},   {"us", 1e-3},   {"\xc2\xb5s", 1e-3}, {"ns", 1e-6},
+    {"s", 1000.0}, {"m", 60000.0}, {"h", 3600000.0},
 };
 
 static size_t

@@ -27,6 +27,7 @@
 #include "canaryd/lb.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
+#include "canaryd/mirror.h"
 #include "canaryd/route.h"
 #include "canaryd/worker.h"
 
@@ -312,6 +313,8 @@ stream_end(struct stream *st, enum stream_end why, bool up_reusable)
         event_del(&st->ev_retry);
     }
     buf_release(&st->replay, &w->bufs);
+    if (st->nmirrors > 0)
+        mirror_detach(st);
     if (st->is_pending)
         pending_unlink(st);
     up_detach(st, up_reusable);
@@ -684,8 +687,27 @@ out_path(struct out *o, const struct stream *st)
     }
 }
 
-static int
-build_up_head(struct stream *st, struct buf *b)
+static void
+out_host(struct out *o, const char *host, size_t len, bool is_shadow)
+{
+    if (!is_shadow) {
+        out_hdr(o, "host", 4, host, len);
+        return;
+    }
+    /* Envoy's shadow host: "-shadow" after the host name, before a port. */
+    const char *colon = memrchr(host, ':', len);
+    if (colon != NULL && host[len - 1] == ']')
+        colon = NULL;
+    size_t name_len = colon != NULL ? (size_t)(colon - host) : len;
+    out_str(o, "host: ");
+    out_mem(o, host, name_len);
+    out_str(o, "-shadow");
+    out_mem(o, host + name_len, len - name_len);
+    out_str(o, "\r\n");
+}
+
+int
+stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
 {
     const struct h1_msg *r = &st->req;
     struct sess *s = st->sess;
@@ -698,9 +720,11 @@ build_up_head(struct stream *st, struct buf *b)
     out_str(&o, " HTTP/1.1\r\n");
     const struct conf_rewrite *rw = &st->route->rewrite;
     if (rw->authority != NULL)
-        out_hdr(&o, "host", 4, rw->authority, rw->authority_len);
+        out_host(&o, rw->authority, rw->authority_len, is_shadow);
     else if (r->host != NULL)
-        out_hdr(&o, "host", 4, r->host, r->host_len);
+        out_host(&o, r->host, r->host_len, is_shadow);
+    if (is_shadow)
+        out_str(&o, "connection: close\r\n");
     const struct h1_hdr *xff = NULL;
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         const struct h1_hdr *h = &r->hdrs[i];
@@ -728,7 +752,7 @@ build_up_head(struct stream *st, struct buf *b)
     out_ops_add(&o, &st->dest->headers.request);
     if (st->req_framing == H1_FRAME_CHUNKED)
         out_str(&o, "transfer-encoding: chunked\r\n");
-    if (st->is_upgrade) {
+    if (st->is_upgrade && !is_shadow) {
         const struct h1_hdr *up = h1_hdr_find(r, "upgrade", 7);
         out_str(&o, "connection: upgrade\r\n");
         out_hdr(&o, "upgrade", 7, up->value, up->value_len);
@@ -765,6 +789,8 @@ relay_req_body(struct stream *st)
         if (buf_append(&up->out, &s->w->bufs, buf_head(&s->in), take,
                        HEAD_MAX + PROXY_HIGH_WATER * 2) == -1)
             return -1;
+        if (st->nmirrors > 0)
+            mirror_feed(st, buf_head(&s->in), take, st->req_done);
         if (st->replay_ok && buf_append(&st->replay, &s->w->bufs, buf_head(&s->in), take,
                                         REPLAY_MAX) == -1) {
             /* Too big to keep: this request can no longer be replayed. */
@@ -1027,13 +1053,15 @@ stream_dispatch(struct stream *st, struct buf *carry)
     up->st = st;
     st->up = up;
     st->wc->active[st->ep->index]++;
+    if (!st->is_mirrored && st->route->nmirrors > 0)
+        mirror_start(st);
     if (carry != NULL) {
         up->out = *carry;
         memset(carry, 0, sizeof(*carry));
     } else {
         /* A first try, or a retry rebuilding the request: head, the body
          * bytes already sent once (kept in replay), then what is new. */
-        if (build_up_head(st, &up->out) == -1 ||
+        if (stream_build_head(st, &up->out, false) == -1 ||
             buf_append(&up->out, &w->bufs, buf_head(&st->replay), st->replay.len,
                        HEAD_MAX + REPLAY_MAX + PROXY_HIGH_WATER) == -1)
             return stream_fail(st, 503, STREAM_END_INTERNAL, "out_of_memory");

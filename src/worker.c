@@ -26,6 +26,7 @@
 #include "canaryd/lb.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
+#include "canaryd/mirror.h"
 #include "canaryd/proxy.h"
 
 #define LISTEN_BACKLOG 4096
@@ -598,6 +599,7 @@ worker_fini(struct worker *w)
     while (w->sessions != NULL)
         sess_close(w->sessions);
     lsn_close_all(w);
+    mirror_fini(w);
     pool_fini(w);
     log_buf_flush(w->alog);
     if (w->wc != NULL) {

@@ -54,13 +54,13 @@ struct ast_doc {
 };
 
 struct ast_file {
-    const char *path;     /* borrowed: arena; as given or as found in a directory */
+    const char *path; /* borrowed: arena; as given or as found in a directory */
     unsigned char sha256[32];
     size_t size;
 };
 
 struct ast_set {
-    struct arena *arena; /* owned */
+    struct arena *arena;  /* owned */
     struct ast_doc *docs; /* borrowed: arena */
     size_t ndocs;
     struct ast_file *files; /* borrowed: arena */

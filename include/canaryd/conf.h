@@ -94,10 +94,10 @@ struct conf_endpoint {
     bool is_dns;
     struct sockaddr_storage sa; /* valid when !is_dns */
     socklen_t salen;
-    uint32_t index; /* dense, unique in the snapshot: index into per-worker arrays */
-    struct dns_entry *dns; /* borrowed: process-lifetime resolver state for is_dns
-                              endpoints, attached by dns_attach() before the snapshot is
-                              published; NULL otherwise (and always under -t) */
+    uint32_t index;           /* dense, unique in the snapshot: index into per-worker arrays */
+    struct dns_entry *dns;    /* borrowed: process-lifetime resolver state for is_dns
+                                 endpoints, attached by dns_attach() before the snapshot is
+                                 published; NULL otherwise (and always under -t) */
     struct health_ep *health; /* borrowed: process-lifetime outlier state, attached by
                                  health_attach() before publishing; NULL under -t */
 };
@@ -108,11 +108,11 @@ struct conf_cluster {
     const char *host;   /* destination host as written (lower case) */
     const char *subset; /* NULL when the destination names no subset */
     uint16_t port;
-    struct conf_policy policy;   /* host-level policy merged with the subset's */
+    struct conf_policy policy;  /* host-level policy merged with the subset's */
     struct conf_endpoint **eps; /* borrowed pointers into conf->endpoints */
     size_t neps;
-    bool is_dns;    /* no ServiceEntry (a DNS name) or resolution: DNS */
-    uint32_t index; /* dense index in conf->clusters */
+    bool is_dns;               /* no ServiceEntry (a DNS name) or resolution: DNS */
+    uint32_t index;            /* dense index in conf->clusters */
     struct health_cluster *rt; /* borrowed: process-lifetime connection accounting, attached
                                   by health_attach() before publishing; NULL under -t */
 };
@@ -149,7 +149,7 @@ struct conf_hdr_match {
 
 /* One entry of match[]: every field set must hold (AND). NULL = any. */
 struct conf_match {
-    const char *name; /* may be NULL */
+    const char *name;  /* may be NULL */
     struct match *uri; /* path without the query string */
     struct match *scheme;
     struct match *method;
@@ -172,11 +172,11 @@ enum conf_retry_on {
 };
 
 struct conf_retries {
-    bool is_set;            /* retries present in YAML; else the Istio mesh default */
-    uint32_t attempts;      /* retries after the first try; 0 disables */
+    bool is_set;       /* retries present in YAML; else the Istio mesh default */
+    uint32_t attempts; /* retries after the first try; 0 disables */
     uint32_t per_try_timeout_ms;
-    uint32_t on;            /* enum conf_retry_on bits */
-    uint16_t *codes;        /* bare status codes in retryOn */
+    uint32_t on;     /* enum conf_retry_on bits */
+    uint16_t *codes; /* bare status codes in retryOn */
     size_t ncodes;
     bool ignore_previous_hosts; /* default true in canaryd */
 };
@@ -233,9 +233,9 @@ struct conf_dest {
 struct conf_vs;
 
 struct conf_route {
-    const char *name; /* http[].name, or "route-N" (N = index) when unnamed */
-    struct conf_vs *vs; /* borrowed: conf */
-    uint32_t index;     /* dense index in conf (all routes of all VS) */
+    const char *name;           /* http[].name, or "route-N" (N = index) when unnamed */
+    struct conf_vs *vs;         /* borrowed: conf */
+    uint32_t index;             /* dense index in conf (all routes of all VS) */
     struct conf_match *matches; /* OR'ed; nmatches == 0 is a catch-all */
     size_t nmatches;
     enum conf_action action;
@@ -338,7 +338,7 @@ struct conf {
     struct conf_counts counts;
     struct match **regexes; /* every compiled matcher, for conf_free */
     size_t nregexes;
-    char *summary; /* -t output: one line per object, '\n'-separated */
+    char *summary;    /* -t output: one line per object, '\n'-separated */
     size_t mem_bytes; /* arena bytes, for the benchmarks */
 };
 
@@ -378,7 +378,6 @@ uint32_t conf_host_hash(const char *s, size_t len);
 /* Parses a listen address "HOST:PORT", "[V6]:PORT" or ":PORT" (HOST an IP
  * literal or "localhost"; empty host = 0.0.0.0) into sa, salen and port. No DNS.
  * Returns 0, or -1 when s is malformed. */
-int conf_addr_parse(const char *s, struct sockaddr_storage *sa, socklen_t *salen,
-                    uint16_t *port);
+int conf_addr_parse(const char *s, struct sockaddr_storage *sa, socklen_t *salen, uint16_t *port);
 
 #endif /* CANARYD_CONF_H */

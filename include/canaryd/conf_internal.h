@@ -92,7 +92,7 @@ struct cf_named_port {
 };
 
 struct cf_se_ep {
-    const char *address; /* borrowed: arena */
+    const char *address;         /* borrowed: arena */
     struct cf_named_port *ports; /* borrowed: arena */
     size_t nports;
     struct cf_labels labels;
@@ -138,9 +138,9 @@ struct cf_dr {
 /* ---- VirtualService ---- */
 
 struct cf_destref {
-    const char *host;   /* borrowed: arena; lower case */
-    const char *subset; /* borrowed: arena; NULL = none */
-    uint16_t port;      /* 0 = not written */
+    const char *host;             /* borrowed: arena; lower case */
+    const char *subset;           /* borrowed: arena; NULL = none */
+    uint16_t port;                /* 0 = not written */
     struct cf_where where;        /* the destination map */
     struct cf_where subset_where; /* the subset scalar */
     struct cf_where port_where;
@@ -166,7 +166,7 @@ enum {
 };
 
 struct cf_route {
-    struct conf_route r; /* the parts the schema fills; the rest by compile */
+    struct conf_route r;   /* the parts the schema fills; the rest by compile */
     struct cf_dest *dests; /* borrowed: arena */
     size_t ndests;
     struct cf_mirror mirror; /* mirror + mirrorPercentage */
@@ -195,8 +195,8 @@ struct cf_server {
     const char *protocol;  /* borrowed: arena */
     struct cf_str *hosts;  /* borrowed: arena */
     size_t nhosts;
-    const char *bind; /* borrowed: arena; NULL = 0.0.0.0 */
-    const char *name; /* borrowed: arena; may be NULL */
+    const char *bind;      /* borrowed: arena; NULL = 0.0.0.0 */
+    const char *name;      /* borrowed: arena; may be NULL */
     struct cf_where where; /* the port map */
 };
 
@@ -221,12 +221,12 @@ struct cf_obj {
 /* ---- the build context ---- */
 
 struct cf_ctx {
-    struct conf *conf;         /* borrowed: being built */
-    struct arena *a;           /* borrowed: conf->arena, for the snapshot */
-    struct arena *tmp;         /* borrowed: the AST arena, for parse-time objects */
-    struct diag_list *diags;   /* borrowed: caller */
-    const struct conf_opts *opts; /* borrowed: caller; may be NULL */
-    const struct ast_set *set;    /* borrowed: caller; the loaded files */
+    struct conf *conf;             /* borrowed: being built */
+    struct arena *a;               /* borrowed: conf->arena, for the snapshot */
+    struct arena *tmp;             /* borrowed: the AST arena, for parse-time objects */
+    struct diag_list *diags;       /* borrowed: caller */
+    const struct conf_opts *opts;  /* borrowed: caller; may be NULL */
+    const struct ast_set *set;     /* borrowed: caller; the loaded files */
     struct cf_vec objs[CF_NKINDS]; /* struct cf_obj * */
     struct cf_vec regexes;         /* struct match *, in c->a */
     struct cf_obj *cur;            /* borrowed: object being parsed */

@@ -65,6 +65,11 @@ int stream_start(struct sess *s, struct h1_msg *req, size_t head_len);
 int stream_on_down_read(struct stream *st);
 int stream_on_down_written(struct stream *st);
 
+/* Writes the upstream request head for st into b: as sent to the chosen
+ * destination, or as a mirror copy (Host with "-shadow", Connection: close).
+ * Returns 0 or -1 (allocation failure). */
+int stream_build_head(struct stream *st, struct buf *b, bool is_shadow);
+
 /* Dispatches queued streams whose cluster has room for a connection again. */
 void stream_pending_run(struct worker *w);
 

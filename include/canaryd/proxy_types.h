@@ -36,6 +36,7 @@ struct event_base;
 struct health_cluster;
 struct log_buf;
 struct metric_shard;
+struct mirror;
 
 struct wconf {
     struct conf *conf;   /* ref */
@@ -187,6 +188,9 @@ struct stream {
     bool is_delaying;      /* ev_retry is a fault delay, not a backoff */
     bool is_fault_delayed;
     bool is_pending;          /* waiting in the worker's queue for a connection */
+    bool is_mirrored;         /* mirror copies were started (first try only) */
+    struct mirror *mirrors[4]; /* weak: cleared by mirror_detach */
+    uint8_t nmirrors;
     struct stream *pend_next; /* worker's pending queue */
     char request_id[40];
     uint32_t request_id_len;
@@ -212,6 +216,8 @@ struct worker {
     struct event ev_tick;
     struct event ev_pending;   /* run the pending queue (a connection was freed) */
     struct stream *pend_head;  /* streams waiting for a connection (maxConnections) */
+    struct mirror *mirrors;    /* owned list: mirror copies in flight */
+    uint32_t nmirrors;
     bool is_draining;
     bool is_stopping;
     char scratch[H1_MAX_HEAD]; /* header joins for routing */

@@ -14,9 +14,9 @@
 
 struct sha256_ctx {
     uint32_t h[8];
-    uint64_t nbytes;     /* message length so far */
+    uint64_t nbytes; /* message length so far */
     unsigned char buf[64];
-    size_t nbuf;         /* bytes waiting in buf */
+    size_t nbuf; /* bytes waiting in buf */
 };
 
 /* Starts a new digest in ctx. */

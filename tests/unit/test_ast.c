@@ -183,7 +183,7 @@ test_ast_scalar_kinds_follow_core_schema(void **state)
     struct fx *f = *state;
     assert_int_equal(load(f, "[x, '1', 1, -2, 1.5, 1e3, .inf, true, False, ~, null, 0x1]\n"), 0);
     static const enum ast_scalar_kind want[] = {
-        AST_S_STR,  AST_S_STR,  AST_S_INT,  AST_S_INT,  AST_S_FLOAT, AST_S_FLOAT,
+        AST_S_STR,   AST_S_STR,  AST_S_INT,  AST_S_INT,  AST_S_FLOAT, AST_S_FLOAT,
         AST_S_FLOAT, AST_S_BOOL, AST_S_BOOL, AST_S_NULL, AST_S_NULL,  AST_S_STR,
     };
     const struct ast_node *seq = f->set.docs[0].root;
@@ -285,8 +285,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ast_tree_has_locations, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ast_multi_document_stream_loads_every_document,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ast_multi_document_stream_loads_every_document, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_ast_syntax_error_reports_problem_and_mark, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ast_duplicate_key_is_an_error, setup, teardown),
@@ -296,12 +296,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_ast_unknown_tag_is_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ast_deep_nesting_is_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ast_oversized_buffer_is_rejected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ast_scalar_kinds_follow_core_schema, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_ast_file_sha256_matches_fips_vectors, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_ast_directory_loads_sorted_yaml_only, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ast_scalar_kinds_follow_core_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ast_file_sha256_matches_fips_vectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ast_directory_loads_sorted_yaml_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ast_missing_path_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ast_non_scalar_key_is_an_error, setup, teardown),
     };

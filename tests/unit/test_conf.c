@@ -30,35 +30,35 @@
 
 /* ServiceEntry + DestinationRule for mobile-api (v1 on 9001, v2 on 9002);
  * appended after each test's own document so its line numbers start at 1. */
-#define SEDR                                                                                 \
-    "---\n"                                                                                  \
-    "apiVersion: networking.istio.io/v1\n"                                                   \
-    "kind: ServiceEntry\n"                                                                   \
-    "metadata: {name: mobile-api}\n"                                                         \
-    "spec:\n"                                                                                \
-    "  hosts: [mobile-api]\n"                                                                \
-    "  ports: [{number: 80, name: http, protocol: HTTP}]\n"                                  \
-    "  resolution: STATIC\n"                                                                 \
-    "  endpoints:\n"                                                                         \
-    "  - {address: 127.0.0.1, ports: {http: 9001}, labels: {version: v1}}\n"                \
-    "  - {address: 127.0.0.1, ports: {http: 9002}, labels: {version: v2}}\n"                \
-    "---\n"                                                                                  \
-    "apiVersion: networking.istio.io/v1\n"                                                   \
-    "kind: DestinationRule\n"                                                                \
-    "metadata: {name: mobile-api}\n"                                                         \
-    "spec:\n"                                                                                \
-    "  host: mobile-api\n"                                                                   \
-    "  subsets:\n"                                                                           \
-    "  - {name: v1, labels: {version: v1}}\n"                                                \
+#define SEDR                                                                                       \
+    "---\n"                                                                                        \
+    "apiVersion: networking.istio.io/v1\n"                                                         \
+    "kind: ServiceEntry\n"                                                                         \
+    "metadata: {name: mobile-api}\n"                                                               \
+    "spec:\n"                                                                                      \
+    "  hosts: [mobile-api]\n"                                                                      \
+    "  ports: [{number: 80, name: http, protocol: HTTP}]\n"                                        \
+    "  resolution: STATIC\n"                                                                       \
+    "  endpoints:\n"                                                                               \
+    "  - {address: 127.0.0.1, ports: {http: 9001}, labels: {version: v1}}\n"                       \
+    "  - {address: 127.0.0.1, ports: {http: 9002}, labels: {version: v2}}\n"                       \
+    "---\n"                                                                                        \
+    "apiVersion: networking.istio.io/v1\n"                                                         \
+    "kind: DestinationRule\n"                                                                      \
+    "metadata: {name: mobile-api}\n"                                                               \
+    "spec:\n"                                                                                      \
+    "  host: mobile-api\n"                                                                         \
+    "  subsets:\n"                                                                                 \
+    "  - {name: v1, labels: {version: v1}}\n"                                                      \
     "  - {name: v2, labels: {version: v2}}\n"
 
 /* The first 7 lines of a VirtualService whose first route starts at line 7. */
-#define VS_HEAD                                                                              \
-    "apiVersion: networking.istio.io/v1\n"                                                   \
-    "kind: VirtualService\n"                                                                 \
-    "metadata: {name: vs}\n"                                                                 \
-    "spec:\n"                                                                                \
-    "  hosts: [mobile-api]\n"                                                                \
+#define VS_HEAD                                                                                    \
+    "apiVersion: networking.istio.io/v1\n"                                                         \
+    "kind: VirtualService\n"                                                                       \
+    "metadata: {name: vs}\n"                                                                       \
+    "spec:\n"                                                                                      \
+    "  hosts: [mobile-api]\n"                                                                      \
     "  http:\n"
 
 #define V1 "    route: [{destination: {host: mobile-api, subset: v1}}]\n"
@@ -215,11 +215,13 @@ static void
 test_conf_cookie_regex_trap_warns_with_fix(void **state)
 {
     struct fx *f = *state;
-    expect_ok(f, VS_HEAD "  - match:\n"
-                 "    - headers: {cookie: {regex: \"^(.*?;)?(user=[^;]*)(;.*)?$\"}}\n" V1 SEDR);
-    expect_diag(f, "t.yaml:8:33: warning: spec.http[0].match[0].headers.cookie.regex: this "
-                   "cookie regex misses the cookie when it is not the first one, because "
-                   "browsers separate cookies with \"; \": use \"^(.*?;\\s*)?(user=[^;]*)(;.*)?$\"");
+    expect_ok(f, VS_HEAD
+              "  - match:\n"
+              "    - headers: {cookie: {regex: \"^(.*?;)?(user=[^;]*)(;.*)?$\"}}\n" V1 SEDR);
+    expect_diag(f,
+                "t.yaml:8:33: warning: spec.http[0].match[0].headers.cookie.regex: this "
+                "cookie regex misses the cookie when it is not the first one, because "
+                "browsers separate cookies with \"; \": use \"^(.*?;\\s*)?(user=[^;]*)(;.*)?$\"");
 }
 
 /* ---- syntax and schema errors ---- */
@@ -246,8 +248,9 @@ static void
 test_conf_unknown_api_version_is_an_error(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, "apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: g}\n"
-                    "spec: {servers: []}\n",
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: g}\n"
+                 "spec: {servers: []}\n",
                  "t.yaml:1:13: error: apiVersion: unknown apiVersion \"networking.istio.io/v2\" "
                  "(expected networking.istio.io/v1)");
 }
@@ -256,9 +259,10 @@ static void
 test_conf_unknown_field_suggests_weight(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD "  - route:\n"
-                 "    - destination: {host: mobile-api, subset: v1}\n"
-                 "      weigth: 5\n" SEDR,
+    expect_error(f,
+                 VS_HEAD "  - route:\n"
+                         "    - destination: {host: mobile-api, subset: v1}\n"
+                         "      weigth: 5\n" SEDR,
                  "t.yaml:9:7: error: spec.http[0].route[0].weigth: unknown field (did you mean "
                  "\"weight\"?)");
 }
@@ -267,10 +271,11 @@ static void
 test_conf_unsupported_fields_are_rejected(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD "  - corsPolicy: {allowOrigins: []}\n" V1
-                 "    rewrite: {uriRegexRewrite: {match: a, rewrite: b}}\n"
-                 "    retries: {attempts: 2, retryRemoteLocalities: true}\n"
-                 "  - match: [{sourceLabels: {app: x}}]\n" V1 SEDR,
+    expect_error(f,
+                 VS_HEAD "  - corsPolicy: {allowOrigins: []}\n" V1
+                         "    rewrite: {uriRegexRewrite: {match: a, rewrite: b}}\n"
+                         "    retries: {attempts: 2, retryRemoteLocalities: true}\n"
+                         "  - match: [{sourceLabels: {app: x}}]\n" V1 SEDR,
                  "t.yaml:7:5: error: spec.http[0].corsPolicy: not supported by canaryd");
     expect_diag(f, "t.yaml:9:15: error: spec.http[0].rewrite.uriRegexRewrite: not supported by "
                    "canaryd");
@@ -284,11 +289,12 @@ static void
 test_conf_wrong_types_are_reported(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD "  - route:\n"
-                 "    - destination: {host: mobile-api, port: {number: \"80\"}}\n"
-                 "      weight: yes\n"
-                 "    timeout: 5\n"
-                 "    match: {uri: {prefix: /}}\n" SEDR,
+    expect_error(f,
+                 VS_HEAD "  - route:\n"
+                         "    - destination: {host: mobile-api, port: {number: \"80\"}}\n"
+                         "      weight: yes\n"
+                         "    timeout: 5\n"
+                         "    match: {uri: {prefix: /}}\n" SEDR,
                  "t.yaml:8:54: error: spec.http[0].route[0].destination.port.number: expected "
                  "an integer, got a string");
     expect_diag(f, "t.yaml:9:15: error: spec.http[0].route[0].weight: expected an integer, got "
@@ -302,8 +308,9 @@ static void
 test_conf_missing_required_fields_are_reported(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
-                    "metadata: {namespace: x}\nspec:\n  http:\n  - route: [{destination: {}}]\n",
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                 "metadata: {namespace: x}\nspec:\n  http:\n  - route: [{destination: {}}]\n",
                  "t.yaml:3:11: error: metadata.name: missing required field");
     expect_diag(f, "t.yaml:5:3: error: spec.hosts: missing required field");
     expect_diag(f, "t.yaml:6:27: error: spec.http[0].route[0].destination.host: missing "
@@ -323,10 +330,10 @@ static void
 test_conf_same_name_in_other_namespace_is_fine(void **state)
 {
     struct fx *f = *state;
-    expect_ok(f, VS_HEAD V1I "---\napiVersion: networking.istio.io/v1\n"
-                 "kind: VirtualService\nmetadata: {name: vs, namespace: other}\n"
-                 "spec:\n  hosts: [other-api]\n  http:\n  - route: [{destination: {host: x}}]\n"
-                 SEDR);
+    expect_ok(f, VS_HEAD V1I
+              "---\napiVersion: networking.istio.io/v1\n"
+              "kind: VirtualService\nmetadata: {name: vs, namespace: other}\n"
+              "spec:\n  hosts: [other-api]\n  http:\n  - route: [{destination: {host: x}}]\n" SEDR);
     assert_int_equal(f->c->nvss, 2);
     assert_string_equal(f->c->vss[1].ns, "other");
 }
@@ -337,9 +344,10 @@ static void
 test_conf_negative_weight_is_an_error(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD "  - route:\n"
-                 "    - {destination: {host: mobile-api, subset: v1}, weight: -5}\n"
-                 "    - {destination: {host: mobile-api, subset: v2}, weight: 105}\n" SEDR,
+    expect_error(f,
+                 VS_HEAD "  - route:\n"
+                         "    - {destination: {host: mobile-api, subset: v1}, weight: -5}\n"
+                         "    - {destination: {host: mobile-api, subset: v2}, weight: 105}\n" SEDR,
                  "t.yaml:8:61: error: spec.http[0].route[0].weight: must not be negative (got "
                  "-5)");
 }
@@ -348,9 +356,10 @@ static void
 test_conf_all_zero_weights_is_an_error(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD "  - route:\n"
-                 "    - {destination: {host: mobile-api, subset: v1}, weight: 0}\n"
-                 "    - {destination: {host: mobile-api, subset: v2}}\n" SEDR,
+    expect_error(f,
+                 VS_HEAD "  - route:\n"
+                         "    - {destination: {host: mobile-api, subset: v1}, weight: 0}\n"
+                         "    - {destination: {host: mobile-api, subset: v2}}\n" SEDR,
                  "t.yaml:7:5: error: spec.http[0]: every destination has weight 0: the route "
                  "could send traffic nowhere");
 }
@@ -359,10 +368,11 @@ static void
 test_conf_weights_not_100_warn_and_stay_relative(void **state)
 {
     struct fx *f = *state;
-    expect_ok(f, VS_HEAD "  - route:\n"
-                 "    - {destination: {host: mobile-api, subset: v1}, weight: 3}\n"
-                 "    - {destination: {host: mobile-api, subset: v2}, weight: 1}\n"
-                 "  - route: [{destination: {host: mobile-api, subset: v2}, weight: 0}]\n" SEDR);
+    expect_ok(f, VS_HEAD
+              "  - route:\n"
+              "    - {destination: {host: mobile-api, subset: v1}, weight: 3}\n"
+              "    - {destination: {host: mobile-api, subset: v2}, weight: 1}\n"
+              "  - route: [{destination: {host: mobile-api, subset: v2}, weight: 0}]\n" SEDR);
     expect_diag(f, "t.yaml:7:5: warning: spec.http[0]: the weights add up to 4, not 100; they "
                    "are relative shares");
     const struct conf_route *r = &f->c->vss[0].routes[0];
@@ -376,8 +386,8 @@ test_conf_zero_weight_gets_empty_range(void **state)
 {
     struct fx *f = *state;
     expect_ok(f, VS_HEAD "  - route:\n"
-                 "    - {destination: {host: mobile-api, subset: v1}, weight: 100}\n"
-                 "    - {destination: {host: mobile-api, subset: v2}, weight: 0}\n" SEDR);
+                         "    - {destination: {host: mobile-api, subset: v1}, weight: 100}\n"
+                         "    - {destination: {host: mobile-api, subset: v2}, weight: 0}\n" SEDR);
     const struct conf_route *r = &f->c->vss[0].routes[0];
     assert_int_equal(r->cum_weight[0], 100);
     assert_int_equal(r->cum_weight[1], 100);
@@ -388,9 +398,10 @@ static void
 test_conf_undefined_subsets_are_reported(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD "  - route:\n"
-                 "    - {destination: {host: mobile-api, subset: v3}, weight: 50}\n"
-                 "    - {destination: {host: other, subset: v1}, weight: 50}\n" SEDR,
+    expect_error(f,
+                 VS_HEAD "  - route:\n"
+                         "    - {destination: {host: mobile-api, subset: v3}, weight: 50}\n"
+                         "    - {destination: {host: other, subset: v1}, weight: 50}\n" SEDR,
                  "t.yaml:8:48: error: spec.http[0].route[0].destination.subset: subset \"v3\" is "
                  "not defined by DestinationRule default/mobile-api");
     expect_diag(f, "t.yaml:9:43: error: spec.http[0].route[1].destination.subset: subset \"v1\" "
@@ -401,9 +412,10 @@ static void
 test_conf_subset_of_host_without_service_entry_is_reported(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD "  - route: [{destination: {host: web, subset: v1}}]\n"
-                 "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
-                 "metadata: {name: web}\nspec:\n  host: web\n  subsets: [{name: v1}]\n",
+    expect_error(f,
+                 VS_HEAD "  - route: [{destination: {host: web, subset: v1}}]\n"
+                         "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                         "metadata: {name: web}\nspec:\n  host: web\n  subsets: [{name: v1}]\n",
                  "t.yaml:7:47: error: spec.http[0].route[0].destination.subset: subset \"v1\" of "
                  "host \"web\" needs a ServiceEntry: the host has none, so it is a DNS name "
                  "without labelled endpoints");
@@ -415,9 +427,10 @@ static void
 test_conf_subset_selecting_nothing_is_an_error(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
-                    "metadata: {name: dr2}\nspec:\n  host: mobile-api.default.svc.cluster.local\n"
-                    "  subsets:\n  - name: v9\n    labels: {version: v9}\n" SEDR,
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                 "metadata: {name: dr2}\nspec:\n  host: mobile-api.default.svc.cluster.local\n"
+                 "  subsets:\n  - name: v9\n    labels: {version: v9}\n" SEDR,
                  "t.yaml:7:5: error: spec.subsets[0]: subset \"v9\": its labels select no "
                  "endpoint of ServiceEntry default/mobile-api");
 }
@@ -426,10 +439,10 @@ static void
 test_conf_route_actions_must_be_exactly_one(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD "  - name: none\n"
-                 "  - redirect: {uri: /x}\n" V1
-                 "  - directResponse: {status: 200}\n" V1
-                 "  - redirect: {uri: /x}\n    directResponse: {status: 200}\n" SEDR,
+    expect_error(f,
+                 VS_HEAD "  - name: none\n"
+                         "  - redirect: {uri: /x}\n" V1 "  - directResponse: {status: 200}\n" V1
+                         "  - redirect: {uri: /x}\n    directResponse: {status: 200}\n" SEDR,
                  "t.yaml:7:5: error: spec.http[0]: a route needs one of route, redirect or "
                  "directResponse");
     expect_diag(f, "t.yaml:8:5: error: spec.http[1]: route and redirect are mutually exclusive");
@@ -477,24 +490,23 @@ test_conf_route_after_catch_all_warns(void **state)
 {
     struct fx *f = *state;
     expect_ok(f, VS_HEAD "  - name: all\n    match: [{name: m}]\n" V1
-                 "  - match: [{uri: {prefix: /a}}]\n" V1 SEDR);
+                         "  - match: [{uri: {prefix: /a}}]\n" V1 SEDR);
     expect_diag(f, "t.yaml:10:5: warning: spec.http[1]: this route can never match: route "
                    "\"all\" (spec.http[0]) before it matches every request");
 }
 
 /* ---- listeners and hosts ---- */
 
-#define GW(name, port, bind)                                                                 \
-    "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: " name "}\n"   \
-    "spec:\n  servers:\n  - port: {number: " port ", name: http, protocol: HTTP}\n"           \
+#define GW(name, port, bind)                                                                       \
+    "---\napiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: " name "}\n"         \
+    "spec:\n  servers:\n  - port: {number: " port ", name: http, protocol: HTTP}\n"                \
     "    hosts: ['*']\n" bind
 
 static void
 test_conf_gateway_port_used_twice_is_an_error(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD V1I GW("g1", "80", "") GW("g2", "80", "    bind: 0.0.0.0\n")
-                 SEDR,
+    expect_error(f, VS_HEAD V1I GW("g1", "80", "") GW("g2", "80", "    bind: 0.0.0.0\n") SEDR,
                  "t.yaml:22:11: error: spec.servers[0].port: 0.0.0.0:80 is already used by a "
                  "Gateway server at t.yaml:14:11");
 }
@@ -517,9 +529,10 @@ static void
 test_conf_unknown_gateway_is_an_error(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
-                    "metadata: {name: vs}\nspec:\n  hosts: [mobile-api]\n  gateways: [nope]\n"
-                    "  http:\n" V1I SEDR,
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                 "metadata: {name: vs}\nspec:\n  hosts: [mobile-api]\n  gateways: [nope]\n"
+                 "  http:\n" V1I SEDR,
                  "t.yaml:6:14: error: spec.gateways[0]: Gateway \"nope\" is not defined");
 }
 
@@ -527,9 +540,10 @@ static void
 test_conf_host_claimed_twice_on_listener_is_an_error(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD V1I "---\napiVersion: networking.istio.io/v1\n"
-                 "kind: VirtualService\nmetadata: {name: vs2}\nspec:\n"
-                 "  hosts: [mobile-api.default.svc]\n  http:\n" V1I SEDR,
+    expect_error(f,
+                 VS_HEAD V1I "---\napiVersion: networking.istio.io/v1\n"
+                             "kind: VirtualService\nmetadata: {name: vs2}\nspec:\n"
+                             "  hosts: [mobile-api.default.svc]\n  http:\n" V1I SEDR,
                  "t.yaml:13:11: error: spec.hosts[0]: host \"mobile-api.default.svc\" on listener "
                  "\"default\" is already claimed by VirtualService default/vs");
 }
@@ -619,7 +633,7 @@ test_conf_durations_parse(void **state)
     static const struct {
         const char *s;
         uint32_t ms;
-    } ok[] = {{"1.5s", 1500}, {"250ms", 250}, {"1m", 60000}, {"1h", 3600000},
+    } ok[] = {{"1.5s", 1500}, {"250ms", 250}, {"1m", 60000},      {"1h", 3600000},
               {"10us", 1},    {"0s", 0},      {"1h30m", 5400000}, {"2000ns", 1}};
     for (size_t i = 0; i < countof(ok); i++) {
         uint32_t ms = 99;
@@ -640,22 +654,24 @@ static void
 test_conf_route_fields_are_typed(void **state)
 {
     struct fx *f = *state;
-    expect_ok(f, VS_HEAD "  - match:\n"
-                 "    - uri: {prefix: /Api}\n      ignoreUriCase: true\n      method: {exact: GET}\n"
-                 "      queryParams: {Debug: {exact: \"\"}}\n      withoutHeaders: {X-Int: {}}\n"
-                 "      headers: {X-Dbg: {regex: \"*\"}}\n      port: 8080\n"
-                 "    route:\n"
-                 "    - destination: {host: mobile-api, subset: v2}\n"
-                 "      headers: {request: {set: {X-Canary: 'yes'}}}\n"
-                 "    timeout: 1.5s\n"
-                 "    retries: {attempts: 3, perTryTimeout: 250ms, retryOn: 'connect-failure,5xx,503'}\n"
-                 "    fault:\n      delay: {fixedDelay: 10us, percentage: {value: 0.5}}\n"
-                 "      abort: {httpStatus: 503}\n"
-                 "    mirror: {host: shadow, port: {number: 8080}}\n"
-                 "    mirrorPercentage: {value: 12.5}\n"
-                 "    headers:\n      request: {add: {X-A: b}, remove: [X-Gone]}\n"
-                 "      response: {set: {Server: canaryd}}\n"
-                 "    rewrite: {uri: /v2, authority: new}\n" SEDR);
+    expect_ok(
+        f, VS_HEAD
+        "  - match:\n"
+        "    - uri: {prefix: /Api}\n      ignoreUriCase: true\n      method: {exact: GET}\n"
+        "      queryParams: {Debug: {exact: \"\"}}\n      withoutHeaders: {X-Int: {}}\n"
+        "      headers: {X-Dbg: {regex: \"*\"}}\n      port: 8080\n"
+        "    route:\n"
+        "    - destination: {host: mobile-api, subset: v2}\n"
+        "      headers: {request: {set: {X-Canary: 'yes'}}}\n"
+        "    timeout: 1.5s\n"
+        "    retries: {attempts: 3, perTryTimeout: 250ms, retryOn: 'connect-failure,5xx,503'}\n"
+        "    fault:\n      delay: {fixedDelay: 10us, percentage: {value: 0.5}}\n"
+        "      abort: {httpStatus: 503}\n"
+        "    mirror: {host: shadow, port: {number: 8080}}\n"
+        "    mirrorPercentage: {value: 12.5}\n"
+        "    headers:\n      request: {add: {X-A: b}, remove: [X-Gone]}\n"
+        "      response: {set: {Server: canaryd}}\n"
+        "    rewrite: {uri: /v2, authority: new}\n" SEDR);
     const struct conf_route *r = &f->c->vss[0].routes[0];
     const struct conf_match *m = &r->matches[0];
     assert_int_equal(m->uri->kind, MATCH_PREFIX);
@@ -703,11 +719,12 @@ static void
 test_conf_redirect_and_direct_response_are_typed(void **state)
 {
     struct fx *f = *state;
-    expect_ok(f, VS_HEAD "  - match: [{uri: {exact: /old}}]\n"
-                 "    redirect: {uri: /new, authority: b.example, scheme: https, port: 8443}\n"
-                 "  - match: [{uri: {exact: /t}}]\n"
-                 "    directResponse: {status: 418, body: {bytes: aGVsbG8=}}\n"
-                 "  - directResponse: {status: 503, body: {string: down}}\n" SEDR);
+    expect_ok(f,
+              VS_HEAD "  - match: [{uri: {exact: /old}}]\n"
+                      "    redirect: {uri: /new, authority: b.example, scheme: https, port: 8443}\n"
+                      "  - match: [{uri: {exact: /t}}]\n"
+                      "    directResponse: {status: 418, body: {bytes: aGVsbG8=}}\n"
+                      "  - directResponse: {status: 503, body: {string: down}}\n" SEDR);
     const struct conf_route *r = f->c->vss[0].routes;
     assert_int_equal(r[0].action, CONF_ACTION_REDIRECT);
     assert_int_equal(r[0].redirect.status, 301);
@@ -724,24 +741,25 @@ static void
 test_conf_policy_subset_overrides_host_level(void **state)
 {
     struct fx *f = *state;
-    expect_ok(f, VS_HEAD "  - route:\n"
-                 "    - {destination: {host: mobile-api, subset: v1}, weight: 50}\n"
-                 "    - {destination: {host: mobile-api, subset: v2}, weight: 50}\n"
-                 "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
-                 "metadata: {name: mobile-api}\nspec:\n  hosts: [mobile-api]\n"
-                 "  ports: [{number: 80, name: http}]\n  resolution: DNS\n"
-                 "  endpoints:\n  - {address: v1.internal, labels: {version: v1}}\n"
-                 "  - {address: 10.0.0.2, labels: {version: v2}, weight: 3}\n"
-                 "---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\n"
-                 "metadata: {name: mobile-api}\nspec:\n  host: mobile-api\n  trafficPolicy:\n"
-                 "    loadBalancer: {consistentHash: {httpCookie: {name: u, ttl: 0s}}}\n"
-                 "    connectionPool: {tcp: {maxConnections: 10, connectTimeout: 2s},\n"
-                 "                     http: {idleTimeout: 30s}}\n"
-                 "    outlierDetection: {consecutive5xxErrors: 3}\n"
-                 "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
-                 "  - name: v2\n    labels: {version: v2}\n    trafficPolicy:\n"
-                 "      loadBalancer: {simple: LEAST_REQUEST}\n"
-                 "      connectionPool: {tcp: {maxConnections: 5}}\n");
+    expect_ok(f,
+              VS_HEAD "  - route:\n"
+                      "    - {destination: {host: mobile-api, subset: v1}, weight: 50}\n"
+                      "    - {destination: {host: mobile-api, subset: v2}, weight: 50}\n"
+                      "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                      "metadata: {name: mobile-api}\nspec:\n  hosts: [mobile-api]\n"
+                      "  ports: [{number: 80, name: http}]\n  resolution: DNS\n"
+                      "  endpoints:\n  - {address: v1.internal, labels: {version: v1}}\n"
+                      "  - {address: 10.0.0.2, labels: {version: v2}, weight: 3}\n"
+                      "---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\n"
+                      "metadata: {name: mobile-api}\nspec:\n  host: mobile-api\n  trafficPolicy:\n"
+                      "    loadBalancer: {consistentHash: {httpCookie: {name: u, ttl: 0s}}}\n"
+                      "    connectionPool: {tcp: {maxConnections: 10, connectTimeout: 2s},\n"
+                      "                     http: {idleTimeout: 30s}}\n"
+                      "    outlierDetection: {consecutive5xxErrors: 3}\n"
+                      "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
+                      "  - name: v2\n    labels: {version: v2}\n    trafficPolicy:\n"
+                      "      loadBalancer: {simple: LEAST_REQUEST}\n"
+                      "      connectionPool: {tcp: {maxConnections: 5}}\n");
     const struct conf_route *r = &f->c->vss[0].routes[0];
     const struct conf_cluster *v1 = r->dests[0].cluster, *v2 = r->dests[1].cluster;
     assert_int_equal(v1->policy.lb, LB_HASH);
@@ -767,9 +785,10 @@ static void
 test_conf_static_endpoint_must_be_an_ip(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
-                    "metadata: {name: se}\nspec:\n  hosts: [x]\n  ports: [{number: 80}]\n"
-                    "  resolution: STATIC\n  endpoints: [{address: x.internal}]\n",
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                 "metadata: {name: se}\nspec:\n  hosts: [x]\n  ports: [{number: 80}]\n"
+                 "  resolution: STATIC\n  endpoints: [{address: x.internal}]\n",
                  "t.yaml:8:25: error: spec.endpoints[0].address: with resolution STATIC the "
                  "address must be an IP address (use resolution DNS for a host name)");
 }
@@ -785,9 +804,10 @@ test_conf_split_key_annotation_parses(void **state)
     assert_int_equal(f->c->vss[0].split_key.src, CONF_KEY_HEADER);
     assert_string_equal(f->c->vss[0].split_key.name, "x-user");
     assert_non_null(strstr(f->c->summary, " split-key=x-user"));
-    expect_error(f, "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
-                    "metadata:\n  name: vs\n  annotations: {canaryd.io/split-key: 'ip'}\n"
-                    "spec:\n  hosts: [mobile-api]\n  http:\n" V1I SEDR,
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                 "metadata:\n  name: vs\n  annotations: {canaryd.io/split-key: 'ip'}\n"
+                 "spec:\n  hosts: [mobile-api]\n  http:\n" V1I SEDR,
                  "t.yaml:5:39: error: metadata.annotations.canaryd.io/split-key: invalid split "
                  "key \"ip\": expected cookie:NAME, header:NAME, query:NAME or source-ip");
 }
