@@ -245,7 +245,6 @@ struct h1_parse {
     struct h1_msg *msg;  /* borrowed: the caller's message */
     char *p;             /* borrowed: cursor into the caller's buffer */
     char *end;           /* borrowed: end of what may be looked at now */
-    char *data_end;      /* borrowed: end of the caller's bytes */
     uint16_t end_status; /* running out at end: 0 = need more, else this error */
     bool is_request;
     bool has_cl;
@@ -256,7 +255,7 @@ struct h1_parse {
 
 /* What a window replaced, to restore it. */
 struct h1_window {
-    char *end;
+    char *end; /* borrowed: the caller's buffer */
     uint16_t end_status;
 };
 
@@ -308,7 +307,6 @@ parse_init(struct h1_parse *ps, struct h1_msg *msg, char *buf, size_t len, bool 
         .msg = msg,
         .p = buf,
         .end = buf + len,
-        .data_end = buf + len,
         .is_request = is_request,
     };
     /* Everything before hdrs is scalars and views; hdrs is filled as parsed. */
@@ -926,7 +924,8 @@ parse_reason(struct h1_parse *ps)
 static int
 parse_status_line(struct h1_parse *ps)
 {
-    struct h1_window saved = window_push(ps, H1_MAX_REQUEST_LINE, 414);
+    /* The reason ends at its CR, so that CR must lie inside the window. */
+    struct h1_window saved = window_push(ps, H1_MAX_REQUEST_LINE + 1, 414);
     int rc = parse_version(ps);
 
     if (rc > 0)
@@ -978,6 +977,48 @@ h1_parse_response(char *buf, size_t len, const char *method, size_t method_len, 
 }
 
 /* ---- helpers for callers ---------------------------------------------------- */
+
+/* Past these lengths the request line or the head cannot fit any more (for
+ * a request, leading empty lines come first). */
+#define READY_LINE_MARK (H1_MAX_REQUEST_LINE + 2 * H1_MAX_EMPTY_LINES + 2)
+#define READY_HEAD_MARK (H1_MAX_HEAD + 2 * H1_MAX_EMPTY_LINES)
+
+static bool
+crosses(size_t from, size_t to, size_t mark)
+{
+    return from < mark && to >= mark;
+}
+
+/* True when the line feed at buf[i] ends the head, is bare, or is early. */
+static bool
+lf_is_ready(struct h1_head_progress *hp, const char *buf, size_t i)
+{
+    if (++hp->nlf <= H1_MAX_EMPTY_LINES + 1)
+        return true;
+    if (i == 0 || buf[i - 1] != '\r')
+        return true;
+    return i >= 3 && buf[i - 3] == '\r' && buf[i - 2] == '\n';
+}
+
+bool
+h1_head_is_ready(struct h1_head_progress *hp, const char *buf, size_t len)
+{
+    size_t from = hp->scanned;
+    bool is_ready = false;
+
+    if (len <= from)
+        return false;
+    hp->scanned = len;
+    if (crosses(from, len, READY_LINE_MARK) || crosses(from, len, READY_HEAD_MARK))
+        is_ready = true;
+    for (const char *p = buf + from, *end = buf + len; !is_ready && p < end; p++) {
+        p = memchr(p, '\n', (size_t)(end - p));
+        if (p == NULL)
+            break;
+        is_ready = lf_is_ready(hp, buf, (size_t)(p - buf));
+    }
+    return is_ready;
+}
 
 const struct h1_hdr *
 h1_hdr_find(const struct h1_msg *msg, const char *name, size_t name_len)

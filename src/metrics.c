@@ -1065,44 +1065,25 @@ read_max_fds(double *v)
     return 0;
 }
 
-/* Field 22 of /proc/self/stat (starttime, clock ticks after boot). */
-static int
-read_start_ticks(unsigned long long *ticks)
+/* The wall clock when the process started, taken before main() runs.
+ * Derived from /proc/self/stat starttime and /proc/uptime it is wrong in
+ * sandboxes whose uptime does not match the tick counter; this is not. */
+static double g_start_time;
+
+__attribute__((constructor)) static void
+record_start_time(void)
 {
-    char buf[1024];
-    if (read_small_file("/proc/self/stat", buf, sizeof(buf)) == -1)
-        return -1;
-    /* The command name (field 2) may hold spaces: count fields after its ')'. */
-    const char *p = strrchr(buf, ')');
-    for (int field = 2; p != NULL && field < 21; field++)
-        p = strchr(p + 1, ' ');
-    if (p == NULL || sscanf(p + 1, "%llu", ticks) != 1)
-        return -1;
-    return 0;
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+        g_start_time = floor(((double)now.tv_sec + (double)now.tv_nsec / 1e9) * 100.0 + 0.5) / 100.0;
 }
 
-/* Start time = now - uptime + starttime; computed once so scrapes agree. */
 static int
 read_start_time(double *v)
 {
-    static _Atomic uint64_t cached_bits;
-    uint64_t bits = atomic_load_explicit(&cached_bits, memory_order_relaxed);
-    if (bits == 0) {
-        char buf[128];
-        unsigned long long ticks;
-        double uptime;
-        struct timespec now;
-        if (read_start_ticks(&ticks) == -1 ||
-            read_small_file("/proc/uptime", buf, sizeof(buf)) == -1 ||
-            sscanf(buf, "%lf", &uptime) != 1 || clock_gettime(CLOCK_REALTIME, &now) == -1)
-            return -1;
-        double t = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - uptime +
-                   (double)ticks / (double)sysconf(_SC_CLK_TCK);
-        t = floor(t * 100.0 + 0.5) / 100.0;
-        memcpy(&bits, &t, sizeof(bits));
-        atomic_store_explicit(&cached_bits, bits, memory_order_relaxed);
-    }
-    memcpy(v, &bits, sizeof(*v));
+    if (g_start_time == 0)
+        return -1;
+    *v = g_start_time;
     return 0;
 }
 

@@ -27,8 +27,18 @@
      IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB)
 #define WATCH_RETRY_MS 2000u
 
+/* What a watch descriptor is for: the events that matter on it. */
+struct watch_wd {
+    int wd;
+    char name[NAME_MAX + 1]; /* "" = any event (the file itself, or a config dir) */
+    bool is_dir;             /* a config directory: *.yaml, *.yml and "..data" matter */
+};
+
 struct watch {
     int fd;
+    struct watch_wd *wds; /* owned */
+    size_t nwds;
+    size_t cap_wds;
     struct event *ev_in;  /* owned */
     struct event *ev_deb; /* owned */
     const char *const *paths; /* borrowed */
@@ -131,6 +141,52 @@ sources_hash(const struct watch *w, unsigned char out[SHA256_DIGEST_BYTES])
     sha256_final(&ctx, out);
 }
 
+/* Records what wd is for (once per purpose). Returns -1 when wd is -1. */
+static int
+wd_note(struct watch *w, int wd, const char *name, bool is_dir)
+{
+    if (wd == -1)
+        return -1;
+    for (size_t i = 0; i < w->nwds; i++)
+        if (w->wds[i].wd == wd && w->wds[i].is_dir == is_dir && strcmp(w->wds[i].name, name) == 0)
+            return 0;
+    if (w->nwds == w->cap_wds) {
+        size_t ncap = w->cap_wds ? w->cap_wds * 2 : 8;
+        struct watch_wd *n = realloc(w->wds, ncap * sizeof(*n));
+        if (n == NULL)
+            return 0; /* then every event on it counts: still correct */
+        w->wds = n;
+        w->cap_wds = ncap;
+    }
+    struct watch_wd *e = &w->wds[w->nwds++];
+    e->wd = wd;
+    e->is_dir = is_dir;
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    return 0;
+}
+
+/* Whether an inotify event can change the configuration: unrelated files
+ * in a watched directory (logs, editor swap files) must not postpone or
+ * trigger reloads. */
+static bool
+event_matters(const struct watch *w, const struct inotify_event *ev)
+{
+    bool known = false;
+    for (size_t i = 0; i < w->nwds; i++) {
+        const struct watch_wd *e = &w->wds[i];
+        if (e->wd != ev->wd)
+            continue;
+        known = true;
+        if (ev->len == 0)
+            return true; /* the watched inode itself changed or went away */
+        if (e->is_dir && (is_config_name(ev->name) || strcmp(ev->name, "..data") == 0))
+            return true;
+        if (!e->is_dir && (e->name[0] == '\0' || strcmp(e->name, ev->name) == 0))
+            return true;
+    }
+    return !known;
+}
+
 /* (Re-)adds a watch on each directory and file; inotify_add_watch on an
  * already watched inode just updates it, so this is idempotent. Returns the
  * number of paths that could not be watched. */
@@ -142,7 +198,8 @@ watch_arm(struct watch *w)
         const char *p = w->paths[i];
         struct stat st;
         if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (inotify_add_watch(w->fd, p, WATCH_MASK | IN_DONT_FOLLOW) == -1)
+            if (wd_note(w, inotify_add_watch(w->fd, p, WATCH_MASK | IN_DONT_FOLLOW), "", true) ==
+                -1)
                 missing++;
             continue;
         }
@@ -157,10 +214,13 @@ watch_arm(struct watch *w)
             dir[1] = '\0';
         else
             *slash = '\0';
-        if (inotify_add_watch(w->fd, dir, WATCH_MASK) == -1)
+        const char *base = strrchr(p, '/') != NULL ? strrchr(p, '/') + 1 : p;
+        if (wd_note(w, inotify_add_watch(w->fd, dir, WATCH_MASK), base, false) == -1)
             missing++;
-        if (inotify_add_watch(w->fd, p, IN_CLOSE_WRITE | IN_MODIFY | IN_DELETE_SELF |
-                                            IN_MOVE_SELF | IN_ATTRIB) == -1)
+        if (wd_note(w,
+                    inotify_add_watch(w->fd, p, IN_CLOSE_WRITE | IN_MODIFY | IN_DELETE_SELF |
+                                                    IN_MOVE_SELF | IN_ATTRIB),
+                    "", false) == -1)
             missing++;
     }
     return missing;
@@ -197,9 +257,17 @@ on_watch_event(evutil_socket_t fd, short what, void *arg)
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
     ssize_t n;
     bool any = false;
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
-        any = true;
-    if (any)
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+            if (ev->mask & IN_Q_OVERFLOW || event_matters(w, ev))
+                any = true;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    /* A fixed window from the first relevant event: a stream of writes
+     * cannot postpone the reload forever. */
+    if (any && !event_pending(w->ev_deb, EV_TIMEOUT, NULL))
         debounce_arm(w, g_debounce_ms);
 }
 
@@ -241,5 +309,6 @@ watch_free(struct watch *w)
     if (w->ev_deb != NULL)
         event_free(w->ev_deb);
     close(w->fd);
+    free(w->wds);
     free(w);
 }

@@ -120,6 +120,27 @@ ssize_t h1_parse_request(char *buf, size_t len, struct h1_msg *req);
 ssize_t h1_parse_response(char *buf, size_t len, const char *method, size_t method_len,
                           struct h1_msg *resp);
 
+/* Progress of h1_head_is_ready over one head; zero-initialise per head. */
+struct h1_head_progress {
+    size_t scanned; /* bytes of the buffer already looked at */
+    uint32_t nlf;   /* line feeds seen */
+};
+
+/* Optional, linear-time pre-check for a head that arrives in many small
+ * reads: looks only at the bytes added since the previous call and returns
+ * true when calling h1_parse_request/h1_parse_response on buf[0..len) is
+ * worth it: an empty line (CRLF CRLF) or a bare LF arrived, one of the first
+ * H1_MAX_EMPTY_LINES + 1 line feeds arrived (so errors in the first line are
+ * answered at once), or len just crossed the point where the request-line
+ * or head limit must have been passed. When it returns false, the parse
+ * would return 0 or an error that it will still return at the next true
+ * (errors never go away with more bytes), so skipping it changes only when
+ * an error is noticed, never what is answered. Without this, re-parsing a
+ * growing head on every read is quadratic in its size. buf must start with
+ * the same bytes on every call (the caller appends); hp must not be NULL.
+ * Never calls back. */
+bool h1_head_is_ready(struct h1_head_progress *hp, const char *buf, size_t len);
+
 /* Returns the first header named name (lower case, name_len bytes) or NULL.
  * The result is borrowed from msg. */
 const struct h1_hdr *h1_hdr_find(const struct h1_msg *msg, const char *name, size_t name_len);

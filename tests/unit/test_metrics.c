@@ -496,6 +496,25 @@ test_metric_shard_free_removes_its_series(void **state)
     assert_string_equal(metric_err_name(METRIC_ERR__COUNT), "unknown");
 }
 
+static void
+test_metric_err_every_reason_has_a_unique_name(void **state)
+{
+    (void)state;
+    char *text = render();
+    for (int i = 0; i < METRIC_ERR__COUNT; i++) {
+        const char *name = metric_err_name((enum metric_err)i);
+        assert_non_null(name);
+        assert_string_not_equal(name, "unknown");
+        for (int k = 0; k < i; k++)
+            assert_string_not_equal(name, metric_err_name((enum metric_err)k));
+        char series[128];
+        snprintf(series, sizeof(series), "canaryd_errors_total{reason=\"%s\"}", name);
+        assert_true(sample(text, series) >= 0);
+    }
+    assert_int_equal(count_prefix(text, "canaryd_errors_total{"), METRIC_ERR__COUNT);
+    free(text);
+}
+
 int
 main(void)
 {
@@ -512,6 +531,7 @@ main(void)
         cmocka_unit_test(test_metric_reload_generation_and_timestamp_are_exported),
         cmocka_unit_test(test_metric_process_metrics_are_plausible),
         cmocka_unit_test(test_metric_shard_free_removes_its_series),
+        cmocka_unit_test(test_metric_err_every_reason_has_a_unique_name),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

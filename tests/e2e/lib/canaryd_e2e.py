@@ -199,10 +199,12 @@ def sanitizer_report(text):
 class Canaryd:
     """Runs the canaryd binary on loopback with a given config.
 
-    config: YAML text (written to one file) or a dict {file name: YAML text} (written to a
-    directory passed with -c). Use as a context manager; .port is the data-plane port,
-    .admin_port the admin port. On exit: SIGTERM, wait, and fail the test when the
-    process had died, exited non-zero, had to be killed, or printed a sanitizer report.
+    config: YAML text (written to one file), a dict {file name: YAML text} (written to a
+    directory passed with -c), or a function of the listen port returning either (for
+    configs that name the port; called again if the port must be changed). Use as a
+    context manager; .port is the data-plane port, .admin_port the admin port. On exit:
+    SIGTERM, wait, and fail the test when the process had died, exited non-zero, had to be
+    killed, or printed a sanitizer report.
     """
 
     def __init__(self, config, workers=1, extra_args=(), env=None, drain_timeout=2,
@@ -246,6 +248,9 @@ class Canaryd:
         return False
 
     def _write_config(self):
+        if callable(self.config):
+            self.config_fn = self.config
+            self.config = self.config(self.port)
         if isinstance(self.config, dict):
             cdir = os.path.join(self.dir, "conf")
             os.mkdir(cdir)
@@ -275,7 +280,7 @@ class Canaryd:
     def start(self):
         binary = canaryd_bin()
         self.dir = tempfile.mkdtemp(prefix="canaryd-e2e-")
-        self._write_config()
+        self.config_fn = None
         env = {k: v for k, v in os.environ.items() if not k.startswith("CANARYD")}
         env.update(self.env_extra)
         last = ""
@@ -283,6 +288,13 @@ class Canaryd:
             self.port, self.admin_port = self.fixed_port or free_port(), free_port()
             while self.admin_port == self.port:
                 self.admin_port = free_port()
+            if attempt == 0:
+                self._write_config()
+            elif self.config_fn is not None:
+                if os.path.isdir(self.config_path):
+                    shutil.rmtree(self.config_path, ignore_errors=True)
+                self.config = self.config_fn
+                self._write_config()
             args = [binary, "-c", self.config_path, "-l", f"127.0.0.1:{self.port}",
                     "-a", f"127.0.0.1:{self.admin_port}", "-w", str(self.workers),
                     "--drain-timeout", str(self.drain_timeout)] + self.extra_args
@@ -1331,7 +1343,8 @@ def describe(resp):
 
 def expect_upstream(resp, name, what):
     """resp must be a 200 answered by Upstream `name`."""
-    if resp.status != 200 or resp.header("x-upstream") != name or resp.body != (name + "\n").encode():
+    if (resp.status != 200 or resp.header("x-upstream") != name
+            or resp.body != (name + "\n").encode()):
         fail(f"{what}: expected 200 from upstream {name!r}, got {describe(resp)}")
 
 
@@ -1359,7 +1372,8 @@ def run_cases(proxy, cases, keepalive=True):
     conn = None
     for what, kw, expected in cases:
         kw = dict(kw)
-        shown = f"{kw.get('method', 'GET')} {kw.get('path', '/')} host={kw.get('host', DEFAULT_HOST)!r}"
+        shown = (f"{kw.get('method', 'GET')} {kw.get('path', '/')} "
+                 f"host={kw.get('host', DEFAULT_HOST)!r}")
         if kw.get("headers"):
             shown += f" headers={list(kw['headers'])!r}"
         try:

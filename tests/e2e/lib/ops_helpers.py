@@ -347,3 +347,25 @@ def weighted_vs(w1, w2, name="mobile-api", host="mobile-api", gateways=None, rou
             f"  - destination: {{host: mobile-api, subset: v2}}\n"
             f"    weight: {w2}\n")
     return virtual_service(name, [host], http, gateways=gateways)
+
+
+class Soft:
+    """Collects independent checks so one failure does not hide the others; finish()
+    fails with all of them."""
+
+    def __init__(self):
+        self.failures = []
+
+    def check(self, cond, msg):
+        if not cond:
+            print(f"  FAIL {msg}", flush=True)
+            self.failures.append(msg)
+        return bool(cond)
+
+    def eq(self, got, expected, what):
+        return self.check(got == expected, f"{what}: expected {expected!r}, got {got!r}")
+
+    def finish(self):
+        if self.failures:
+            raise TestFailure(f"{len(self.failures)} check(s) failed:\n  "
+                              + "\n  ".join(self.failures))

@@ -4,7 +4,7 @@ exact/prefix/regex (full match, query ignored), ignoreUriCase, method, authority
 exact/prefix/regex, headers exact/prefix/regex (names case-insensitive, values not),
 queryParams exact/regex, withoutHeaders, scheme (plain listener = http) and port (the
 listener's port)."""
-from canaryd_e2e import (Canaryd, Upstreams, fail, free_port, mesh_config, run, run_cases, step,
+from canaryd_e2e import (Canaryd, Upstreams, fail, mesh_config, run, run_cases, step,
                         virtual_service)
 
 ROUTES = ["scheme-https", "uri-exact", "uri-prefix", "uri-regex", "ignore-case", "method",
@@ -77,16 +77,17 @@ def vs(listen_port, other_port):
 
 
 def main():
-    lp = free_port()
-    other = free_port()
-    while other == lp:
-        other = free_port()
     with Upstreams(*ROUTES) as ups:
         hosts = ["mobile-api", "auth.example.com", "pre.example.com", "r42.example.com",
                  "r4x.example.com"]
-        cfg = mesh_config(ups, virtual_service("mobile-api", hosts, vs(lp, other)))
-        with Canaryd(cfg, port=lp) as proxy:
-            step(f"listening on {proxy.port}")
+
+        def cfg(port):
+            other = port + 1 if port < 65535 else port - 1
+            return mesh_config(ups, virtual_service("mobile-api", hosts, vs(port, other)))
+
+        with Canaryd(cfg) as proxy:
+            lp = proxy.port
+            step(f"listening on {lp}")
             H = lambda *h: list(h)  # noqa: E731
             run_cases(proxy, [
                 ("uri exact", {"path": "/exact"}, "uri-exact"),

@@ -2,7 +2,7 @@
 """routing: directResponse and redirect are answered by canaryd itself (status, body,
 Location as Envoy builds it: scheme://authority/path), never reach an upstream, and keep the
 client connection usable."""
-from canaryd_e2e import (Canaryd, Upstreams, check, expect_eq, expect_upstream, fail,
+from canaryd_e2e import (Canaryd, Upstreams, check, expect_eq, expect_upstream,
                         mesh_config, run, step, virtual_service)
 
 VS = """

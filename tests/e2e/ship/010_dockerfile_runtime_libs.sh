@@ -73,16 +73,22 @@ fi
 sanitized=0
 grep -qE 'lib(a|ub|l|t)san\.so' <<<"$ldd_out" && sanitized=1
 
+libs=$(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$ldd_out" | sort -u)
+# One dpkg -S for all of them (it is slow): each library under the path ldd printed,
+# its real path, and its /usr or non-/usr twin (Debian's merged /usr).
+cands=$(for lib in $libs; do
+    printf '%s\n%s\n/usr%s\n%s\n' "$lib" "$(realpath -m "$lib")" "$lib" "${lib#/usr}"
+done | sort -u)
+owners=$(dpkg -S $cands 2>/dev/null)
 pkg_of() { # pkg_of PATH: the Debian package that ships PATH (without :arch)
-    local path=$1 cand out
-    for cand in "$path" "$(realpath -m "$path")" "/usr$path" "${path#/usr}"; do
-        out=$(dpkg -S "$cand" 2>/dev/null | head -n 1) || continue
-        [ -n "$out" ] && { echo "${out%%:*}" | sed 's/,.*//'; return 0; }
+    local cand line
+    for cand in "$1" "$(realpath -m "$1")" "/usr$1" "${1#/usr}"; do
+        line=$(awk -v p="$cand" 'substr($0, length($0) - length(p) + 1) == p && index($0, ": " p) { print; exit }' <<<"$owners")
+        [ -n "$line" ] && { echo "${line%%:*}" | sed 's/,.*//'; return 0; }
     done
     return 1
 }
 
-libs=$(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$ldd_out" | sort -u)
 [ -n "$libs" ] || fail "ldd listed no library (is $bin dynamically linked?)"
 needed=()
 for lib in $libs; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """timeouts/errors: 502 when the upstream refuses the connection (closed port), closes
 without answering, or resets (RST) before answering; canaryd keeps serving."""
-from canaryd_e2e import (Canaryd, Upstreams, expect_status, expect_upstream, free_port,
+from canaryd_e2e import (Canaryd, Upstreams, expect_status, free_port,
                         mesh_config, run, run_cases, step, virtual_service)
 
 VS = """
