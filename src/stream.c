@@ -225,6 +225,17 @@ request_id_make(struct stream *st, struct lb_rng *rng)
 
 /* ---- ending ---- */
 
+static int
+client_format(const struct sess *s, char *buf, size_t len)
+{
+    uint16_t port = s->peer.ss_family == AF_INET6
+                        ? ntohs(((const struct sockaddr_in6 *)&s->peer)->sin6_port)
+                        : ntohs(((const struct sockaddr_in *)&s->peer)->sin_port);
+    int n = snprintf(buf, len, s->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", s->peer_ip,
+                     port);
+    return n < 0 ? 0 : (int)MIN((size_t)n, len - 1);
+}
+
 static void
 stream_log(struct stream *st)
 {
@@ -245,10 +256,7 @@ stream_log(struct stream *st)
     if (!log_access_is_enabled())
         return;
     char client[INET6_ADDRSTRLEN + 8];
-    uint16_t cport = st->sess->peer.ss_family == AF_INET6
-                         ? ntohs(((struct sockaddr_in6 *)&st->sess->peer)->sin6_port)
-                         : ntohs(((struct sockaddr_in *)&st->sess->peer)->sin_port);
-    int clen = snprintf(client, sizeof(client), "%s:%u", st->sess->peer_ip, cport);
+    int clen = client_format(st->sess, client, sizeof(client));
     const char *proto = st->req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
     struct log_access_rec rec = {
         .time_us = wall_us() - dur,
@@ -340,7 +348,7 @@ stream_finish(struct stream *st, enum stream_end why, bool up_reusable)
     if (!st->req_done)
         s->flags |= SESS_F_CLOSE_AFTER; /* unread request body: cannot reuse */
     stream_end(st, why, up_reusable);
-    return sess_stream_done(s);
+    return sess_stream_done(s) == -1 ? -1 : 1;
 }
 
 /* ---- answers canaryd writes itself ---- */
@@ -400,7 +408,8 @@ stream_local_reply(struct stream *st, uint16_t status, const char *extra_hdrs, c
         s->flags |= SESS_F_CLOSE_AFTER;
     st->status = status;
     st->resp_started = true;
-    st->bytes_out += s->out.len - before;
+    /* As for proxied responses (and Envoy's BYTES_SENT): body bytes only. */
+    st->bytes_out += st->is_head || o.failed ? 0 : body_len;
     return stream_finish(st, why, false);
 }
 
@@ -430,9 +439,9 @@ stream_reject(struct sess *s, uint16_t status, enum stream_end why, const char *
 {
     struct worker *w = s->w;
     struct out o = {&s->out, &w->bufs, false};
-    size_t before = s->out.len;
     char body[96];
     int n = snprintf(body, sizeof(body), "%s\n", flag);
+    n = MIN(n, (int)sizeof(body) - 1);
     out_str(&o, "HTTP/1.1 ");
     out_u64(&o, status);
     out_str(&o, " ");
@@ -447,13 +456,13 @@ stream_reject(struct sess *s, uint16_t status, enum stream_end why, const char *
     metric_error(w->metrics, reject_metric(status, why));
     if (log_access_is_enabled()) {
         char client[INET6_ADDRSTRLEN + 8];
-        int clen = snprintf(client, sizeof(client), "%s", s->peer_ip);
+        int clen = client_format(s, client, sizeof(client));
         struct log_access_rec rec = {
             .time_us = wall_us(),
             .client = {client, (size_t)clen},
             .status = status,
             .bytes_in = s->in.len,
-            .bytes_out = s->out.len - before,
+            .bytes_out = o.failed ? 0 : (uint64_t)n,
             .upstream_us = -1,
             .flags = {flag, strlen(flag)},
         };
@@ -1364,6 +1373,14 @@ copy_resp_state(struct stream *st, const struct h1_msg *resp)
 
 /* Parses response heads in up->in. Returns 1 when the final head was
  * handled, 0 when more bytes are needed, -1 when the session is gone. */
+enum prh {
+    PRH_GONE = -1, /* the session is gone */
+    PRH_MORE = 0,  /* need more bytes */
+    PRH_ENDED = 1, /* the stream ended (answered with an error); the session lives */
+    PRH_HEAD = 2,  /* the final head was handled */
+    PRH_RETRY = 3, /* this try was dropped; a retry is scheduled */
+};
+
 static int
 parse_resp_head(struct stream *st)
 {
@@ -1376,7 +1393,7 @@ parse_resp_head(struct stream *st)
         if (r == 0) {
             if (up->in.len >= PROXY_MAX_IN)
                 return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_header_too_large");
-            return 0;
+            return PRH_MORE;
         }
         if (r < 0)
             return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_protocol_error");
@@ -1398,7 +1415,7 @@ parse_resp_head(struct stream *st)
         observe(st, resp.status);
         if (resp.status >= 400 && status_retryable(st, resp.status)) {
             stream_retry_later(st);
-            return 2;
+            return PRH_RETRY;
         }
         st->up_end_us = proxy_now_us();
         copy_resp_state(st, &resp);
@@ -1408,11 +1425,13 @@ parse_resp_head(struct stream *st)
         buf_consume(&up->in, (size_t)r);
         st->resp_head_done = true;
         st->resp_started = true;
-        if (resp.status == 101)
-            return stream_tunnel_start(st) == -1 ? -1 : 1;
+        if (resp.status == 101) {
+            int rc = stream_tunnel_start(st);
+            return rc != 0 ? rc : PRH_HEAD;
+        }
         if (st->resp_framing == H1_FRAME_NONE)
             st->resp_done = true;
-        return 1;
+        return PRH_HEAD;
     }
 }
 
@@ -1423,13 +1442,13 @@ stream_pump_resp(struct stream *st)
     struct sess *s = st->sess;
     if (!st->resp_head_done) {
         int r = parse_resp_head(st);
-        if (r < 0)
+        if (r == PRH_GONE || r == PRH_ENDED)
             return r;
-        if (r == 2) {
+        if (r == PRH_RETRY) {
             sess_update_events(s); /* retrying after a backoff */
             return 0;
         }
-        if (r == 0) {
+        if (r == PRH_MORE) {
             /* Interim responses (100 Continue) may be waiting in s->out. */
             if (sess_flush(s) == -1)
                 return -1;
@@ -1530,7 +1549,7 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
     struct stream *st = up->st;
     if (st == NULL)
         return;
-    if (up->is_connecting && up_connected(st) == -1)
+    if (up->is_connecting && up_connected(st) != 0)
         return;
     if (st->up != up)
         return; /* retried on another connection */
@@ -1710,8 +1729,8 @@ stream_start(struct sess *s, struct h1_msg *req, size_t head_len)
         return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_config");
     uint32_t tmo = 0;
     int rc = stream_route(st);
-    if (rc == -1 || s->st != st)
-        return rc;
+    if (rc != 0)
+        return rc == -1 ? -1 : 0; /* answered already; the session lives on when 1 */
     tmo = st->route != NULL ? st->route->timeout_ms : 0;
     if (tmo != 0) {
         struct timeval tv = {tmo / 1000, (tmo % 1000) * 1000};

@@ -6,8 +6,9 @@
  * exact-size heap copy so that ASan sees any read past len, and the
  * invariants below abort on violation: results never exceed len, views stay
  * inside the head, framing agrees with the headers, a proper prefix of a
- * complete head is "need more", and a chunked body gives the same result and
- * payload however it is split.
+ * complete head is "need more", errors do not change with more bytes,
+ * h1_head_is_ready never hides a complete head, and a chunked body gives the
+ * same result and payload however it is split.
  */
 #include "canaryd/common.h"
 #include "canaryd/h1.h"
@@ -119,6 +120,26 @@ parse(const uint8_t *data, size_t len, bool is_request, const char *method, stru
     return rc;
 }
 
+/* Fed in steps, h1_head_is_ready never says false while a head is complete. */
+static void
+fuzz_ready(const uint8_t *data, size_t len, bool is_request, const char *method)
+{
+    struct h1_head_progress hp = {0};
+    static struct h1_msg m;
+    size_t step = 1 + len % 13;
+
+    for (size_t n = MIN(step, len); n > 0; n = MIN(n + step, len)) {
+        char *buf = copy(data, n);
+        bool is_ready = h1_head_is_ready(&hp, buf, n);
+        ssize_t rc = is_request ? h1_parse_request(buf, n, &m)
+                                : h1_parse_response(buf, n, method, strlen(method), &m);
+        free(buf);
+        BUG_ON(rc > 0 && !is_ready);
+        if (rc > 0 || n == len)
+            break;
+    }
+}
+
 static void
 fuzz_head(const uint8_t *data, size_t len, bool is_request, const char *method)
 {
@@ -143,6 +164,8 @@ fuzz_head(const uint8_t *data, size_t len, bool is_request, const char *method)
         free(pbuf);
     }
     free(buf);
+    if (len <= 1024)
+        fuzz_ready(data, len, is_request, method);
 }
 
 struct chunk_out {

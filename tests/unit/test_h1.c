@@ -936,6 +936,82 @@ test_h1_token_list_has_ignores_case_and_ows(void **state)
     assert_false(h1_token_list_has("a b", 3, "a", 1));
 }
 
+/* Feeds s in steps; a complete head must never hide behind a false. Returns
+ * how many calls said true. */
+static int
+feed_ready(const char *s, size_t n, size_t step, bool is_request, ssize_t *last_rc)
+{
+    struct h1_head_progress hp = {0};
+    int ntrue = 0;
+
+    *last_rc = 0;
+    for (size_t len = MIN(step, n);; len = MIN(len + step, n)) {
+        bool is_ready = h1_head_is_ready(&hp, s, len);
+        ssize_t rc = is_request ? req_n(s, len) : resp_n(s, len, "GET");
+        if (rc > 0)
+            assert_true(is_ready);
+        if (is_ready) {
+            ntrue++;
+            *last_rc = rc;
+            if (rc != 0)
+                return ntrue;
+        }
+        if (len == n)
+            return ntrue;
+    }
+}
+
+static void
+test_h1_head_is_ready_never_hides_a_complete_head(void **state)
+{
+    (void)state;
+    static const char s[] = "\r\nGET /a HTTP/1.1\r\nHost: a\r\nX-1: 1\r\nX-2: 2\r\nX-3: 3\r\n"
+                            "X-4: 4\r\nX-5: 5\r\nX-6: 6\r\nX-7: 7\r\nX-8: 8\r\nX-9: 9\r\n\r\n";
+    ssize_t rc;
+    for (size_t step = 1; step < sizeof(s); step++) {
+        feed_ready(s, sizeof(s) - 1, step, true, &rc);
+        assert_int_equal(rc, sizeof(s) - 1);
+    }
+    /* byte by byte: the early line feeds, then only the end of the head */
+    assert_int_equal(feed_ready(s, sizeof(s) - 1, 1, true, &rc), H1_MAX_EMPTY_LINES + 2);
+    static const char r[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    feed_ready(r, sizeof(r) - 1, 1, false, &rc);
+    assert_int_equal(rc, sizeof(r) - 1);
+}
+
+static void
+test_h1_head_is_ready_reports_bare_lf_at_once(void **state)
+{
+    (void)state;
+    static const char s[] = "GET / HTTP/1.1\r\nHost: a\r\nX-1: 1\r\nX-2: 2\r\nX-3: 3\r\n"
+                            "X-4: 4\r\nX-5: 5\r\nX-6: 6\r\nX-7: 7\r\nX-8: 8\nrest";
+    ssize_t rc;
+    feed_ready(s, sizeof(s) - 1, 1, true, &rc);
+    assert_int_equal(rc, -1);
+    assert_int_equal(g_msg.err_status, 400);
+}
+
+static void
+test_h1_head_is_ready_trickled_limits_414_431(void **state)
+{
+    (void)state;
+    size_t n = H1_MAX_HEAD + 4 * H1_MAX_EMPTY_LINES + 64;
+    char *s = malloc(n);
+    ssize_t rc;
+
+    memcpy(s, "GET /", 5);
+    memset(s + 5, 'a', n - 5);
+    assert_int_equal(feed_ready(s, n, 97, true, &rc), 1);
+    assert_int_equal(rc, -1);
+    assert_int_equal(g_msg.err_status, 414);
+    size_t h = (size_t)sprintf(s, GET11 HOST "X-Long: ");
+    memset(s + h, 'b', n - h);
+    assert_int_equal(feed_ready(s, n, 101, true, &rc), 3); /* first LFs, line mark, head mark */
+    assert_int_equal(rc, -1);
+    assert_int_equal(g_msg.err_status, 431);
+    free(s);
+}
+
 /* ---- chunked scanner ------------------------------------------------------------- */
 
 struct chunk_result {
@@ -1223,6 +1299,9 @@ main(void)
         cmocka_unit_test(test_h1_response_ambiguous_framing_502),
         cmocka_unit_test(test_h1_response_status_line_too_long_502),
         cmocka_unit_test(test_h1_response_head_too_large_502),
+        cmocka_unit_test(test_h1_head_is_ready_never_hides_a_complete_head),
+        cmocka_unit_test(test_h1_head_is_ready_reports_bare_lf_at_once),
+        cmocka_unit_test(test_h1_head_is_ready_trickled_limits_414_431),
         cmocka_unit_test(test_h1_hdr_find_returns_first_match),
         cmocka_unit_test(test_h1_is_hop_by_hop_matches_rfc_list),
         cmocka_unit_test(test_h1_token_list_has_ignores_case_and_ows),

@@ -919,6 +919,7 @@ class Upstream:
       /raw/NAME          send RAW_RESPONSES[NAME]
       /ws                101 to an Upgrade: websocket, then echo raw bytes until EOF
       /close             200 with Connection: close, then close
+      /drop-after        200 (keep-alive), then close the connection 50 ms later
     A request with Expect: 100-continue gets `100 Continue` before its body is read.
     """
 
@@ -1205,6 +1206,12 @@ class Upstream:
             return self._websocket(conn, rd, req)
         if path == "/close":
             return self._send(conn, 200, req, name_body, keep=False)
+        if path == "/drop-after":
+            # Answer as keep-alive, then close the idle connection shortly after, the way a
+            # server's own keep-alive timeout does.
+            self._send(conn, 200, req, name_body, keep=True)
+            time.sleep(0.05)
+            return False
         if path.startswith("/echo"):
             body = json.dumps(req.to_dict()).encode()
             return self._send(conn, 200, req, body, [("Content-Type", "application/json")],

@@ -24,8 +24,11 @@ Builds on canaryd_e2e (which it does not change):
 import concurrent.futures
 import json
 import math
+import os
 import re
+import signal
 import socket
+import sys
 import threading
 import time
 
@@ -61,7 +64,7 @@ class ScriptUpstream(Upstream):
             self.max_active = max(self.max_active, self.active)
             mode = self.mode
         try:
-            if mode is None:
+            if mode is None and req.path != "/__stats":
                 return super()._handle(conn, rd, req)
             return self._scripted(conn, rd, req, mode)
         finally:
@@ -69,6 +72,12 @@ class ScriptUpstream(Upstream):
                 self.active -= 1
 
     def _scripted(self, conn, rd, req, mode):
+        if req.path == "/__stats":
+            self._read_body(rd, req)
+            with self.lock:
+                stats = {"heads": len(self.heads) - 1, "requests": len(self.requests),
+                         "max_active": self.max_active}
+            return self._send(conn, 200, req, json.dumps(stats).encode(), keep=False)
         self._read_body(rd, req)
         req.complete = True
         with self.lock:
@@ -93,6 +102,64 @@ class ScriptUpstream(Upstream):
         raise ValueError(f"unknown ScriptUpstream mode {mode!r}")
 
 
+class ProcessUpstream:
+    """A ScriptUpstream in a child python process (so that hundreds of its threads, e.g.
+    a slow mirror's, cannot steal this process's GIL from the client and the other
+    upstreams). .port; .stats() -> {"heads", "requests", "max_active"} (GET /__stats,
+    which answers at once whatever the mode); close() kills the child by PID."""
+
+    def __init__(self, name, mode):
+        import subprocess
+        import sys
+
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--serve", name, mode or ""],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ))
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.close()
+            raise TestFailure(f"ProcessUpstream {name}: child did not start ({line!r})")
+        self.port = int(line)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+        return False
+
+    def stats(self):
+        c = HttpConn(self.port, timeout=5.0)
+        try:
+            resp = c.request("GET", "/__stats")
+        finally:
+            c.close()
+        return json.loads(resp.body)
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def _serve_main(name, mode):
+    up = ScriptUpstream(name, mode=mode or None)
+    print(up.port, flush=True)
+    try:
+        sys.stdin.read()  # until the parent closes the pipe or kills us
+    finally:
+        up.close()
+
+
 def closed_port():
     """A loopback port nothing listens on (bound then closed: refused at once)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -106,7 +173,7 @@ def closed_port():
 
 
 def _port_of(u):
-    return u.port if isinstance(u, Upstream) else int(u)
+    return u.port if hasattr(u, "port") else int(u)
 
 
 def dest_rule(name, host, subsets, traffic_policy=None, subset_policies=None):
@@ -316,3 +383,7 @@ def flags_of(line):
     if isinstance(f, list):
         return set(f)
     return {t for t in re.split(r"[,\s]+", str(f)) if t}
+
+
+if __name__ == "__main__" and len(sys.argv) >= 3 and sys.argv[1] == "--serve":
+    _serve_main(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "")

@@ -2,7 +2,7 @@
 """reload: SIGHUP with a valid new config switches routing (weights 100/0 -> 0/100), the
 /config generation goes up by one and canaryd_config_reloads_total{result="success"} by
 one; a "reload" process-log line with result ok is printed."""
-from canaryd_e2e import Canaryd, Upstreams, check, expect_eq, expect_upstream, mesh_config, run, step
+from canaryd_e2e import Upstreams, check, expect_eq, expect_upstream, mesh_config, run, step
 from ops_helpers import OpsCanaryd, reload_events, wait_until, weighted_vs
 
 

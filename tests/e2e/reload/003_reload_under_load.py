@@ -83,7 +83,7 @@ def main():
                         slow_reloads.append(k)
                     time.sleep(0.03)
                 # keep the load on until enough requests went through (bounded)
-                deadline = time.monotonic() + 15 * slow_factor()
+                deadline = time.monotonic() + 8 * slow_factor()
                 while time.monotonic() < deadline:
                     with lock:
                         done = stats["ok"] + len(stats["non2xx"]) + len(stats["failed"])

@@ -8,10 +8,16 @@ from canaryd_e2e import Canaryd, Upstreams, mesh_config, run, run_cases, step, v
 
 VS = r"""
 - name: testers-seed
-  match: [{uri: {prefix: /seed}, headers: {cookie: {regex: "^(.*?;)?(email=[^;]*@example.com)(;.*)?$"}}}]
+  match:
+  - uri: {prefix: /seed}
+    headers:
+      cookie: {regex: "^(.*?;)?(email=[^;]*@example.com)(;.*)?$"}
   route: [{destination: {host: mobile-api, subset: v2}}]
 - name: testers-robust
-  match: [{uri: {prefix: /robust}, headers: {cookie: {regex: "^(.*?;\\s*)?(email=[^;]*@example\\.com)(;.*)?$"}}}]
+  match:
+  - uri: {prefix: /robust}
+    headers:
+      cookie: {regex: "^(.*?;\\s*)?(email=[^;]*@example\\.com)(;.*)?$"}
   route: [{destination: {host: mobile-api, subset: v2}}]
 - name: both-lines
   match: [{uri: {prefix: /joined}, headers: {cookie: {regex: "^a=1; b=2$"}}}]
