@@ -607,7 +607,7 @@ field_content_length(struct h1_parse *ps, const struct h1_hdr *h)
 
 /* Codings a request may apply before chunked; none is decoded here. */
 static const struct {
-    const char *name;
+    const char *name; /* static string */
     size_t len;
 } request_codings[] = {
     {"gzip", 4}, {"x-gzip", 6}, {"deflate", 7}, {"compress", 8}, {"x-compress", 10},
@@ -667,7 +667,7 @@ field_transfer_encoding(struct h1_parse *ps, const struct h1_hdr *h)
 }
 
 static const struct {
-    const char *token;
+    const char *token; /* static string */
     size_t len;
     uint32_t flag;
 } connection_tokens[] = {
@@ -712,7 +712,7 @@ field_upgrade(struct h1_parse *ps, const struct h1_hdr *h)
 /* Indexed by name length: one short compare per header line. Two names of
  * the same length would need a second table. */
 static const struct field_rule {
-    const char *name;
+    const char *name; /* static string, lower case */
     field_fn fn;
     bool is_request_only;
 } field_rules[] = {
@@ -1032,7 +1032,7 @@ h1_hdr_find(const struct h1_msg *msg, const char *name, size_t name_len)
 }
 
 static const struct {
-    const char *name;
+    const char *name; /* static string */
     size_t len;
 } hop_by_hop[] = {
     {"connection", 10}, {"keep-alive", 10},        {"proxy-connection", 16}, {"te", 2},

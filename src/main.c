@@ -359,6 +359,7 @@ serve(const struct opts *o)
     log_event(LOG_LEVEL_INFO, "listen", LOG_FIELDS(LOG_F_STR("admin", o->admin)), "serving");
     event_base_dispatch(base);
     worker_stop_all();
+    reload_fini();
     admin_stop();
     dns_fini();
     health_fini();

@@ -125,6 +125,15 @@ match_test(const struct match *m, const char *s, size_t len)
     return false;
 }
 
+void
+match_thread_fini(void)
+{
+    pcre2_match_data_free(tl_md);
+    pcre2_match_context_free(tl_mctx);
+    tl_md = NULL;
+    tl_mctx = NULL;
+}
+
 unsigned long
 match_limit_hits(void)
 {

@@ -34,6 +34,7 @@ struct mirror {
     struct stream *st; /* weak: cleared by mirror_detach */
     bool is_connecting;
     bool is_body_done;
+    size_t body_bytes; /* request body bytes fed so far */
     struct mirror *prev, *next; /* worker's list */
 };
 
@@ -226,7 +227,9 @@ mirror_feed(struct stream *st, const char *p, size_t len, bool done)
         struct mirror *m = st->mirrors[i];
         if (m == NULL)
             continue;
-        if (buf_append(&m->out, &m->w->bufs, p, len, MIRROR_MAX_BYTES + 16384u) == -1) {
+        m->body_bytes += len;
+        if (m->body_bytes > MIRROR_MAX_BYTES ||
+            buf_append(&m->out, &m->w->bufs, p, len, MIRROR_MAX_BYTES + 16384u) == -1) {
             /* Too big, or the mirror is not keeping up: drop this copy. */
             dropped(m->w);
             mirror_free(m);

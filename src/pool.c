@@ -110,11 +110,6 @@ upconn_free(struct worker *w, struct upconn *up)
     buf_release(&up->in, &w->bufs);
     buf_release(&up->out, &w->bufs);
     up->pe->nconns--;
-    if (up->counted != NULL) {
-        atomic_fetch_sub_explicit(&up->counted->nconns, 1, memory_order_relaxed);
-        if (w->pend_head != NULL)
-            event_active(&w->ev_pending, EV_TIMEOUT, 0);
-    }
     free(up);
 }
 
@@ -214,8 +209,6 @@ pool_release(struct worker *w, struct upconn **upp, uint32_t idle_ms)
     up->st = NULL;
     struct timeval tv = {idle_ms / 1000, (idle_ms % 1000) * 1000};
     event_add(&up->ev_tmo, &tv);
-    if (w->pend_head != NULL)
-        event_active(&w->ev_pending, EV_TIMEOUT, 0);
     up->next = pe->idle;
     pe->idle = up;
     pe->nidle++;

@@ -271,6 +271,25 @@ reload_install(struct event_base *base)
     return 0;
 }
 
+void
+reload_fini(void)
+{
+    for (size_t i = 0; i < countof(g_ev_sig); i++) {
+        if (g_ev_sig[i] != NULL)
+            event_free(g_ev_sig[i]);
+        g_ev_sig[i] = NULL;
+    }
+    if (g_ev_drain != NULL)
+        event_free(g_ev_drain);
+    g_ev_drain = NULL;
+    watch_free(g_watch);
+    g_watch = NULL;
+    pthread_mutex_lock(&g_mu);
+    free(g_last_error);
+    g_last_error = NULL;
+    pthread_mutex_unlock(&g_mu);
+}
+
 /* ---- /config ---- */
 
 static void

@@ -229,6 +229,13 @@ sess_process_loop(struct sess *s)
     while (s->st == NULL && s->in.len > 0 && !(s->flags & (SESS_F_CLOSE_AFTER | SESS_F_CLOSING))) {
         if (s->out.len >= PROXY_HIGH_WATER)
             return 0; /* pipelined answers pile up: let the client read first */
+        /* A head trickling in is only parsed once it can be complete (or
+         * wrong): re-parsing it on every read would be quadratic. */
+        if (!h1_head_is_ready(&s->hp, buf_head(&s->in), s->in.len)) {
+            if (s->in.len >= PROXY_MAX_IN)
+                return stream_reject(s, 431, STREAM_END_PARSE, "header_too_large");
+            return 0;
+        }
         struct h1_msg req;
         ssize_t r = h1_parse_request(buf_head(&s->in), s->in.len, &req);
         if (r == 0) {
@@ -240,6 +247,7 @@ sess_process_loop(struct sess *s)
             return stream_reject(s, req.err_status ? req.err_status : 400, STREAM_END_PARSE,
                                  req.err != NULL ? req.err : "bad_request");
         event_del(&s->ev_tmo);
+        memset(&s->hp, 0, sizeof(s->hp));
         if (stream_start(s, &req, (size_t)r) == -1)
             return -1;
     }

@@ -302,6 +302,12 @@ up_detach(struct stream *st, bool reusable)
     st->up = NULL;
     if (st->ep != NULL && st->wc != NULL && st->wc->active[st->ep->index] > 0)
         st->wc->active[st->ep->index]--;
+    if (up->counted != NULL) {
+        atomic_fetch_sub_explicit(&up->counted->nconns, 1, memory_order_relaxed);
+        up->counted = NULL;
+        if (w->pend_head != NULL)
+            event_active(&w->ev_pending, EV_TIMEOUT, 0);
+    }
     if (reusable)
         pool_release(w, &up, st->dest->cluster->policy.pool.idle_timeout_ms);
     else
@@ -563,6 +569,8 @@ stream_forward(struct stream *st)
     if (f->has_delay && !st->is_fault_delayed && draw_ppm(w) < f->delay_ppm) {
         st->is_fault_delayed = true;
         st->is_delaying = true;
+        /* The loop's cached clock may lag: the delay counts from now. */
+        event_base_update_cache_time(w->base);
         struct timeval tv = {f->delay_ms / 1000, (f->delay_ms % 1000) * 1000};
         event_add(&st->ev_retry, &tv); /* a timer on the loop, never a sleep */
         return 0;
@@ -668,6 +676,23 @@ hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr
     sk->ops[1] = b;
 }
 
+/* Transfer-Encoding is hop-by-hop, but codings other than chunked (gzip,
+ * chunked) describe the bytes relayed as they are: keep them. add_chunked: the
+ * body is chunk-encoded by canaryd on top of the sender's codings. */
+static void
+out_te(struct out *o, const struct h1_msg *m, bool add_chunked)
+{
+    const struct h1_hdr *te = (m->flags & H1_F_TE_OTHER) ? h1_hdr_find(m, "transfer-encoding", 17)
+                                                         : NULL;
+    if (te == NULL) {
+        out_str(o, "transfer-encoding: chunked\r\n");
+        return;
+    }
+    out_str(o, "transfer-encoding: ");
+    out_mem(o, te->value, te->value_len);
+    out_str(o, add_chunked ? ", chunked\r\n" : "\r\n");
+}
+
 /* Istio rewrite.uri replaces the matched prefix, or the whole path when the
  * route matched otherwise. */
 static void
@@ -760,7 +785,7 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
     out_ops_add(&o, &st->route->headers.request);
     out_ops_add(&o, &st->dest->headers.request);
     if (st->req_framing == H1_FRAME_CHUNKED)
-        out_str(&o, "transfer-encoding: chunked\r\n");
+        out_te(&o, r, false);
     if (st->is_upgrade && !is_shadow) {
         const struct h1_hdr *up = h1_hdr_find(r, "upgrade", 7);
         out_str(&o, "connection: upgrade\r\n");
@@ -907,11 +932,19 @@ retries_max(const struct stream *st)
     return rt->is_set ? rt->attempts : DEFAULT_CONNECT_RETRIES;
 }
 
+/* Whether the route's retry policy covers a failure of kind what. As in
+ * Envoy, 5xx and gateway-error also cover connect failures and resets (the
+ * 502/503 the proxy would answer). */
 static bool
 retry_on(const struct stream *st, uint32_t what)
 {
     const struct conf_retries *rt = &st->route->retries;
-    return !rt->is_set || (rt->on & what) != 0;
+    if (!rt->is_set)
+        return (what & (RETRY_ON_CONNECT_FAILURE | RETRY_ON_REFUSED_STREAM)) != 0;
+    uint32_t on = rt->on;
+    if (on & (RETRY_ON_5XX | RETRY_ON_GATEWAY_ERROR))
+        on |= RETRY_ON_CONNECT_FAILURE | RETRY_ON_REFUSED_STREAM | RETRY_ON_RESET;
+    return (on & what) != 0;
 }
 
 /* ---- connection-pool limits (maxConnections, http1MaxPendingRequests) ---- */
@@ -1026,23 +1059,26 @@ stream_dispatch(struct stream *st, struct buf *carry)
         const struct sockaddr *sa = ep_addr(w, st->ep, &salen);
         struct pool_ep *pe = sa != NULL ? pool_ep_get(&w->pool, sa, salen) : NULL;
         st->pe = pe;
-        up = pe != NULL ? pool_lease(w, pe) : NULL;
-        if (up == NULL && pe != NULL && carry == NULL) {
+        if (pe != NULL && carry == NULL) {
             int room = conn_room(st);
             if (room == 0)
                 return pending_push(st);
             if (room < 0)
                 return stream_fail(st, 503, STREAM_END_OVERFLOW, "overflow");
         }
-        if (up == NULL && pe != NULL) {
+        up = pe != NULL ? pool_lease(w, pe) : NULL;
+        if (up == NULL && pe != NULL)
             up = pool_connect(w, pe);
-            if (up != NULL && c->rt != NULL) {
+        if (up != NULL) {
+            /* maxConnections counts connections in use, across workers: an
+             * idle keep-alive connection in another worker's pool must not
+             * keep this one waiting. */
+            if (c->rt != NULL && c->policy.pool.max_connections != 0) {
                 up->counted = c->rt;
                 atomic_fetch_add_explicit(&c->rt->nconns, 1, memory_order_relaxed);
             }
-        }
-        if (up != NULL)
             break;
+        }
         /* Refused at once (common on loopback): another try, as for a
          * connect failure seen later. */
         metric_connect_failure(w->metrics, c->host, c->subset != NULL ? c->subset : "");
@@ -1182,7 +1218,7 @@ stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
         return stream_dispatch(st, NULL);
     }
     bool policy = rt->is_set && st->tries < rt->attempts && can_replay(st) &&
-                  ((why == STREAM_END_UP_RESET && (rt->on & RETRY_ON_RESET)) ||
+                  ((why == STREAM_END_UP_RESET && retry_on(st, RETRY_ON_RESET)) ||
                    (why == STREAM_END_UP_TIMEOUT && status_retryable(st, 504)));
     if (policy) {
         stream_retry_later(st);
@@ -1222,7 +1258,7 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
     out_ops_add(&o, &st->route->headers.response);
     out_ops_add(&o, &st->dest->headers.response);
     if ((st->resp_framing == H1_FRAME_CHUNKED && !client10) || st->resp_to_chunked)
-        out_str(&o, "transfer-encoding: chunked\r\n");
+        out_te(&o, resp, st->resp_to_chunked);
     if (st->status == 101) {
         const struct h1_hdr *u = h1_hdr_find(resp, "upgrade", 7);
         out_str(&o, "connection: upgrade\r\n");

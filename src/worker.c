@@ -24,6 +24,7 @@
 
 #include "canaryd/conf.h"
 #include "canaryd/lb.h"
+#include "canaryd/match.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
 #include "canaryd/mirror.h"
@@ -622,13 +623,21 @@ worker_main(void *arg)
     ctl_run(w);
     event_base_dispatch(w->base);
     worker_fini(w);
+    match_thread_fini();
     return NULL;
 }
 
 static int
 worker_init(struct worker *w)
 {
-    w->base = event_base_new();
+    /* A precise clock: fault delays and timeouts must not fire early by a
+     * coarse clock's tick. */
+    struct event_config *cfg = event_config_new();
+    if (cfg == NULL)
+        return -1;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    w->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
     if (w->base == NULL)
         return -1;
     w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -26,7 +26,7 @@ struct health_ep {
 };
 
 struct health_cluster {
-    atomic_int nconns;   /* open upstream connections, all workers */
+    atomic_int nconns;   /* upstream connections in use (leased), all workers */
     atomic_int npending; /* requests waiting for a connection, all workers */
 };
 

@@ -45,6 +45,10 @@ void match_fini(struct match *m);
  * bumps the counter returned by match_limit_hits(). */
 bool match_test(const struct match *m, const char *s, size_t len);
 
+/* Frees the calling thread's regex match data (call before a thread that
+ * used match_test exits). */
+void match_thread_fini(void);
+
 /* Number of regex evaluations stopped by the match/depth limits, process-wide. */
 unsigned long match_limit_hits(void);
 

@@ -82,6 +82,7 @@ struct sess {
     uint32_t flags;
     uint32_t nreqs;
     uint64_t head_start_us; /* first byte of the current head, for --header-timeout */
+    struct h1_head_progress hp; /* how much of the current head was scanned */
     bool want_rd, want_wr;  /* event interests currently armed */
     struct sess *prev, *next; /* worker's list */
 };
@@ -96,7 +97,8 @@ struct upconn {
     struct pool_ep *pe;     /* borrowed: the worker's pool entry (lives as long as the worker) */
     struct worker *w;       /* borrowed: owner */
     struct health_cluster *counted; /* borrowed: process-lifetime; the cluster whose
-                                       connection count includes this one, or NULL */
+                                       in-use connection count includes this one while
+                                       leased (maxConnections), or NULL */
     struct stream *st;      /* weak: cleared by stream_end */
     uint32_t nreqs;
     bool is_connecting;

@@ -32,6 +32,9 @@ int reload_start(const struct reload_opts *opts);
  * thread's loop. Returns 0 or -1. */
 int reload_install(struct event_base *base);
 
+/* Removes the signal handlers and the watch (at exit). */
+void reload_fini(void);
+
 /* Rebuilds from the sources now (what SIGHUP does). Returns 0 when the new
  * snapshot was published, -1 when the old one stays. */
 int reload_now(const char *trigger);

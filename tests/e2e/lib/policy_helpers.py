@@ -234,6 +234,17 @@ class Result:
                 f"{self.upstream} {self.error or ''}>")
 
 
+class SourceConn(HttpConn):
+    """An HttpConn from a chosen loopback source address (e.g. 127.0.0.7)."""
+
+    def __init__(self, port, source, timeout=5.0, host="127.0.0.1"):
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+
+
 def _one(conn_holder, port, spec, timeout):
     r = Result(spec)
     t0 = time.monotonic()
