@@ -22,10 +22,11 @@ struct h1_msg;
 /* Longest Host (without its port) route_vhost() looks up; longer is no match. */
 #define ROUTE_HOST_MAX 255
 
-/* Separators used to join repeated request headers before matching, as Envoy
- * does (HeaderUtility::getAllOfHeaderAsString and the inline Cookie header):
- * Cookie lines with "; ", every other header with ",". */
-#define ROUTE_JOIN_SEP ","
+/* Separators used to join repeated request headers before matching: Cookie
+ * lines with "; " (as browsers send them), every other header with ", " (the
+ * list form of RFC 9110 5.3, as the canaryd contract says). Envoy joins plain
+ * headers with a bare ","; a regex written with ",\s*" matches both. */
+#define ROUTE_JOIN_SEP ", "
 #define ROUTE_JOIN_SEP_COOKIE "; "
 
 /* Everything route_select() (and lb_key_*) read about one request. Filled by
