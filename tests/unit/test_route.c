@@ -708,9 +708,9 @@ test_route_select_join_overflow_is_no_match(void **state)
     fx_req_init(&t, "GET", "/", "h");
     fx_req_hdr(&t, "x-tag", "abcd");
     fx_req_hdr(&t, "x-tag", "efgh");
-    t.rr.scratch_cap = 9; /* "abcd,efgh" needs 9 */
+    t.rr.scratch_cap = 10; /* "abcd, efgh" needs 10 */
     assert_string_equal(chosen(vs, &t), "tag");
-    t.rr.scratch_cap = 8;
+    t.rr.scratch_cap = 9;
     assert_string_equal(chosen(vs, &t), "default");
     t.rr.scratch = NULL;
     t.rr.scratch_cap = 0;
