@@ -268,7 +268,7 @@ measure() {
     [ -n "$rps" ] && [ -n "$p99" ] || { printf '%s\n' "$out" >&2; die "no wrk figures for $v"; }
     local cpu
     cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="${reqs:-0}" \
-        'BEGIN { printf "%.2f", n > 0 ? t / hz * 1e6 / n : 0 }')
+        'BEGIN { printf "%.2f", (n > 0 ? t / hz * 1e6 / n : 0) }')
     echo "$v $r $rps $(to_ms "$p99") $(( ${non2xx:-0} + ${sockerr:-0} )) $cpu" >>"$TMP/raw"
     say "round $r $v: $rps req/s, p99 $p99, canaryd CPU $cpu us/req, errors $(( ${non2xx:-0} + ${sockerr:-0} ))"
 }

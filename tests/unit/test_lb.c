@@ -467,7 +467,7 @@ test_lb_key_get_header_joins_repeated_lines(void **state)
     fx_req_hdr(&t, "x-user", "alice");
     assert_key(&k, &t, "alice");
     fx_req_hdr(&t, "x-user", "bob");
-    assert_key(&k, &t, "alice,bob");
+    assert_key(&k, &t, "alice, bob");
     t.rr.scratch_cap = 3;
     assert_key(&k, &t, NULL);
 }
