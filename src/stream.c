@@ -1066,7 +1066,7 @@ stream_dispatch(struct stream *st, struct buf *carry)
             if (room < 0)
                 return stream_fail(st, 503, STREAM_END_OVERFLOW, "overflow");
         }
-        up = pe != NULL ? pool_lease(w, pe) : NULL;
+        up = pe != NULL && !st->is_fresh_only ? pool_lease(w, pe) : NULL;
         if (up == NULL && pe != NULL)
             up = pool_connect(w, pe);
         if (up != NULL) {
@@ -1208,8 +1208,10 @@ stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
     if (was_reused && why == STREAM_END_UP_RESET && st->tries < STALE_RETRIES + retries_max(st) &&
         can_replay(st)) {
         /* A stale keep-alive connection says nothing about the endpoint: the
-         * request is rebuilt and sent again at once on a fresh connection. */
+         * request is rebuilt and sent again at once on a fresh connection
+         * (not another pooled one, which may be just as stale). */
         st->tries++;
+        st->is_fresh_only = true;
         up_detach(st, false);
         event_del(&st->ev_try);
         for (size_t i = 0; i < st->dest->cluster->neps && i < 64; i++)
@@ -1569,8 +1571,12 @@ up_connected(struct stream *st)
     socklen_t len = sizeof(err);
     if (getsockopt(up->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
         err = errno;
-    if (err != 0)
-        return stream_up_failed(st, STREAM_END_UP_CONNECT, true);
+    if (err != 0) {
+        /* This connection is gone (and its memory may already hold the next
+         * try's): tell the caller not to touch it, whatever happened next. */
+        int rc = stream_up_failed(st, STREAM_END_UP_CONNECT, true);
+        return rc == -1 ? -1 : 1;
+    }
     up->is_connecting = false;
     event_del(&up->ev_tmo);
     return 0;
@@ -1587,8 +1593,6 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
         return;
     if (up->is_connecting && up_connected(st) != 0)
         return;
-    if (st->up != up)
-        return; /* retried on another connection */
     if (buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
         if (!st->resp_head_done) {
             bool nothing = false;

@@ -190,6 +190,7 @@ struct stream {
     bool is_delaying;      /* ev_retry is a fault delay, not a backoff */
     bool is_fault_delayed;
     bool is_pending;          /* waiting in the worker's queue for a connection */
+    bool is_fresh_only;       /* a pooled connection failed: the next try opens a new one */
     bool is_mirrored;         /* mirror copies were started (first try only) */
     struct mirror *mirrors[4]; /* weak: cleared by mirror_detach */
     uint8_t nmirrors;
