@@ -168,9 +168,13 @@ out_hdr(struct out *o, const char *name, size_t nlen, const char *val, size_t vl
 static void
 out_u64(struct out *o, uint64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
-    out_mem(o, tmp, (size_t)n);
+    char tmp[20];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    out_mem(o, tmp + i, sizeof(tmp) - i);
 }
 
 /* Moves h1_msg views from one buffer base to another after a copy. */
@@ -213,13 +217,20 @@ request_id_make(struct stream *st, struct lb_rng *rng)
         st->request_id[h->value_len] = '\0';
         return;
     }
+    /* UUID version 4 (RFC 9562): 122 random bits, version 0100, variant 10. */
     uint64_t a = lb_rand(rng), b = lb_rand(rng);
-    /* UUID version 4, variant 10xx. */
     a = (a & ~0xf000ull) | 0x4000ull;
     b = (b & ~(3ull << 62)) | (2ull << 62);
-    snprintf(st->request_id, sizeof(st->request_id), "%08x-%04x-%04x-%04x-%012llx",
-             (unsigned)(a >> 32), (unsigned)((a >> 16) & 0xffff), (unsigned)(a & 0xffff),
-             (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffull));
+    static const char hex[] = "0123456789abcdef";
+    char *p = st->request_id;
+    for (int i = 0; i < 32; i++) {
+        uint64_t word = i < 16 ? a : b;
+        int shift = 60 - 4 * (i % 16);
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            *p++ = '-';
+        *p++ = hex[(word >> shift) & 0xf];
+    }
+    *p = '\0';
     st->request_id_len = 36;
 }
 
