@@ -60,6 +60,9 @@ $(B)/tests/%: tests/unit/%.c $(B)/libcanaryd.a $(HEADERS) $(wildcard tests/unit/
 	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libcanaryd.a \
 	    $(LDFLAGS_$*) $(CMOCKA_LIBS) $(ALL_LDLIBS)
 
+# The resolver boundary is mocked in the dns unit test.
+LDFLAGS_test_dns := -Wl,--wrap=evdns_getaddrinfo
+
 deps:
 	@bash tests/deps.sh
 
