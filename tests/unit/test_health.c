@@ -21,7 +21,7 @@ struct fixture {
     struct conf_endpoint eps[NEPS];
     struct conf_endpoint *ep_ptrs[NEPS];
     struct conf_cluster cluster;
-    char names[NEPS][16];
+    char names[NEPS][32];
 };
 
 static struct fixture fx;
