@@ -1026,15 +1026,15 @@ stream_pending_run(struct worker *w)
     }
 }
 
-/* Picks an endpoint not tried yet and attaches a connection to it. carry, when
- * given, holds bytes already prepared for the upstream (a retry). */
-static int
-stream_dispatch(struct stream *st, struct buf *carry)
+/* Picks an endpoint of the destination cluster not tried yet by this stream
+ * (any, once all were tried). Returns its index in the cluster or SIZE_MAX
+ * when none is usable. */
+static size_t
+pick_endpoint(struct stream *st)
 {
-    struct sess *s = st->sess;
-    struct worker *w = s->w;
+    struct worker *w = st->sess->w;
     const struct conf_cluster *c = st->dest->cluster;
-    uint64_t skip[LB_BITMAP_WORDS(64)] = {0};
+    uint64_t skip[1] = {st->tried};
     struct lb_pick pk = {
         .rng = &w->rng,
         .rr_next = &st->wc->rr[c->index],
@@ -1049,57 +1049,48 @@ stream_dispatch(struct stream *st, struct buf *carry)
         route_req_init(&rr, st);
         pk.has_hash = lb_key_hash_req(&c->policy.hash, &rr, &pk.hash);
     }
-    struct upconn *up = NULL;
-    while (up == NULL) {
-        skip[0] = st->tried;
-        size_t ei = lb_pick_endpoint(c, &pk);
-        if (ei == SIZE_MAX && st->tried != 0) {
-            pk.skip = NULL; /* every endpoint tried: any will do */
-            ei = lb_pick_endpoint(c, &pk);
-            pk.skip = skip;
-        }
-        if (ei == SIZE_MAX) {
-            if (carry != NULL)
-                buf_release(carry, &w->bufs);
-            return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_healthy_upstream");
-        }
-        st->ep = c->eps[ei];
-        if (ei < 64)
-            st->tried |= 1ull << ei;
-        socklen_t salen = 0;
-        const struct sockaddr *sa = ep_addr(w, st->ep, &salen);
-        struct pool_ep *pe = sa != NULL ? pool_ep_get(&w->pool, sa, salen) : NULL;
-        st->pe = pe;
-        if (pe != NULL && carry == NULL) {
-            int room = conn_room(st);
-            if (room == 0)
-                return pending_push(st);
-            if (room < 0)
-                return stream_fail(st, 503, STREAM_END_OVERFLOW, "overflow");
-        }
-        up = pe != NULL && !st->is_fresh_only ? pool_lease(w, pe) : NULL;
-        if (up == NULL && pe != NULL)
-            up = pool_connect(w, pe);
-        if (up != NULL) {
-            /* maxConnections counts connections in use, across workers: an
-             * idle keep-alive connection in another worker's pool must not
-             * keep this one waiting. */
-            if (c->rt != NULL && c->policy.pool.max_connections != 0) {
-                up->counted = c->rt;
-                atomic_fetch_add_explicit(&c->rt->nconns, 1, memory_order_relaxed);
-            }
-            break;
-        }
-        /* Refused at once (common on loopback): another try, as for a
-         * connect failure seen later. */
-        metric_connect_failure(w->metrics, c->host, c->subset != NULL ? c->subset : "");
-        if (st->tries >= retries_max(st) || !retry_on(st, RETRY_ON_CONNECT_FAILURE)) {
-            if (carry != NULL)
-                buf_release(carry, &w->bufs);
-            return stream_fail(st, 502, STREAM_END_UP_CONNECT, "upstream_connect_failure");
-        }
-        st->tries++;
+    size_t ei = lb_pick_endpoint(c, &pk);
+    if (ei == SIZE_MAX && st->tried != 0) {
+        pk.skip = NULL;
+        ei = lb_pick_endpoint(c, &pk);
     }
+    return ei;
+}
+
+/* A connection to st->ep: an idle one from the pool, else a new one. NULL when
+ * no address is known or the connect was refused at once. */
+static struct upconn *
+upconn_get(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    const struct conf_cluster *c = st->dest->cluster;
+    socklen_t salen = 0;
+    const struct sockaddr *sa = ep_addr(w, st->ep, &salen);
+    struct pool_ep *pe = sa != NULL ? pool_ep_get(&w->pool, sa, salen) : NULL;
+    st->pe = pe;
+    if (pe == NULL)
+        return NULL;
+    struct upconn *up = st->is_fresh_only ? NULL : pool_lease(w, pe);
+    if (up == NULL)
+        up = pool_connect(w, pe);
+    /* maxConnections counts connections in use, across workers: an idle
+     * keep-alive connection in another worker's pool must not keep this
+     * one waiting. */
+    if (up != NULL && c->rt != NULL && c->policy.pool.max_connections != 0) {
+        up->counted = c->rt;
+        atomic_fetch_add_explicit(&c->rt->nconns, 1, memory_order_relaxed);
+    }
+    return up;
+}
+
+/* Attaches up to st and sends what is ready: carry (bytes of a try whose
+ * connect failed) or the rebuilt head, the body kept for replay and what
+ * the client sent since. */
+static int
+upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
+{
+    struct sess *s = st->sess;
+    struct worker *w = s->w;
     if (!up->is_reused) {
         event_assign(&up->ev_rd, w->base, up->fd, EV_READ | EV_PERSIST, on_up_read, up);
         event_assign(&up->ev_wr, w->base, up->fd, EV_WRITE | EV_PERSIST, on_up_write, up);
@@ -1115,8 +1106,6 @@ stream_dispatch(struct stream *st, struct buf *carry)
         up->out = *carry;
         memset(carry, 0, sizeof(*carry));
     } else {
-        /* A first try, or a retry rebuilding the request: head, the body
-         * bytes already sent once (kept in replay), then what is new. */
         if (stream_build_head(st, &up->out, false) == -1 ||
             buf_append(&up->out, &w->bufs, buf_head(&st->replay), st->replay.len,
                        HEAD_MAX + REPLAY_MAX + PROXY_HIGH_WATER) == -1)
@@ -1135,13 +1124,57 @@ stream_dispatch(struct stream *st, struct buf *carry)
         uint32_t ms = connect_timeout_ms(st);
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
         event_add(&up->ev_tmo, &tv);
-    } else if (buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
-        /* A pooled connection the upstream closed meanwhile: handled as a
-         * reset before the response (retried when safe). */
+    } else {
+        /* A write error here (a pooled connection the upstream closed) shows
+         * up again as a reset on the read side, where it is retried if safe. */
+        (void)buf_write_fd(&up->out, up->fd);
     }
     up_update_events(st);
     sess_update_events(s);
     return 0;
+}
+
+/* Fails the stream, dropping bytes prepared for a retry. */
+static int
+dispatch_fail(struct stream *st, struct buf *carry, uint16_t status, enum stream_end why)
+{
+    if (carry != NULL)
+        buf_release(carry, &st->sess->w->bufs);
+    return stream_fail(st, status, why, end_flags[why]);
+}
+
+/* Picks an endpoint not tried yet and starts a try on it. carry, when given,
+ * holds bytes already prepared for the upstream (a connect retry). */
+static int
+stream_dispatch(struct stream *st, struct buf *carry)
+{
+    const struct conf_cluster *c = st->dest->cluster;
+    struct upconn *up = NULL;
+    while (up == NULL) {
+        size_t ei = pick_endpoint(st);
+        if (ei == SIZE_MAX)
+            return dispatch_fail(st, carry, 503, STREAM_END_NO_HEALTHY);
+        st->ep = c->eps[ei];
+        if (ei < 64)
+            st->tried |= 1ull << ei;
+        if (carry == NULL) {
+            int room = conn_room(st);
+            if (room == 0)
+                return pending_push(st);
+            if (room < 0)
+                return stream_fail(st, 503, STREAM_END_OVERFLOW, "overflow");
+        }
+        up = upconn_get(st);
+        if (up != NULL)
+            break;
+        /* Refused at once (common on loopback): another try, as for a
+         * connect failure seen later. */
+        metric_connect_failure(st->sess->w->metrics, c->host, c->subset ? c->subset : "");
+        if (st->tries >= retries_max(st) || !retry_on(st, RETRY_ON_CONNECT_FAILURE))
+            return dispatch_fail(st, carry, 502, STREAM_END_UP_CONNECT);
+        st->tries++;
+    }
+    return upconn_start(st, up, carry);
 }
 
 static bool
