@@ -34,7 +34,7 @@ CONNS=${POLICY_CONNS:-64}
 THREADS=${POLICY_THREADS:-2}
 WORKERS=${POLICY_WORKERS:-1}
 WARMUP=${POLICY_WARMUP:-1}
-VARIANTS=(${POLICY_VARIANTS:-plain retries fault0 outlier pool splitkey})
+read -r -a VARIANTS <<<"${POLICY_VARIANTS:-plain retries fault0 outlier pool splitkey}"
 PIDS=()
 TMP=
 
@@ -265,7 +265,10 @@ measure() {
     code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: mobile-api' "$url")
     [ "$code" = 200 ] || say "warning: $v: a check request got $code"
     stop_canaryd
-    [ -n "$rps" ] && [ -n "$p99" ] || { printf '%s\n' "$out" >&2; die "no wrk figures for $v"; }
+    if [ -z "$rps" ] || [ -z "$p99" ]; then
+        printf '%s\n' "$out" >&2
+        die "no wrk figures for $v"
+    fi
     local cpu
     cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="${reqs:-0}" \
         'BEGIN { printf "%.2f", (n > 0 ? t / hz * 1e6 / n : 0) }')
@@ -300,27 +303,38 @@ label = {"plain": "(a) plain route", "retries": "(b) retries", "fault0": "(c) fa
          "outlier": "(d) outlierDetection", "pool": "(e) connectionPool (not reached)",
          "splitkey": "(f) split-key annotation"}
 base = rows[variants[0]]
-b_rps = statistics.median(x[0] for x in base)
-b_p99 = statistics.median(x[1] for x in base)
-b_cpu = statistics.median(x[3] for x in base)
-print(f"{'variant':34s} {'req/s':>8s} {'p99 ms':>7s} {'us/req':>7s} {'req/s cost':>10s} "
-      f"{'p99 cost':>9s} {'CPU cost':>9s} {'errors':>6s}  {'verdict':7s} rounds (req/s)")
+med = lambda xs, k: statistics.median(x[k] for x in xs)
+b_rps, b_p99, b_cpu = med(base, 0), med(base, 1), med(base, 3)
+b_best, b_mincpu = max(x[0] for x in base), min(x[3] for x in base)
+
+
+def pct(v, ref, higher_is_cost=True):
+    if not ref:
+        return 0.0
+    return ((v - ref) if higher_is_cost else (ref - v)) / ref * 100
+
+
+print(f"{'variant':34s} {'req/s':>7s} {'p99 ms':>7s} {'us/req':>7s} {'req/s':>8s} {'p99':>8s} "
+      f"{'CPU/req':>8s} {'err':>4s}  {'verdict':8s} {'best req/s':>10s} {'min us/req':>10s}")
+print(f"{'':34s} {'median':>7s} {'median':>7s} {'median':>7s} {'cost':>8s} {'cost':>8s} "
+      f"{'cost':>8s} {'':>4s}  {'(medians)':8s} {'(cost)':>10s} {'(cost)':>10s}")
 for v in variants:
     xs = rows[v]
-    rps = statistics.median(x[0] for x in xs)
-    p99 = statistics.median(x[1] for x in xs)
+    rps, p99, cpu = med(xs, 0), med(xs, 1), med(xs, 3)
     err = sum(x[2] for x in xs)
-    cpu = statistics.median(x[3] for x in xs)
-    cost_rps = (b_rps - rps) / b_rps * 100
-    cost_p99 = (p99 - b_p99) / b_p99 * 100 if b_p99 else 0.0
-    cost_cpu = (cpu - b_cpu) / b_cpu * 100 if b_cpu else 0.0
+    c_rps, c_p99, c_cpu = pct(rps, b_rps, False), pct(p99, b_p99), pct(cpu, b_cpu)
+    best, mincpu = max(x[0] for x in xs), min(x[3] for x in xs)
     verdict = "ref" if v == variants[0] else (
-        "ok" if cost_rps < 5 and cost_p99 < 5 and cost_cpu < 5 else "over 5%")
-    print(f"{label.get(v, v):34s} {rps:8.0f} {p99:7.2f} {cpu:7.2f} {cost_rps:+9.1f}% "
-          f"{cost_p99:+8.1f}% {cost_cpu:+8.1f}% {err:6d}  {verdict:7s} "
-          f"{' '.join(f'{x[0]:.0f}' for x in xs)}")
-print("cost relative to (a): req/s lower by, p99 higher by, canaryd CPU per request higher by "
-      "(negative: cheaper); medians over the rounds")
+        "ok" if c_rps < 5 and c_p99 < 5 and c_cpu < 5 else "over 5%")
+    print(f"{label.get(v, v):34s} {rps:7.0f} {p99:7.2f} {cpu:7.2f} {c_rps:+7.1f}% {c_p99:+7.1f}% "
+          f"{c_cpu:+7.1f}% {err:4d}  {verdict:8s} {pct(best, b_best, False):+9.1f}% "
+          f"{pct(mincpu, b_mincpu):+9.1f}%")
+print("cost: relative to (a); req/s lower by, p99 higher by, canaryd CPU time per request "
+      "higher by (negative: cheaper than (a)).")
+print("medians over the rounds; 'best'/'min' columns compare the least disturbed round of "
+      "each variant (useful on a shared machine).")
+print("raw req/s per round: " + "; ".join(
+    f"{v} " + " ".join(f"{x[0]:.0f}" for x in rows[v]) for v in variants))
 EOF
 }
 

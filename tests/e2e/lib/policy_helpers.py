@@ -9,15 +9,24 @@ Builds on canaryd_e2e (which it does not change):
                   differently): mode None (the normal Upstream paths), "reset" (read the
                   request, close without answering), "status:NNN", "slow:MS",
                   "flaky:N:NNN" (the first N requests answer NNN, then 200). It also
-                  tracks how many requests it is serving at once (.max_active).
+                  tracks how many requests it is serving at once (.max_active), and
+                  answers GET /__stats with JSON counters whatever the mode.
+  ProcessUpstream(name, mode)
+                  the same in a child process (killed by PID on close), for upstreams
+                  holding hundreds of threads (a slow mirror); .stats().
+  SourceConn(port, "127.0.0.7")
+                  an HttpConn from a chosen loopback source address (source-ip keys).
+  closed_port()   a loopback port nothing listens on.
   policy_config(subsets, *virtual_services, traffic_policy=None, subset_policies=None,
                 extra_docs=())
                   ServiceEntry + DestinationRule (host and per-subset trafficPolicy)
                   + VirtualServices, all for mobile-api.
   load(port, specs, conns)
                   sends many requests over `conns` keep-alive connections in parallel
-                  threads and returns one Result per spec (status, upstream, elapsed).
-  metric_value(proxy, name, labels), generation(proxy), wait_generation(...)
+                  threads and returns one Result per spec (status, upstream, elapsed);
+                  sequential(port, specs), concurrent_requests(port, specs).
+  metric_value(proxy, name, labels), generation(proxy), reload_and_wait(proxy, config),
+  flags_of(access-log line)
   percentile(values, p), binomial_bounds(n, p, sigmas)
 """
 

@@ -10,7 +10,7 @@ only for idempotent methods (a PUT carries its body again, a POST is never repla
   retryOn gateway-error, upstream 502, 504, 200                -> 200, 3 tries
   retryOn retriable-4xx, upstream 409 then 200                 -> 200, 2 tries
   retryOn "503", upstream 500 then 200                         -> 500, 1 try"""
-from canaryd_e2e import Canaryd, expect_eq, fail, run, step
+from canaryd_e2e import Canaryd, fail, run, step
 from policy_helpers import ScriptUpstream, policy_config, sequential, vs
 
 
