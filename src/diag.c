@@ -95,8 +95,8 @@ diag_format(const struct diag *d, char *buf, size_t len)
 {
     const char *lvl = d->level == DIAG_ERROR ? "error" : "warning";
     if (d->path[0] != '\0')
-        return snprintf(buf, len, "%s:%d:%d: %s: %s: %s", d->file, d->line, d->col, lvl,
-                        d->path, d->msg);
+        return snprintf(buf, len, "%s:%d:%d: %s: %s: %s", d->file, d->line, d->col, lvl, d->path,
+                        d->msg);
     return snprintf(buf, len, "%s:%d:%d: %s: %s", d->file, d->line, d->col, lvl, d->msg);
 }
 

@@ -30,16 +30,16 @@ struct dns_retired {
 struct dns_entry {
     char *name; /* owned */
     uint16_t port;
-    _Atomic(struct dns_addrs *) addrs; /* owned: current list */
-    struct event *ev_refresh;          /* owned */
+    _Atomic(struct dns_addrs *) addrs;     /* owned: current list */
+    struct event *ev_refresh;              /* owned */
     struct evdns_getaddrinfo_request *req; /* in flight, or NULL */
     bool has_warned;
     struct dns_entry *next; /* owned list */
 };
 
-static struct event_base *g_base;   /* borrowed */
-static struct evdns_base *g_dns;    /* owned */
-static struct dns_entry *g_entries; /* owned */
+static struct event_base *g_base;     /* borrowed */
+static struct evdns_base *g_dns;      /* owned */
+static struct dns_entry *g_entries;   /* owned */
 static struct dns_retired *g_retired; /* owned */
 
 static void dns_resolve(struct dns_entry *e);
@@ -48,8 +48,8 @@ int
 dns_init(struct event_base *base)
 {
     g_base = base;
-    g_dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    g_dns =
+        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     if (g_dns == NULL) {
         /* No resolv.conf: still resolve /etc/hosts names and literals. */
         g_dns = evdns_base_new(base, 0);
@@ -205,8 +205,7 @@ dns_attach(struct conf *c)
 const struct dns_addrs *
 dns_addrs_get(const struct dns_entry *e)
 {
-    return e != NULL ? atomic_load_explicit(&((struct dns_entry *)e)->addrs,
-                                            memory_order_acquire)
+    return e != NULL ? atomic_load_explicit(&((struct dns_entry *)e)->addrs, memory_order_acquire)
                      : NULL;
 }
 

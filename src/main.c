@@ -214,26 +214,54 @@ parse_opt(struct opts *o, int c, const char *arg)
         }
         o->paths[o->npaths++] = arg;
         return -1;
-    case 't': o->test_only = true; return -1;
-    case 'l': o->listen = arg; return -1;
-    case 'a': o->admin = arg; return -1;
+    case 't':
+        o->test_only = true;
+        return -1;
+    case 'l':
+        o->listen = arg;
+        return -1;
+    case 'a':
+        o->admin = arg;
+        return -1;
     case 'w':
         if (parse_workers(arg, &o->workers) == -1) {
             fprintf(stderr, "canaryd: -w %s: expected 1..256\n", arg);
             return EXIT_USAGE;
         }
         return -1;
-    case OPT_WATCH: o->watch = true; return -1;
-    case OPT_DRAIN: secs = &o->drain_timeout_s; break;
-    case OPT_DELAY: secs = &o->shutdown_delay_s; break;
-    case OPT_HEADER: secs = &o->header_timeout_s; break;
-    case OPT_IDLE: secs = &o->idle_timeout_s; break;
-    case OPT_CONNECT: secs = &o->connect_timeout_s; break;
-    case OPT_LOGLEVEL: o->log_level = arg; return -1;
-    case OPT_ACCESS: o->access_log = arg; return -1;
-    case 'v': printf("canaryd %s\n", CANARYD_VERSION); return 0;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return EXIT_USAGE;
+    case OPT_WATCH:
+        o->watch = true;
+        return -1;
+    case OPT_DRAIN:
+        secs = &o->drain_timeout_s;
+        break;
+    case OPT_DELAY:
+        secs = &o->shutdown_delay_s;
+        break;
+    case OPT_HEADER:
+        secs = &o->header_timeout_s;
+        break;
+    case OPT_IDLE:
+        secs = &o->idle_timeout_s;
+        break;
+    case OPT_CONNECT:
+        secs = &o->connect_timeout_s;
+        break;
+    case OPT_LOGLEVEL:
+        o->log_level = arg;
+        return -1;
+    case OPT_ACCESS:
+        o->access_log = arg;
+        return -1;
+    case 'v':
+        printf("canaryd %s\n", CANARYD_VERSION);
+        return 0;
+    case 'h':
+        usage(stdout);
+        return 0;
+    default:
+        usage(stderr);
+        return EXIT_USAGE;
     }
     if (parse_secs(arg, secs) == -1) {
         fprintf(stderr, "canaryd: %s: expected a number of seconds\n", arg);

@@ -19,8 +19,8 @@
 #define MATCH_DEPTH_LIMIT 5000u
 #define MATCH_HEAP_LIMIT_KIB 1024u
 
-static _Thread_local pcre2_match_data *tl_md;         /* owned by the thread, never freed */
-static _Thread_local pcre2_match_context *tl_mctx;    /* owned by the thread, never freed */
+static _Thread_local pcre2_match_data *tl_md;      /* owned by the thread, never freed */
+static _Thread_local pcre2_match_context *tl_mctx; /* owned by the thread, never freed */
 static atomic_ulong limit_hits;
 
 int

@@ -1075,7 +1075,8 @@ record_start_time(void)
 {
     struct timespec now;
     if (clock_gettime(CLOCK_REALTIME, &now) == 0)
-        g_start_time = floor(((double)now.tv_sec + (double)now.tv_nsec / 1e9) * 100.0 + 0.5) / 100.0;
+        g_start_time =
+            floor(((double)now.tv_sec + (double)now.tv_nsec / 1e9) * 100.0 + 0.5) / 100.0;
 }
 
 static int

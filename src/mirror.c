@@ -34,7 +34,7 @@ struct mirror {
     struct stream *st; /* weak: cleared by mirror_detach */
     bool is_connecting;
     bool is_body_done;
-    size_t body_bytes; /* request body bytes fed so far */
+    size_t body_bytes;          /* request body bytes fed so far */
     struct mirror *prev, *next; /* worker's list */
 };
 

@@ -189,8 +189,7 @@ pool_release(struct worker *w, struct upconn **upp, uint32_t idle_ms)
     struct upconn *up = *upp;
     *upp = NULL;
     struct pool_ep *pe = up->pe;
-    if (pe->nidle >= POOL_MAX_IDLE_PER_EP || w->is_stopping || up->in.len > 0 ||
-        up->out.len > 0) {
+    if (pe->nidle >= POOL_MAX_IDLE_PER_EP || w->is_stopping || up->in.len > 0 || up->out.len > 0) {
         upconn_free(w, up);
         return;
     }

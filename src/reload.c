@@ -36,9 +36,9 @@ static struct event_base *g_base; /* borrowed: main's */
 static atomic_bool g_ready;
 static atomic_bool g_draining;
 static uint64_t g_drain_start_us;
-static struct event *g_ev_drain; /* owned */
+static struct event *g_ev_drain;  /* owned */
 static struct event *g_ev_sig[3]; /* owned */
-static struct watch *g_watch;    /* owned */
+static struct watch *g_watch;     /* owned */
 
 /* /config state, guarded by g_mu (the admin handler and reloads both run on
  * the main thread, but keep it simple and safe). */
@@ -201,7 +201,8 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
     double elapsed = (double)(mono_us() - g_drain_start_us) / 1e6;
     if (!stopped_accepting && elapsed >= g_opts.shutdown_delay_s) {
         stopped_accepting = true;
-        log_event(LOG_LEVEL_INFO, "drain", LOG_FIELDS(LOG_F_U64("sessions", worker_sessions_open())),
+        log_event(LOG_LEVEL_INFO, "drain",
+                  LOG_FIELDS(LOG_F_U64("sessions", worker_sessions_open())),
                   "stopped accepting; waiting for open connections");
         worker_drain_all();
     }
@@ -311,8 +312,7 @@ json_str(char **p, size_t *len, size_t *cap, const char *s)
     (*p)[*len] = '\0';
 }
 
-static void
-json_raw(char **p, size_t *len, size_t *cap, const char *fmt, ...)
+static void json_raw(char **p, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void

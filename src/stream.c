@@ -77,44 +77,65 @@ reject_metric(uint16_t status, enum stream_end why)
     if (why != STREAM_END_PARSE)
         return end_metric[why];
     switch (status) {
-    case 408: return METRIC_ERR_HEAD_TIMEOUT;
-    case 414: return METRIC_ERR_URI_TOO_LONG;
-    case 431: return METRIC_ERR_HEAD_TOO_LARGE;
-    default: return METRIC_ERR_BAD_REQUEST;
+    case 408:
+        return METRIC_ERR_HEAD_TIMEOUT;
+    case 414:
+        return METRIC_ERR_URI_TOO_LONG;
+    case 431:
+        return METRIC_ERR_HEAD_TOO_LARGE;
+    default:
+        return METRIC_ERR_BAD_REQUEST;
     }
 }
 
 /* ---- small helpers ---- */
 
-
 static const char *
 reason_phrase(unsigned status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Error"
-                                                                                 : "Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Error" : "Error";
     }
 }
-
 
 /* Moves h1_msg views from one buffer base to another after a copy. */
 static void
@@ -181,8 +202,8 @@ client_format(const struct sess *s, char *buf, size_t len)
     uint16_t port = s->peer.ss_family == AF_INET6
                         ? ntohs(((const struct sockaddr_in6 *)&s->peer)->sin6_port)
                         : ntohs(((const struct sockaddr_in *)&s->peer)->sin_port);
-    int n = snprintf(buf, len, s->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", s->peer_ip,
-                     port);
+    int n =
+        snprintf(buf, len, s->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", s->peer_ip, port);
     return n < 0 ? 0 : (int)MIN((size_t)n, len - 1);
 }
 
@@ -240,7 +261,6 @@ stream_log(struct stream *st)
     }
     log_access(w->alog, &rec);
 }
-
 
 /* The one way a stream ends: logs, counts, releases, frees. */
 static void
@@ -430,15 +450,14 @@ stream_redirect(struct stream *st)
     if (rd->port != 0)
         snprintf(port, sizeof(port), ":%u", rd->port);
     if (rd->uri != NULL)
-        n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len,
-                     auth, port, (int)rd->uri_len, rd->uri);
+        n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len, auth,
+                     port, (int)rd->uri_len, rd->uri);
     else
-        n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len,
-                     auth, port, (int)st->req.target_len, st->req.target);
+        n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len, auth,
+                     port, (int)st->req.target_len, st->req.target);
     if (n < 0 || (size_t)n >= sizeof(loc))
         return stream_fail(st, 500, STREAM_END_INTERNAL, "redirect_too_long");
-    return stream_local_reply(st, rd->status ? rd->status : 301, loc, NULL, 0,
-                              STREAM_END_REDIRECT);
+    return stream_local_reply(st, rd->status ? rd->status : 301, loc, NULL, 0, STREAM_END_REDIRECT);
 }
 
 /* ---- routing ---- */

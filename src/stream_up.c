@@ -120,8 +120,8 @@ hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr
 static void
 out_te(struct out *o, const struct h1_msg *m, bool add_chunked)
 {
-    const struct h1_hdr *te = (m->flags & H1_F_TE_OTHER) ? h1_hdr_find(m, "transfer-encoding", 17)
-                                                         : NULL;
+    const struct h1_hdr *te =
+        (m->flags & H1_F_TE_OTHER) ? h1_hdr_find(m, "transfer-encoding", 17) : NULL;
     if (te == NULL) {
         out_str(o, "transfer-encoding: chunked\r\n");
         return;
@@ -263,8 +263,8 @@ stream_relay_req_body(struct stream *st)
             return -1;
         if (st->nmirrors > 0)
             mirror_feed(st, buf_head(&s->in), take, st->req_done);
-        if (st->replay_ok && buf_append(&st->replay, &s->w->bufs, buf_head(&s->in), take,
-                                        REPLAY_MAX) == -1) {
+        if (st->replay_ok &&
+            buf_append(&st->replay, &s->w->bufs, buf_head(&s->in), take, REPLAY_MAX) == -1) {
             /* Too big to keep: this request can no longer be replayed. */
             st->replay_ok = false;
             buf_release(&st->replay, &s->w->bufs);
@@ -335,8 +335,8 @@ observe(const struct stream *st, unsigned status)
 {
     if (st->ep != NULL && st->dest->cluster->policy.outlier.enabled &&
         health_observe(st->dest->cluster, st->ep, status, health_now_ms()))
-        log_warn("health: endpoint %s:%u of %s ejected after consecutive errors",
-                 st->ep->address, st->ep->port, st->dest->cluster->name);
+        log_warn("health: endpoint %s:%u of %s ejected after consecutive errors", st->ep->address,
+                 st->ep->port, st->dest->cluster->name);
 }
 
 /* The address to connect to: the endpoint's own, or one of the addresses its
@@ -776,8 +776,8 @@ relay_resp_body(struct stream *st)
             break;
         case H1_FRAME_CHUNKED: {
             size_t doff, dlen;
-            ssize_t r = h1_chunked_scan(&st->resp_chunk, buf_head(&up->in), up->in.len, &doff,
-                                        &dlen);
+            ssize_t r =
+                h1_chunked_scan(&st->resp_chunk, buf_head(&up->in), up->in.len, &doff, &dlen);
             if (r < 0)
                 return -1;
             take = (size_t)r;
@@ -860,7 +860,7 @@ stream_tunnel_pump(struct stream *st)
     }
     if (sess_flush(s) == -1)
         return -1;
-    up_set_interest(up, s->out.len < PROXY_HIGH_WATER, up->out.len > 0);
+    up_set_interest(up, s->out.len<PROXY_HIGH_WATER, up->out.len> 0);
     sess_update_events(s);
     return 0;
 }
@@ -1106,4 +1106,3 @@ on_up_timeout(evutil_socket_t fd, short what, void *arg)
         return;
     (void)stream_up_failed(st, STREAM_END_UP_CONNECT, true);
 }
-

@@ -39,8 +39,8 @@ struct watch {
     struct watch_wd *wds; /* owned */
     size_t nwds;
     size_t cap_wds;
-    struct event *ev_in;  /* owned */
-    struct event *ev_deb; /* owned */
+    struct event *ev_in;      /* owned */
+    struct event *ev_deb;     /* owned */
     const char *const *paths; /* borrowed */
     size_t npaths;
     watch_change_cb cb;
@@ -218,8 +218,9 @@ watch_arm(struct watch *w)
         if (wd_note(w, inotify_add_watch(w->fd, dir, WATCH_MASK), base, false) == -1)
             missing++;
         if (wd_note(w,
-                    inotify_add_watch(w->fd, p, IN_CLOSE_WRITE | IN_MODIFY | IN_DELETE_SELF |
-                                                    IN_MOVE_SELF | IN_ATTRIB),
+                    inotify_add_watch(w->fd, p,
+                                      IN_CLOSE_WRITE | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF |
+                                          IN_ATTRIB),
                     "", false) == -1)
             missing++;
     }

@@ -71,8 +71,8 @@ struct worker_ctl {
     struct wcmd **tail;
 };
 
-static struct worker *g_workers;    /* owned array */
-static struct worker_ctl *g_ctls;   /* owned array */
+static struct worker *g_workers;  /* owned array */
+static struct worker_ctl *g_ctls; /* owned array */
 static int g_nworkers;
 static bool g_started;
 static struct lsn_group *g_groups; /* owned list */
@@ -251,8 +251,7 @@ ctl_push(int wi, struct wcmd *cmd)
 }
 
 static bool
-sa_equal(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr *b,
-         socklen_t blen)
+sa_equal(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr *b, socklen_t blen)
 {
     return alen == blen && memcmp(a, b, alen) == 0;
 }
@@ -647,8 +646,8 @@ worker_init(struct worker *w)
     w->alog = log_buf_new();
     if (w->metrics == NULL || w->alog == NULL)
         return -1;
-    lb_rng_seed(&w->rng, (uint64_t)proxy_now_us() ^ ((uint64_t)(w->id + 1) << 40) ^
-                             (uint64_t)getpid());
+    lb_rng_seed(&w->rng,
+                (uint64_t)proxy_now_us() ^ ((uint64_t)(w->id + 1) << 40) ^ (uint64_t)getpid());
     w->bufs.max = 1024;
     event_assign(&w->ev_notify, w->base, w->notify_fd, EV_READ | EV_PERSIST, on_notify, w);
     event_add(&w->ev_notify, NULL);

@@ -30,12 +30,12 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* Always compiled in: checks an invariant, never validates input. */
-#define BUG_ON(cond)                                                                     \
-    do {                                                                                 \
-        if (unlikely(cond)) {                                                            \
-            fprintf(stderr, "BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                     \
-        }                                                                                \
+#define BUG_ON(cond)                                                                               \
+    do {                                                                                           \
+        if (unlikely(cond)) {                                                                      \
+            fprintf(stderr, "BUG at %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif /* CANARYD_COMMON_H */

@@ -44,8 +44,8 @@ uint64_t health_now_ms(void);
  * response status, or 0 for a connect failure or reset. May eject ep, obeying
  * maxEjectionPercent (at least one endpoint may always be ejected, as Envoy).
  * Returns true when this call ejected ep. */
-bool health_observe(const struct conf_cluster *c, const struct conf_endpoint *ep,
-                    unsigned status, uint64_t now_ms);
+bool health_observe(const struct conf_cluster *c, const struct conf_endpoint *ep, unsigned status,
+                    uint64_t now_ms);
 
 /* True when ep may be picked now: not ejected, or the cluster is below
  * minHealthPercent (then ejections are ignored, Envoy's panic mode). */

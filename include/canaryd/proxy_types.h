@@ -39,11 +39,11 @@ struct metric_shard;
 struct mirror;
 
 struct wconf {
-    struct conf *conf;   /* ref */
-    uint32_t nstreams;   /* this worker's streams pinning it */
-    uint64_t *rr;        /* owned: round-robin cursor per cluster */
-    uint32_t *active;    /* owned: in-flight requests per endpoint */
-    struct wconf *next;  /* owned: chain of retired pins still in use */
+    struct conf *conf;  /* ref */
+    uint32_t nstreams;  /* this worker's streams pinning it */
+    uint64_t *rr;       /* owned: round-robin cursor per cluster */
+    uint32_t *active;   /* owned: in-flight requests per endpoint */
+    struct wconf *next; /* owned: chain of retired pins still in use */
 };
 
 struct lsn {
@@ -53,7 +53,7 @@ struct lsn {
     struct sockaddr_storage sa;
     socklen_t salen;
     uint16_t port;
-    bool is_paused; /* accept paused (fd limit reached) */
+    bool is_paused;   /* accept paused (fd limit reached) */
     struct lsn *next; /* owned: worker's list */
 };
 
@@ -81,10 +81,10 @@ struct sess {
     const struct lsn *lsn; /* borrowed: worker keeps it (may be closed before us) */
     uint32_t flags;
     uint32_t nreqs;
-    uint64_t head_start_us; /* first byte of the current head, for --header-timeout */
+    uint64_t head_start_us;     /* first byte of the current head, for --header-timeout */
     struct h1_head_progress hp; /* how much of the current head was scanned */
-    bool want_rd, want_wr;  /* event interests currently armed */
-    struct sess *prev, *next; /* worker's list */
+    bool want_rd, want_wr;      /* event interests currently armed */
+    struct sess *prev, *next;   /* worker's list */
 };
 
 struct upconn {
@@ -94,17 +94,17 @@ struct upconn {
     struct event ev_tmo;
     struct buf in;
     struct buf out;
-    struct pool_ep *pe;     /* borrowed: the worker's pool entry (lives as long as the worker) */
-    struct worker *w;       /* borrowed: owner */
+    struct pool_ep *pe; /* borrowed: the worker's pool entry (lives as long as the worker) */
+    struct worker *w;   /* borrowed: owner */
     struct health_cluster *counted; /* borrowed: process-lifetime; the cluster whose
                                        in-use connection count includes this one while
                                        leased (maxConnections), or NULL */
-    struct stream *st;      /* weak: cleared by stream_end */
+    struct stream *st;              /* weak: cleared by stream_end */
     uint32_t nreqs;
     bool is_connecting;
     bool is_reused;
     bool want_rd, want_wr;
-    struct upconn *next;    /* pool entry's idle list */
+    struct upconn *next; /* pool entry's idle list */
 };
 
 struct pool_ep {
@@ -113,7 +113,7 @@ struct pool_ep {
     char addr_str[INET6_ADDRSTRLEN + 8];
     struct upconn *idle; /* owned list */
     uint32_t nidle;
-    uint32_t nconns; /* idle + leased */
+    uint32_t nconns;      /* idle + leased */
     struct pool_ep *next; /* hash chain */
 };
 
@@ -162,7 +162,7 @@ struct stream {
     bool req_expect;
     /* response */
     bool resp_head_done;
-    bool resp_started;  /* bytes of the response went to the client */
+    bool resp_started; /* bytes of the response went to the client */
     bool resp_done;
     bool resp_to_chunked; /* close-delimited upstream body -> chunked to a 1.1 client */
     bool resp_dechunk;    /* chunked upstream body -> close-delimited to a 1.0 client */
@@ -189,9 +189,9 @@ struct stream {
     bool replay_ok;        /* replay holds the whole body sent so far */
     bool is_delaying;      /* ev_retry is a fault delay, not a backoff */
     bool is_fault_delayed;
-    bool is_pending;          /* waiting in the worker's queue for a connection */
-    bool is_fresh_only;       /* a pooled connection failed: the next try opens a new one */
-    bool is_mirrored;         /* mirror copies were started (first try only) */
+    bool is_pending;           /* waiting in the worker's queue for a connection */
+    bool is_fresh_only;        /* a pooled connection failed: the next try opens a new one */
+    bool is_mirrored;          /* mirror copies were started (first try only) */
     struct mirror *mirrors[4]; /* weak: cleared by mirror_detach */
     uint8_t nmirrors;
     struct stream *pend_next; /* worker's pending queue */
@@ -204,11 +204,11 @@ struct worker {
     pthread_t thread;
     struct event_base *base; /* owned */
     struct lb_rng rng;
-    struct lsn *lsns;        /* owned list */
-    struct sess *sessions;   /* owned list */
+    struct lsn *lsns;      /* owned list */
+    struct sess *sessions; /* owned list */
     uint32_t nsessions;
-    struct wconf *wc;        /* owned: current pin */
-    struct wconf *retired;   /* owned: older pins with streams left */
+    struct wconf *wc;      /* owned: current pin */
+    struct wconf *retired; /* owned: older pins with streams left */
     uint64_t gen_seen;
     struct pool pool;
     struct buf_cache bufs;
@@ -217,9 +217,9 @@ struct worker {
     struct event ev_notify;
     int notify_fd; /* eventfd */
     struct event ev_tick;
-    struct event ev_pending;   /* run the pending queue (a connection was freed) */
-    struct stream *pend_head;  /* streams waiting for a connection (maxConnections) */
-    struct mirror *mirrors;    /* owned list: mirror copies in flight */
+    struct event ev_pending;  /* run the pending queue (a connection was freed) */
+    struct stream *pend_head; /* streams waiting for a connection (maxConnections) */
+    struct mirror *mirrors;   /* owned list: mirror copies in flight */
     uint32_t nmirrors;
     bool is_draining;
     bool is_stopping;

@@ -27,7 +27,6 @@ struct route_req;
 #define BACKOFF_BASE_MS 25u
 #define BACKOFF_MAX_MS 250u
 
-
 /* Short stable codes of enum stream_end, for the access log's flags. */
 extern const char *const stream_end_flags[];
 

@@ -19,9 +19,9 @@
 
 #include "canaryd/conf.h"
 
-struct evdns_getaddrinfo_request *__wrap_evdns_getaddrinfo(
-    struct evdns_base *base, const char *nodename, const char *servname,
-    const struct evutil_addrinfo *hints, evdns_getaddrinfo_cb cb, void *arg);
+struct evdns_getaddrinfo_request *
+__wrap_evdns_getaddrinfo(struct evdns_base *base, const char *nodename, const char *servname,
+                         const struct evutil_addrinfo *hints, evdns_getaddrinfo_cb cb, void *arg);
 
 static int g_calls;
 static const char *g_answer[3]; /* numeric addresses to answer with; NULL-terminated */
@@ -166,12 +166,11 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dns_every_address_becomes_an_endpoint_address, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_dns_failure_before_any_answer_leaves_no_address,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dns_failure_before_any_answer_leaves_no_address, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_dns_same_name_and_port_share_one_entry_across_snapshots, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dns_static_endpoints_are_left_alone, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dns_static_endpoints_are_left_alone, setup, teardown),
     };
     return cmocka_run_group_tests_name("dns", tests, NULL, NULL);
 }

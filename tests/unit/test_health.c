@@ -187,8 +187,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_health_disabled_never_ejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_gateway_errors_count_separately, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_health_attach_keeps_state_for_the_same_endpoint,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_attach_keeps_state_for_the_same_endpoint, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }
