@@ -3,7 +3,7 @@
 # when they are missing. Safe to run again: it does nothing when all are there.
 set -eu
 pkgs=(build-essential pkg-config libevent-dev libyaml-dev libpcre2-dev libcmocka-dev
-      clang libfuzzer-14-dev libclang-rt-14-dev curl python3 procps iproute2)
+      clang clang-format libfuzzer-14-dev libclang-rt-14-dev curl python3 procps iproute2)
 [ "${CANARYD_BENCH_DEPS:-0}" = 1 ] && pkgs+=(nginx-light haproxy wrk)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -12,6 +12,7 @@ step() {
     else failed=$((failed + 1)); echo "== $name: FAILED"; fi
 }
 step "build" make --no-print-directory -j2 build/canaryd
+step "format (clang-format)" make --no-print-directory fmt-check
 step "unit+e2e" make --no-print-directory -j2 check
 step "unit+e2e under ASan+UBSan" make --no-print-directory -j2 check-asan
 step "headers compile alone" make --no-print-directory headers
