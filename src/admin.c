@@ -20,6 +20,7 @@
 #include "canaryd/conf.h"
 #include "canaryd/metrics.h"
 #include "canaryd/reload.h"
+#include "canaryd/worker.h"
 
 static struct evhttp *g_http; /* owned */
 
@@ -39,12 +40,17 @@ reply(struct evhttp_request *req, int code, const char *ctype, const char *body,
     evbuffer_free(b);
 }
 
+/* Longest a worker's loop may go without turning before liveness fails. */
+#define LIVENESS_MAX_AGE_MS 10000u
+
 static void
 h_liveness(struct evhttp_request *req)
 {
-    /* Answering at all proves this loop turns; workers are checked by their
-     * own traffic (and the readiness probe). */
-    reply(req, 200, "text/plain", "ok\n", 3);
+    /* This loop answers, and every worker loop ticked recently. */
+    if (worker_is_alive(LIVENESS_MAX_AGE_MS))
+        reply(req, 200, "text/plain", "ok\n", 3);
+    else
+        reply(req, 503, "text/plain", "worker stalled\n", 15);
 }
 
 static void

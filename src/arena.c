@@ -1,6 +1,8 @@
 /*
  * arena.c: bump allocator for configuration-time objects (see arena.h).
- * Blocks are chained; large requests get a block of their own.
+ * Blocks are chained; large requests get a block of their own. Objects are
+ * aligned for any type; strings are packed byte by byte between them, since
+ * most configuration strings are a few bytes long.
  */
 #include "canaryd/common.h"
 #include "canaryd/arena.h"
@@ -8,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+/* 64 KiB stays under glibc's mmap threshold and wastes at most a quarter of a
+ * block at its end (larger requests get their own block). */
 #define ARENA_BLOCK_BYTES (64u * 1024u)
 #define ARENA_ALIGN 16u
 
@@ -29,18 +33,46 @@ arena_new(void)
     return calloc(1, sizeof(struct arena));
 }
 
-void
-arena_free(struct arena *a)
+static void
+free_chain(struct arena_block *b)
 {
-    if (a == NULL)
-        return;
-    struct arena_block *b = a->head;
     while (b != NULL) {
         struct arena_block *next = b->next;
         free(b);
         b = next;
     }
+}
+
+void
+arena_free(struct arena *a)
+{
+    if (a == NULL)
+        return;
+    free_chain(a->head);
     free(a);
+}
+
+void
+arena_reset(struct arena *a)
+{
+    struct arena_block *keep = NULL, **pp = &a->head;
+    /* Keep the first standard-size block; big blocks fit one object only. */
+    while (*pp != NULL && keep == NULL) {
+        if ((*pp)->cap == ARENA_BLOCK_BYTES) {
+            keep = *pp;
+            *pp = keep->next;
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+    free_chain(a->head);
+    a->head = keep;
+    a->total_bytes = 0;
+    if (keep != NULL) {
+        keep->next = NULL;
+        keep->used = 0;
+        a->total_bytes = sizeof(*keep) + keep->cap;
+    }
 }
 
 static struct arena_block *
@@ -55,49 +87,80 @@ block_new(struct arena *a, size_t cap)
     return b;
 }
 
-void *
-arena_alloc(struct arena *a, size_t size)
+/* A big object gets its own block, behind the current one, so the current
+ * block's free space is not wasted. */
+static void *
+alloc_big(struct arena *a, size_t size)
+{
+    struct arena_block *big = block_new(a, size);
+    if (big == NULL)
+        return NULL;
+    big->used = size;
+    if (a->head == NULL) {
+        big->next = NULL;
+        a->head = big;
+    } else {
+        big->next = a->head->next;
+        a->head->next = big;
+    }
+    return big->data;
+}
+
+/* size bytes at a multiple of align (a power of two, at most ARENA_ALIGN);
+ * not zero-filled. */
+static void *
+alloc_raw(struct arena *a, size_t size, size_t align)
 {
     if (size > SIZE_MAX / 2)
         return NULL;
-    size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (size == 0)
-        size = ARENA_ALIGN;
     struct arena_block *b = a->head;
-    if (b == NULL || b->cap - b->used < size) {
-        if (size > ARENA_BLOCK_BYTES / 4) {
-            /* A big object gets its own block, behind the current one, so the
-             * current block's free space is not wasted. */
-            struct arena_block *big = block_new(a, size);
-            if (big == NULL)
-                return NULL;
-            big->used = size;
-            if (b == NULL) {
-                big->next = NULL;
-                a->head = big;
-            } else {
-                big->next = b->next;
-                b->next = big;
-            }
-            memset(big->data, 0, size);
-            return big->data;
-        }
+    size_t off = b != NULL ? (b->used + align - 1) & ~(align - 1) : 0;
+    if (b == NULL || off > b->cap || b->cap - off < size) {
+        if (size > ARENA_BLOCK_BYTES / 4)
+            return alloc_big(a, size);
         b = block_new(a, ARENA_BLOCK_BYTES);
         if (b == NULL)
             return NULL;
         b->next = a->head;
         a->head = b;
+        off = 0;
     }
-    void *p = b->data + b->used;
-    b->used += size;
-    memset(p, 0, size);
+    b->used = off + size;
+    return b->data + off;
+}
+
+void *
+arena_alloc(struct arena *a, size_t size)
+{
+    void *p = alloc_raw(a, size, ARENA_ALIGN);
+    if (p != NULL && size > 0)
+        memset(p, 0, size);
     return p;
+}
+
+void *
+arena_alloc_array(struct arena *a, size_t n, size_t size)
+{
+    if (size != 0 && n > SIZE_MAX / 2 / size)
+        return NULL;
+    return arena_alloc(a, n * size);
+}
+
+void *
+arena_memdup(struct arena *a, const void *p, size_t size)
+{
+    void *q = alloc_raw(a, size, ARENA_ALIGN);
+    if (q != NULL && size > 0)
+        memcpy(q, p, size);
+    return q;
 }
 
 char *
 arena_strndup(struct arena *a, const char *s, size_t len)
 {
-    char *p = arena_alloc(a, len + 1);
+    if (len >= SIZE_MAX / 2)
+        return NULL;
+    char *p = alloc_raw(a, len + 1, 1);
     if (p == NULL)
         return NULL;
     if (len > 0)

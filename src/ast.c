@@ -25,23 +25,28 @@
 
 /* Maps with more pairs than this are checked for duplicate keys by sorting. */
 #define DUP_SORT_MIN 16
+#define KIDS_MIN_CAP 64
 
 struct frame {
-    struct ast_node *node;   /* borrowed: arena */
-    struct ast_node **items; /* borrowed: arena; AST_SEQ children */
-    struct ast_pair *pairs;  /* borrowed: arena; AST_MAP pairs */
-    size_t n;
-    size_t cap;
-    struct ast_node *key; /* borrowed: arena; map key waiting for its value */
-    bool bad_key;         /* the waiting key was not a scalar */
+    struct ast_node *node; /* borrowed: arena */
+    size_t base;           /* where node's children start in builder.kids */
+    struct ast_node *key;  /* borrowed: arena; map key waiting for its value */
+    bool bad_key;          /* the waiting key was not a scalar */
 };
 
 struct builder {
     struct ast_set *set;     /* borrowed: caller */
     struct diag_list *diags; /* borrowed: caller */
+    struct arena *na;        /* borrowed: the set's; where nodes go */
     const char *file;        /* borrowed: set arena */
     struct frame stack[AST_MAX_DEPTH];
     int depth;
+    /* Children of every open collection, innermost last (a list item has key
+     * NULL). A collection's children are copied once, at their exact count,
+     * into the arena when it closes. */
+    struct ast_pair *kids; /* owned */
+    size_t nkids;
+    size_t kids_cap;
     struct ast_node *root; /* borrowed: arena; current document's root */
     struct ast_loc doc_loc;
     bool failed; /* an error was recorded */
@@ -78,9 +83,7 @@ grow(struct arena *a, void **arr, size_t n, size_t *cap, size_t elem)
     if (n < *cap)
         return true;
     size_t ncap = *cap ? *cap * 2 : 4;
-    if (ncap > SIZE_MAX / elem)
-        return false;
-    void *nv = arena_alloc(a, ncap * elem);
+    void *nv = arena_alloc_array(a, ncap, elem);
     if (nv == NULL)
         return false;
     if (n > 0)
@@ -93,12 +96,12 @@ grow(struct arena *a, void **arr, size_t n, size_t *cap, size_t elem)
 static struct ast_node *
 node_new(struct builder *b, enum ast_type type, yaml_mark_t m)
 {
-    struct ast_node *n = arena_alloc(b->set->arena, sizeof(*n));
+    struct ast_node *n = arena_alloc(b->na, sizeof(*n));
     if (n == NULL) {
         boom(b);
         return NULL;
     }
-    n->type = type;
+    n->type = (uint8_t)type;
     n->loc = mark_loc(b, m);
     return n;
 }
@@ -130,6 +133,22 @@ check_props(struct builder *b, const yaml_char_t *anchor, const yaml_char_t *tag
 }
 
 static void
+push_kid(struct builder *b, struct ast_node *key, struct ast_node *val)
+{
+    if (b->nkids == b->kids_cap) {
+        size_t ncap = b->kids_cap ? b->kids_cap * 2 : KIDS_MIN_CAP;
+        struct ast_pair *nv = realloc(b->kids, ncap * sizeof(*nv));
+        if (nv == NULL) {
+            boom(b);
+            return;
+        }
+        b->kids = nv;
+        b->kids_cap = ncap;
+    }
+    b->kids[b->nkids++] = (struct ast_pair){.key = key, .val = val};
+}
+
+static void
 attach_pair(struct builder *b, struct frame *f, struct ast_node *n)
 {
     if (f->key == NULL) {
@@ -141,13 +160,8 @@ attach_pair(struct builder *b, struct frame *f, struct ast_node *n)
     }
     struct ast_node *key = f->key;
     f->key = NULL;
-    if (f->bad_key)
-        return;
-    if (!grow(b->set->arena, (void **)&f->pairs, f->n, &f->cap, sizeof(*f->pairs))) {
-        boom(b);
-        return;
-    }
-    f->pairs[f->n++] = (struct ast_pair){.key = key, .val = n};
+    if (!f->bad_key)
+        push_kid(b, key, n);
 }
 
 /* Hangs n under the innermost open collection, or makes it the root. */
@@ -159,15 +173,10 @@ attach(struct builder *b, struct ast_node *n)
         return;
     }
     struct frame *f = &b->stack[b->depth - 1];
-    if (f->node->type == AST_MAP) {
+    if (f->node->type == AST_MAP)
         attach_pair(b, f, n);
-        return;
-    }
-    if (!grow(b->set->arena, (void **)&f->items, f->n, &f->cap, sizeof(*f->items))) {
-        boom(b);
-        return;
-    }
-    f->items[f->n++] = n;
+    else
+        push_kid(b, NULL, n);
 }
 
 static void
@@ -177,13 +186,13 @@ on_scalar(struct builder *b, const yaml_event_t *ev)
     if (n == NULL)
         return;
     const char *tag = (const char *)ev->data.scalar.tag;
-    n->str =
-        arena_strndup(b->set->arena, (const char *)ev->data.scalar.value, ev->data.scalar.length);
+    n->str = arena_strndup(b->na, (const char *)ev->data.scalar.value, ev->data.scalar.length);
     if (n->str == NULL) {
         boom(b);
         return;
     }
-    n->len = ev->data.scalar.length;
+    /* A scalar is shorter than its file, at most AST_MAX_FILE_BYTES. */
+    n->len = (uint32_t)ev->data.scalar.length;
     n->is_plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     if (tag != NULL && strcmp(tag, YAML_STR_TAG) == 0)
         n->is_plain = false;
@@ -220,7 +229,7 @@ open_collection(struct builder *b, const yaml_event_t *ev, enum ast_type type,
         return;
     }
     attach(b, n);
-    b->stack[b->depth++] = (struct frame){.node = n};
+    b->stack[b->depth++] = (struct frame){.node = n, .base = b->nkids};
 }
 
 static void
@@ -287,7 +296,7 @@ pair_ptr_cmp(const void *x, const void *y)
 static size_t
 dedup_sorted(struct builder *b, struct ast_pair *p, size_t n)
 {
-    struct ast_pair **v = arena_alloc(b->set->arena, n * sizeof(*v));
+    struct ast_pair **v = malloc(n * sizeof(*v));
     if (v == NULL) {
         boom(b);
         return n;
@@ -305,6 +314,7 @@ dedup_sorted(struct builder *b, struct ast_pair *p, size_t n)
         v[i]->key = NULL; /* dropped below */
         any = true;
     }
+    free(v);
     if (!any)
         return n;
     size_t kept = 0;
@@ -314,6 +324,30 @@ dedup_sorted(struct builder *b, struct ast_pair *p, size_t n)
     return kept;
 }
 
+/* Copies the n children at kids into n's exactly sized array. */
+static void
+set_children(struct builder *b, struct ast_node *n, struct ast_pair *kids, size_t cnt)
+{
+    if (n->type == AST_SEQ) {
+        n->items = arena_alloc_array(b->na, cnt, sizeof(*n->items));
+        if (n->items == NULL) {
+            boom(b);
+            return;
+        }
+        for (size_t i = 0; i < cnt; i++)
+            n->items[i] = kids[i].val;
+        n->nitems = (uint32_t)cnt;
+        return;
+    }
+    size_t kept = cnt <= DUP_SORT_MIN ? dedup_small(b, kids, cnt) : dedup_sorted(b, kids, cnt);
+    n->pairs = arena_memdup(b->na, kids, kept * sizeof(*kids));
+    if (n->pairs == NULL) {
+        boom(b);
+        return;
+    }
+    n->npairs = (uint32_t)kept;
+}
+
 static void
 close_collection(struct builder *b, const yaml_event_t *ev)
 {
@@ -321,16 +355,8 @@ close_collection(struct builder *b, const yaml_event_t *ev)
     if (b->depth == 0)
         return;
     struct frame *f = &b->stack[--b->depth];
-    struct ast_node *n = f->node;
-    if (n->type == AST_SEQ) {
-        n->items = f->items;
-        n->nitems = f->n;
-        return;
-    }
-    size_t kept =
-        f->n <= DUP_SORT_MIN ? dedup_small(b, f->pairs, f->n) : dedup_sorted(b, f->pairs, f->n);
-    n->pairs = f->pairs;
-    n->npairs = kept;
+    set_children(b, f->node, b->kids + f->base, b->nkids - f->base);
+    b->nkids = f->base;
 }
 
 static void
@@ -338,6 +364,7 @@ on_doc_start(struct builder *b, const yaml_event_t *ev)
 {
     b->root = NULL;
     b->depth = 0;
+    b->nkids = 0;
     b->doc_loc = mark_loc(b, ev->start_mark);
 }
 
@@ -346,12 +373,18 @@ on_doc_end(struct builder *b, const yaml_event_t *ev)
 {
     (void)ev;
     struct ast_set *s = b->set;
+    struct ast_doc doc = {.root = b->root, .loc = b->doc_loc};
+    b->root = NULL;
+    if (s->on_doc != NULL) {
+        s->on_doc(s->on_doc_ctx, &doc);
+        arena_reset(b->na);
+        return;
+    }
     if (!grow(s->arena, (void **)&s->docs, s->ndocs, &s->docs_cap, sizeof(*s->docs))) {
         boom(b);
         return;
     }
-    s->docs[s->ndocs++] = (struct ast_doc){.root = b->root, .loc = b->doc_loc};
-    b->root = NULL;
+    s->docs[s->ndocs++] = doc;
 }
 
 static void
@@ -433,12 +466,24 @@ add_file(struct ast_set *s, const char *path, const char *buf, size_t len)
     return 0;
 }
 
+/* Where the nodes of this load go: the set's arena, or when streaming the
+ * per-document arena that is reset after each document. */
+static struct arena *
+node_arena(struct ast_set *set)
+{
+    if (set->on_doc == NULL)
+        return set->arena;
+    if (set->doc_arena == NULL)
+        set->doc_arena = arena_new();
+    return set->doc_arena;
+}
+
 int
 ast_load_buffer(struct ast_set *set, const char *name, const char *buf, size_t len,
                 struct diag_list *diags)
 {
-    struct builder b = {.set = set, .diags = diags};
-    if (add_file(set, name, buf, len) == -1) {
+    struct builder b = {.set = set, .diags = diags, .na = node_arena(set)};
+    if (b.na == NULL || add_file(set, name, buf, len) == -1) {
         oom_at(diags, name);
         return -1;
     }
@@ -456,6 +501,10 @@ ast_load_buffer(struct ast_set *set, const char *name, const char *buf, size_t l
     yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
     parse_events(&b, &p);
     yaml_parser_delete(&p);
+    free(b.kids);
+    /* A document cut short by an error was never handed over. */
+    if (set->on_doc != NULL)
+        arena_reset(b.na);
     return b.failed ? -1 : 0;
 }
 
@@ -619,8 +668,47 @@ ast_set_init(struct ast_set *set)
 void
 ast_set_fini(struct ast_set *set)
 {
+    arena_free(set->doc_arena);
     arena_free(set->arena);
     memset(set, 0, sizeof(*set));
+}
+
+/* Deep-copies n's children into c (a copy of n). */
+static bool
+clone_children(struct arena *a, struct ast_node *c, const struct ast_node *n)
+{
+    if (n->type == AST_SEQ) {
+        c->items = arena_alloc_array(a, n->nitems, sizeof(*c->items));
+        if (c->items == NULL)
+            return false;
+        for (size_t i = 0; i < n->nitems; i++)
+            if ((c->items[i] = ast_node_clone(a, n->items[i])) == NULL)
+                return false;
+        return true;
+    }
+    c->pairs = arena_alloc_array(a, n->npairs, sizeof(*c->pairs));
+    if (c->pairs == NULL)
+        return false;
+    for (size_t i = 0; i < n->npairs; i++) {
+        c->pairs[i].key = ast_node_clone(a, n->pairs[i].key);
+        c->pairs[i].val = ast_node_clone(a, n->pairs[i].val);
+        if (c->pairs[i].key == NULL || c->pairs[i].val == NULL)
+            return false;
+    }
+    return true;
+}
+
+struct ast_node *
+ast_node_clone(struct arena *a, const struct ast_node *n)
+{
+    struct ast_node *c = arena_memdup(a, n, sizeof(*n));
+    if (c == NULL)
+        return NULL;
+    if (n->type == AST_SCALAR) {
+        c->str = arena_strndup(a, n->str, n->len);
+        return c->str != NULL ? c : NULL;
+    }
+    return clone_children(a, c, n) ? c : NULL;
 }
 
 struct ast_node *

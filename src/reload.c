@@ -37,6 +37,7 @@ static atomic_bool g_ready;
 static atomic_bool g_draining;
 static uint64_t g_drain_start_us;
 static struct event *g_ev_drain;  /* owned */
+static struct event *g_ev_reap;   /* owned: frees replaced snapshots off the workers */
 static struct event *g_ev_sig[3]; /* owned */
 static struct watch *g_watch;     /* owned */
 
@@ -248,6 +249,15 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
+on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    (void)worker_conf_reap();
+}
+
+static void
 on_watch_change(void *arg)
 {
     (void)arg;
@@ -264,6 +274,10 @@ reload_install(struct event_base *base)
         if (g_ev_sig[i] == NULL || event_add(g_ev_sig[i], NULL) == -1)
             return -1;
     }
+    g_ev_reap = event_new(base, -1, EV_PERSIST, on_reap, NULL);
+    struct timeval tv = {0, 500 * 1000};
+    if (g_ev_reap == NULL || event_add(g_ev_reap, &tv) == -1)
+        return -1;
     if (g_opts.watch) {
         g_watch = watch_new(base, g_opts.paths, g_opts.npaths, on_watch_change, NULL);
         if (g_watch == NULL)
@@ -283,6 +297,9 @@ reload_fini(void)
     if (g_ev_drain != NULL)
         event_free(g_ev_drain);
     g_ev_drain = NULL;
+    if (g_ev_reap != NULL)
+        event_free(g_ev_reap);
+    g_ev_reap = NULL;
     watch_free(g_watch);
     g_watch = NULL;
     pthread_mutex_lock(&g_mu);

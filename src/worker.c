@@ -77,6 +77,13 @@ static int g_nworkers;
 static bool g_started;
 static struct lsn_group *g_groups; /* owned list */
 
+/* Replaced snapshots, kept until no worker uses them (main thread only). */
+struct retired {
+    struct conf *conf;    /* ref */
+    struct retired *next; /* owned */
+};
+
+static struct retired *g_retired; /* owned */
 static _Atomic(struct conf *) g_active;
 static atomic_uint_fast64_t g_gen;
 static pthread_mutex_t g_conf_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -101,7 +108,51 @@ worker_conf_publish(struct conf *c)
     atomic_store(&g_active, c);
     atomic_store_explicit(&g_gen, c->generation, memory_order_release);
     pthread_mutex_unlock(&g_conf_mu);
-    conf_unref(&old);
+    if (old == NULL)
+        return;
+    struct retired *r = malloc(sizeof(*r));
+    if (r == NULL) {
+        conf_unref(&old); /* freed by whoever drops it last */
+        return;
+    }
+    r->conf = old;
+    r->next = g_retired;
+    g_retired = r;
+}
+
+size_t
+worker_conf_reap(void)
+{
+    size_t left = 0;
+    struct retired **pp = &g_retired;
+    while (*pp != NULL) {
+        struct retired *r = *pp;
+        /* Ours is the last reference: no worker or stream can take another,
+         * since only the active snapshot is handed out. */
+        if (atomic_load_explicit(&r->conf->refcnt, memory_order_acquire) == 1) {
+            *pp = r->next;
+            conf_unref(&r->conf);
+            free(r);
+        } else {
+            left++;
+            pp = &r->next;
+        }
+    }
+    return left;
+}
+
+bool
+worker_is_alive(uint64_t max_age_ms)
+{
+    if (!g_started)
+        return true;
+    uint64_t now = proxy_now_us() / 1000u;
+    for (int i = 0; i < g_nworkers; i++) {
+        uint64_t beat = atomic_load_explicit(&g_workers[i].heartbeat_ms, memory_order_relaxed);
+        if (beat != 0 && now > beat + max_age_ms)
+            return false;
+    }
+    return true;
 }
 
 struct conf *
@@ -575,6 +626,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
+    atomic_store_explicit(&w->heartbeat_ms, proxy_now_us() / 1000u, memory_order_relaxed);
     log_buf_flush(w->alog);
     if (w->pend_head != NULL)
         stream_pending_run(w);
@@ -746,4 +798,10 @@ worker_stop_all(void)
     g_started = false;
     struct conf *c = atomic_exchange(&g_active, NULL);
     conf_unref(&c);
+    while (g_retired != NULL) {
+        struct retired *r = g_retired;
+        g_retired = r->next;
+        conf_unref(&r->conf);
+        free(r);
+    }
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct arena;
 struct diag_list;
@@ -33,19 +34,24 @@ struct ast_pair {
     struct ast_node *val; /* borrowed: arena */
 };
 
+/* 48 bytes: one per scalar, list and map of every document, so kept small.
+ * Counts are 32-bit (a file is at most AST_MAX_FILE_BYTES). items and pairs
+ * share storage: read the one that matches type (the other count is 0). */
 struct ast_node {
-    enum ast_type type;
     struct ast_loc loc;
     /* AST_SCALAR */
-    const char *str; /* borrowed: arena; NUL-terminated (len excludes the NUL) */
-    size_t len;
-    bool is_plain; /* unquoted scalar: may be a number, bool or null */
-    /* AST_SEQ */
-    struct ast_node **items; /* borrowed: arena */
-    size_t nitems;
-    /* AST_MAP: keys are scalars, unique (a duplicate key is a diagnostic) */
-    struct ast_pair *pairs; /* borrowed: arena */
-    size_t npairs;
+    const char *str; /* borrowed: arena; NUL-terminated (len excludes the NUL); NULL
+                        for a list or a map */
+    union {
+        struct ast_node **items; /* AST_SEQ; borrowed: arena */
+        struct ast_pair *pairs;  /* AST_MAP; borrowed: arena. Keys are scalars, unique (a
+                                    duplicate key is a diagnostic) */
+    };
+    uint32_t len;    /* AST_SCALAR */
+    uint32_t nitems; /* AST_SEQ; 0 otherwise */
+    uint32_t npairs; /* AST_MAP; 0 otherwise */
+    uint8_t type;    /* enum ast_type */
+    bool is_plain;   /* unquoted scalar: may be a number, bool or null */
 };
 
 struct ast_doc {
@@ -59,14 +65,25 @@ struct ast_file {
     size_t size;
 };
 
+/* Receives each document of a streamed load as soon as it is complete (see
+ * ast_set.on_doc). The tree is valid during the call only: it is freed when
+ * the callback returns. Locations (loc.file) stay valid until ast_set_fini. */
+typedef void ast_doc_fn(void *ctx, const struct ast_doc *doc);
+
 struct ast_set {
-    struct arena *arena;  /* owned */
-    struct ast_doc *docs; /* borrowed: arena */
+    struct arena *arena;  /* owned: file records, and the documents of a loaded set */
+    struct ast_doc *docs; /* borrowed: arena; empty when streaming */
     size_t ndocs;
     struct ast_file *files; /* borrowed: arena */
     size_t nfiles;
-    size_t docs_cap;  /* private to ast.c: capacity of docs */
-    size_t files_cap; /* private to ast.c: capacity of files */
+    /* Streaming: when on_doc is set, loading hands each document to on_doc and
+     * then frees its nodes, so memory holds one document at a time instead of
+     * the whole set. Set both after ast_set_init, before loading. */
+    ast_doc_fn *on_doc;
+    void *on_doc_ctx;          /* borrowed: on_doc's first argument */
+    struct arena *doc_arena;   /* private to ast.c: nodes of the document being streamed */
+    size_t docs_cap;           /* private to ast.c: capacity of docs */
+    size_t files_cap;          /* private to ast.c: capacity of files */
 };
 
 #define AST_MAX_FILE_BYTES (16u * 1024u * 1024u) /* larger files are an error */
@@ -76,7 +93,7 @@ struct ast_set {
  * failure. */
 int ast_set_init(struct ast_set *set);
 
-/* Frees the arena and every node, document and file record. */
+/* Frees the arenas and every node, document and file record. */
 void ast_set_fini(struct ast_set *set);
 
 /* Loads path into set. A regular file is parsed as a multi-document YAML
@@ -87,13 +104,22 @@ void ast_set_fini(struct ast_set *set);
  * not descended. YAML syntax errors, unreadable files, duplicate mapping keys,
  * aliases/anchors and tags other than the core schema are recorded in diags
  * with their location. Returns 0 when the path was loaded without error, -1
- * otherwise (diagnostics say why). Documents already loaded stay in set. */
+ * otherwise (diagnostics say why). Documents already loaded stay in set.
+ * When set->on_doc is set, every complete document is handed to it, in order,
+ * before loading goes on (synchronously, from inside this call); a document cut
+ * short by a syntax error is not. */
 int ast_load_path(struct ast_set *set, const char *path, struct diag_list *diags);
 
 /* Same as ast_load_path but parses an in-memory buffer named name (used by the
  * fuzzer and the tests). */
 int ast_load_buffer(struct ast_set *set, const char *name, const char *buf, size_t len,
                     struct diag_list *diags);
+
+/* Returns a deep copy of the tree under n in arena a (strings included;
+ * locations still point at the set's file names, so the copy must not outlive
+ * the set), or NULL on allocation failure. For the few subtrees a consumer of
+ * a streamed load must keep after the callback returns. */
+struct ast_node *ast_node_clone(struct arena *a, const struct ast_node *n);
 
 /* Returns the value mapped to key in map node m, or NULL (also when m is not a
  * map). */

@@ -4,6 +4,11 @@
  * AST with schema tables into the cf_* objects below (parse-time forms that
  * keep locations for later diagnostics), then conf_compile.c checks them
  * against each other and builds the struct conf snapshot.
+ *
+ * Memory: documents are streamed (ast_set.on_doc): each one's tree is freed as
+ * soon as it has been parsed, so nothing here may point into the AST. Parse-
+ * time objects live in the scratch arena (cf_ctx.tmp), freed when the build
+ * ends; what the snapshot keeps goes straight to its arena (cf_ctx.a).
  */
 #ifndef CANARYD_CONF_INTERNAL_H
 #define CANARYD_CONF_INTERNAL_H
@@ -22,8 +27,8 @@ struct diag_list;
 
 /* Where something was written: its node's location and its object path. */
 struct cf_where {
-    struct ast_loc loc;
-    const char *path; /* borrowed: scratch arena */
+    struct ast_loc loc; /* loc.file borrowed: the ast_set's file records */
+    const char *path;   /* borrowed: scratch arena; interned (cf_ctx.paths) */
 };
 
 /* Growable array of pointers in an arena. */
@@ -55,8 +60,8 @@ struct cf_str {
 };
 
 struct cf_label {
-    const char *key; /* borrowed: arena */
-    const char *val; /* borrowed: arena */
+    const char *key; /* borrowed: scratch arena */
+    const char *val; /* borrowed: scratch arena */
 };
 
 struct cf_labels {
@@ -87,7 +92,7 @@ struct cf_port {
 };
 
 struct cf_named_port {
-    const char *name; /* borrowed: arena */
+    const char *name; /* borrowed: scratch arena */
     uint16_t number;
 };
 
@@ -123,14 +128,15 @@ struct cf_se {
 struct cf_subset {
     const char *name; /* borrowed: arena */
     struct cf_labels labels;
-    const struct ast_node *policy; /* borrowed: AST; trafficPolicy, validated */
+    const struct ast_node *policy; /* borrowed: scratch arena; a copy of the validated
+                                      trafficPolicy node (ast_node_clone) */
     struct cf_where where;
 };
 
 struct cf_dr {
     const char *host; /* borrowed: arena; lower case */
     struct cf_where host_where;
-    const struct ast_node *policy; /* borrowed: AST; trafficPolicy, validated */
+    const struct ast_node *policy; /* borrowed: scratch arena; as cf_subset.policy */
     struct cf_subset *subsets;     /* borrowed: arena */
     size_t nsubsets;
 };
@@ -138,8 +144,8 @@ struct cf_dr {
 /* ---- VirtualService ---- */
 
 struct cf_destref {
-    const char *host;             /* borrowed: arena; lower case */
-    const char *subset;           /* borrowed: arena; NULL = none */
+    const char *host;             /* borrowed: scratch arena; lower case */
+    const char *subset;           /* borrowed: scratch arena; NULL = none */
     uint16_t port;                /* 0 = not written */
     struct cf_where where;        /* the destination map */
     struct cf_where subset_where; /* the subset scalar */
@@ -149,9 +155,9 @@ struct cf_destref {
 
 struct cf_dest {
     struct cf_destref ref;
-    int64_t weight;
+    uint32_t weight;
     bool has_weight;
-    struct conf_headers headers;
+    struct conf_headers *headers; /* borrowed: scratch arena; NULL = none written */
 };
 
 struct cf_mirror {
@@ -165,25 +171,32 @@ enum {
     CF_ACT_DIRECT = 1u << 2,
 };
 
+/* The route table (conf_kinds.c) is walked with the snapshot's conf_route as
+ * its object; the handlers for the parse-time parts reach this through
+ * cf_ctx.route. */
 struct cf_route {
-    struct conf_route r;   /* the parts the schema fills; the rest by compile */
-    struct cf_dest *dests; /* borrowed: arena */
+    struct conf_route *r;  /* borrowed: snapshot arena (cf_vs.out[i]); the parts the
+                              schema fills; compile fills the rest */
+    struct cf_dest *dests; /* borrowed: scratch arena */
     size_t ndests;
-    struct cf_mirror mirror; /* mirror + mirrorPercentage */
-    bool has_mirror;
-    bool has_mirror_ppm;
-    struct cf_mirror *mirrors; /* borrowed: arena; mirrors[] */
+    struct cf_mirror *mirror;  /* borrowed: scratch arena; mirror (+ mirrorPercentage);
+                                  NULL = none */
+    struct cf_mirror *mirrors; /* borrowed: scratch arena; mirrors[] */
     size_t nmirrors;
+    uint32_t mirror_ppm; /* mirrorPercentage, valid when has_mirror_ppm */
+    bool has_mirror_ppm;
     unsigned actions; /* CF_ACT_* */
     struct cf_where where;
 };
 
 struct cf_vs {
-    struct cf_str *hosts; /* borrowed: arena; lower case */
+    struct cf_str *hosts; /* borrowed: snapshot arena (conf_vs.hosts keeps them); lower case */
     size_t nhosts;
-    struct cf_str *gateways; /* borrowed: arena */
+    struct cf_str *gateways; /* borrowed: snapshot arena */
     size_t ngateways;
-    struct cf_route *routes; /* borrowed: arena */
+    struct cf_route *routes; /* borrowed: scratch arena */
+    struct conf_route *out;  /* borrowed: snapshot arena; nroutes entries, become
+                                conf_vs.routes; NULL when http is missing */
     size_t nroutes;
 };
 
@@ -223,13 +236,20 @@ struct cf_obj {
 struct cf_ctx {
     struct conf *conf;             /* borrowed: being built */
     struct arena *a;               /* borrowed: conf->arena, for the snapshot */
-    struct arena *tmp;             /* borrowed: the AST arena, for parse-time objects */
-    struct diag_list *diags;       /* borrowed: caller */
+    struct arena *tmp;             /* owned: scratch arena, parse-time objects */
+    struct diag_list *diags;       /* borrowed: caller's, or parse_diags while streaming */
+    struct diag_list *out_diags;   /* borrowed: caller */
+    struct diag_list parse_diags;  /* owned: diagnostics of the streamed documents, moved
+                                      to out_diags after the AST's (conf.c) */
     const struct conf_opts *opts;  /* borrowed: caller; may be NULL */
     const struct ast_set *set;     /* borrowed: caller; the loaded files */
-    struct cf_vec objs[CF_NKINDS]; /* struct cf_obj * */
-    struct cf_vec regexes;         /* struct match *, in c->a */
+    struct cf_vec objs[CF_NKINDS]; /* struct cf_obj *, in tmp */
+    struct cf_vec regexes;         /* struct match * owning a compiled regex, in tmp */
+    struct cf_map regex_src;       /* regex source -> struct match *: one compiled regex
+                                      per distinct pattern */
+    struct cf_map paths;           /* interned object paths (cf_where.path), in tmp */
     struct cf_obj *cur;            /* borrowed: object being parsed */
+    struct cf_route *route;        /* borrowed: route being parsed, or NULL */
     size_t nerrors0;               /* diags->nerrors when the build started */
     char path[CF_PATH_MAX];
     size_t plen;
@@ -301,6 +321,10 @@ bool cf_failed(const struct cf_ctx *c);
  * off + sizeof(void *). */
 int cf_h_str(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
 int cf_h_lstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+/* cf_h_str and cf_h_lstr for parse-time objects: the copy goes to the scratch
+ * arena, not the snapshot. */
+int cf_h_tstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_tlstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
 int cf_h_strlen(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
 int cf_h_u16(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
 int cf_h_u32(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);

@@ -17,6 +17,7 @@
 #include <event2/event_struct.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -223,7 +224,8 @@ struct worker {
     uint32_t nmirrors;
     bool is_draining;
     bool is_stopping;
-    char scratch[H1_MAX_HEAD]; /* header joins for routing */
+    _Atomic uint64_t heartbeat_ms; /* last tick of this worker's loop (liveness) */
+    char scratch[H1_MAX_HEAD];     /* header joins for routing */
 };
 
 #endif /* CANARYD_PROXY_TYPES_H */

@@ -31,8 +31,18 @@ extern struct worker_opts worker_opts;
 
 /* Makes c the active snapshot (takes over the caller's reference) and bumps the
  * generation, which is stored in c->generation. Workers pick it up at their
- * next request. Thread-safe. */
+ * next request. The snapshot it replaces is kept (with a reference) until no
+ * worker uses it and then freed by worker_conf_reap() on the main thread, so
+ * freeing a large snapshot never stalls a worker's loop. Main thread. */
 void worker_conf_publish(struct conf *c);
+
+/* Frees replaced snapshots nobody uses any more. Returns how many are still
+ * in use. Main thread (called from a timer). */
+size_t worker_conf_reap(void);
+
+/* True when every worker's loop turned within the last max_age_ms (the
+ * liveness probe). Thread-safe. */
+bool worker_is_alive(uint64_t max_age_ms);
 
 /* Returns a new reference to the active snapshot (NULL before the first
  * publish). Thread-safe. */
