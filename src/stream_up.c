@@ -326,7 +326,8 @@ ep_is_usable(void *ctx, const struct conf_endpoint *ep)
         if (d == NULL || d->n == 0)
             return false;
     }
-    return health_is_usable(st->dest->cluster, ep, health_now_ms());
+    const struct conf_cluster *c = st->dest->cluster;
+    return !c->policy.outlier.enabled || health_is_usable(c, ep, health_now_ms());
 }
 
 /* Feeds outlier detection: status 0 is a connect failure or a reset. */
