@@ -125,7 +125,9 @@ sess_update_events(struct sess *s)
 {
     bool closing = (s->flags & (SESS_F_CLOSING | SESS_F_CLOSE_AFTER)) != 0;
     bool want_rd;
-    if (s->flags & SESS_F_TUNNEL)
+    if (s->flags & SESS_F_RDHUP)
+        want_rd = false; /* nothing more will come */
+    else if (s->flags & SESS_F_TUNNEL)
         want_rd = s->st != NULL && s->st->up != NULL && s->st->up->out.len < PROXY_HIGH_WATER;
     else if (s->st != NULL)
         /* Reading on during a stream feeds its body, buffers pipelined
@@ -218,9 +220,19 @@ sess_process(struct sess *s)
         return 0;
     s->flags |= SESS_F_IN_PROCESS;
     int rc = sess_process_loop(s);
-    if (rc == 0)
-        s->flags &= ~(uint32_t)SESS_F_IN_PROCESS;
-    return rc;
+    if (rc != 0)
+        return rc;
+    s->flags &= ~(uint32_t)SESS_F_IN_PROCESS;
+    if ((s->flags & SESS_F_RDHUP) && s->st == NULL) {
+        /* Half-closed and every complete request answered: close once the
+         * output is written (what is left in s->in can never complete). */
+        s->flags |= SESS_F_CLOSING;
+        if (s->out.len == 0) {
+            sess_close(s);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int

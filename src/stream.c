@@ -139,11 +139,13 @@ reason_phrase(unsigned status)
 
 /* Moves h1_msg views from one buffer base to another after a copy. */
 static void
-rebase(struct h1_msg *m, const char *from, char *to)
+rebase(struct h1_msg *m, const char *from, char *to, size_t len)
 {
+    /* Views outside the head (the parser's static "/" for an absolute-form
+     * target without a path) stay as they are. */
 #define REBASE(p)                                                                                  \
     do {                                                                                           \
-        if ((p) != NULL)                                                                           \
+        if ((p) != NULL && (p) >= from && (p) < from + len)                                        \
             (p) = to + ((p)-from);                                                                 \
     } while (0)
     REBASE(m->method);
@@ -614,8 +616,15 @@ stream_on_down_read(struct stream *st)
         sess_update_events(s);
         return 0;
     }
+    if (n == 0 && st->req_done && !(s->flags & SESS_F_TUNNEL)) {
+        /* A half-close after a complete request: the client still reads.
+         * Answer it (and what it pipelined before), then close. */
+        s->flags |= SESS_F_RDHUP;
+        sess_update_events(s);
+        return 0;
+    }
     if (n <= 0) {
-        /* The client went away (or half-closed): nobody is left to answer. */
+        /* The client went away mid-request (or the tunnel ended). */
         if (s->flags & SESS_F_TUNNEL && st->up != NULL && st->up->out.len > 0)
             (void)buf_write_fd(&st->up->out, st->up->fd);
         stream_abort(st, (s->flags & SESS_F_TUNNEL) ? STREAM_END_TUNNEL : STREAM_END_DOWN_CLOSE);
@@ -659,7 +668,7 @@ stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
     if (buf_append(&st->head, &w->bufs, buf_head(&s->in), head_len, HEAD_MAX) == -1)
         return -1;
     st->req = *req;
-    rebase(&st->req, buf_head(&s->in), buf_head(&st->head));
+    rebase(&st->req, buf_head(&s->in), buf_head(&st->head), head_len);
     buf_consume(&s->in, head_len);
     st->bytes_in = head_len;
     st->req_framing = st->req.framing;

@@ -79,12 +79,23 @@ ops_names(const struct conf_hdr_ops *ops, const char *name, size_t len)
     return false;
 }
 
+/* Framing is canaryd's to write: Content-Length goes out as one normalised
+ * value (RFC 9110 8.6), never as received, and a Connection header naming it
+ * (or Host) cannot make it disappear, which would change the framing. */
+static bool
+is_framing(const struct h1_hdr *h)
+{
+    return str_eq(h->name, h->name_len, "content-length", 14) ||
+           str_eq(h->name, h->name_len, "host", 4);
+}
+
 static bool
 hdr_skipped(const struct hdr_skip *sk, const struct h1_hdr *h)
 {
     if (h1_is_hop_by_hop(h->name, h->name_len))
         return true;
-    if (sk->conn_val != NULL && h1_token_list_has(sk->conn_val, sk->conn_len, h->name, h->name_len))
+    if (sk->conn_val != NULL && !is_framing(h) &&
+        h1_token_list_has(sk->conn_val, sk->conn_len, h->name, h->name_len))
         return true;
     return ops_names(sk->ops[0], h->name, h->name_len) ||
            ops_names(sk->ops[1], h->name, h->name_len);
@@ -200,8 +211,7 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
     const struct h1_hdr *xff = NULL;
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         const struct h1_hdr *h = &r->hdrs[i];
-        if (str_eq(h->name, h->name_len, "host", 4) ||
-            str_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
+        if (is_framing(h) || str_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
             str_eq(h->name, h->name_len, "x-request-id", 12))
             continue;
         if (str_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
@@ -224,6 +234,11 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
     out_ops_add(&o, &st->dest->headers.request);
     if (st->req_framing == H1_FRAME_CHUNKED)
         out_te(&o, r, false);
+    else if (st->req_framing == H1_FRAME_LENGTH) {
+        out_str(&o, "content-length: ");
+        out_u64(&o, r->content_length);
+        out_str(&o, "\r\n");
+    }
     if (st->is_upgrade && !is_shadow) {
         const struct h1_hdr *up = h1_hdr_find(r, "upgrade", 7);
         out_str(&o, "connection: upgrade\r\n");
@@ -724,10 +739,24 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
     out_mem(&o, " ", 1);
     out_mem(&o, resp->reason, resp->reason_len);
     out_str(&o, "\r\n");
+    const struct h1_hdr *cl = NULL;
     for (uint32_t i = 0; i < resp->nhdrs; i++) {
         const struct h1_hdr *h = &resp->hdrs[i];
+        if (str_eq(h->name, h->name_len, "content-length", 14)) {
+            cl = cl != NULL ? cl : h;
+            continue;
+        }
         if (!hdr_skipped(&sk, h))
             out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
+    }
+    if (st->resp_framing == H1_FRAME_LENGTH) {
+        out_str(&o, "content-length: ");
+        out_u64(&o, resp->content_length);
+        out_str(&o, "\r\n");
+    } else if (cl != NULL && st->resp_framing == H1_FRAME_NONE) {
+        /* HEAD and 304: the length of the body that was not sent. The
+         * parser checked duplicates are equal; one line is enough. */
+        out_hdr(&o, cl->name, cl->name_len, cl->value, cl->value_len);
     }
     out_ops_add(&o, &st->route->headers.response);
     out_ops_add(&o, &st->dest->headers.response);
@@ -808,6 +837,8 @@ relay_resp_body(struct stream *st)
         if (take == 0)
             break;
     }
+    if (st->resp_framing == H1_FRAME_CLOSE && st->is_up_eof && up->in.len == 0)
+        st->resp_done = true;
     return 0;
 }
 
@@ -939,7 +970,8 @@ parse_resp_head(struct stream *st)
             int rc = stream_tunnel_start(st);
             return rc != 0 ? rc : PRH_HEAD;
         }
-        if (st->resp_framing == H1_FRAME_NONE)
+        if (st->resp_framing == H1_FRAME_NONE ||
+            (st->resp_framing == H1_FRAME_LENGTH && st->resp_left == 0))
             st->resp_done = true;
         return PRH_HEAD;
     }
@@ -1017,13 +1049,15 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
         (void)stream_tunnel_pump(st);
         return;
     }
+    if (n == 0 && st->resp_head_done && st->resp_framing == H1_FRAME_CLOSE) {
+        /* The clean end of a close-delimited body (bytes still buffered are
+         * relayed first). A reset (n == -1) is a truncation: aborted below. */
+        st->is_up_eof = true;
+        st->resp_keepalive = false;
+        (void)stream_pump_resp(st);
+        return;
+    }
     if (n <= 0) {
-        if (st->resp_head_done && st->resp_framing == H1_FRAME_CLOSE) {
-            st->resp_done = true;
-            st->resp_keepalive = false;
-            (void)stream_pump_resp(st);
-            return;
-        }
         if (!st->resp_head_done && up->in.len == 0) {
             (void)stream_up_failed(st, STREAM_END_UP_RESET, false);
             return;

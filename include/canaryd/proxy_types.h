@@ -65,6 +65,7 @@ enum sess_flags {
     SESS_F_TUNNEL = 1u << 2,      /* upgraded: raw bytes both ways */
     SESS_F_ABORT = 1u << 3,       /* reset, do not flush */
     SESS_F_IN_PROCESS = 1u << 4,  /* sess_process is on the stack */
+    SESS_F_RDHUP = 1u << 5,       /* the client shut down its sending side */
 };
 
 struct sess {
@@ -165,6 +166,7 @@ struct stream {
     bool resp_head_done;
     bool resp_started; /* bytes of the response went to the client */
     bool resp_done;
+    bool is_up_eof; /* the upstream closed cleanly (end of a close-delimited body) */
     bool resp_to_chunked; /* close-delimited upstream body -> chunked to a 1.1 client */
     bool resp_dechunk;    /* chunked upstream body -> close-delimited to a 1.0 client */
     bool resp_keepalive;  /* upstream connection reusable after this response */
