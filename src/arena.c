@@ -3,22 +3,30 @@
  * Blocks are chained; large requests get a block of their own. Objects are
  * aligned for any type; strings are packed byte by byte between them, since
  * most configuration strings are a few bytes long.
+ *
+ * Block size: a block's unused tail is lost, up to the size of the request
+ * that did not fit (at most ARENA_BIG). Blocks double from 64 KiB to 1 MiB as
+ * an arena grows, so a small arena stays small while a large one (a 10,000
+ * route snapshot, ~7 MiB) has a dozen tails instead of a hundred; blocks from
+ * 128 KiB up are mmap'd by malloc, so their untouched pages cost nothing.
  */
 #include "canaryd/common.h"
 #include "canaryd/arena.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-/* 64 KiB stays under glibc's mmap threshold and wastes at most a quarter of a
- * block at its end (larger requests get their own block). */
-#define ARENA_BLOCK_BYTES (64u * 1024u)
+#define ARENA_BLOCK_MIN (64u * 1024u)
+#define ARENA_BLOCK_MAX (1024u * 1024u)
+#define ARENA_BIG (16u * 1024u) /* larger requests get a block of their own */
 #define ARENA_ALIGN 16u
 
 struct arena_block {
     struct arena_block *next; /* owned */
     size_t used;
     size_t cap;
+    bool is_big; /* holds one big request */
     _Alignas(16) unsigned char data[];
 };
 
@@ -56,9 +64,9 @@ void
 arena_reset(struct arena *a)
 {
     struct arena_block *keep = NULL, **pp = &a->head;
-    /* Keep the first standard-size block; big blocks fit one object only. */
+    /* Keep the newest (largest) shared block; big blocks fit one object only. */
     while (*pp != NULL && keep == NULL) {
-        if ((*pp)->cap == ARENA_BLOCK_BYTES) {
+        if (!(*pp)->is_big) {
             keep = *pp;
             *pp = keep->next;
         } else {
@@ -76,13 +84,14 @@ arena_reset(struct arena *a)
 }
 
 static struct arena_block *
-block_new(struct arena *a, size_t cap)
+block_new(struct arena *a, size_t cap, bool is_big)
 {
     struct arena_block *b = malloc(sizeof(*b) + cap);
     if (b == NULL)
         return NULL;
     b->used = 0;
     b->cap = cap;
+    b->is_big = is_big;
     a->total_bytes += sizeof(*b) + cap;
     return b;
 }
@@ -92,7 +101,7 @@ block_new(struct arena *a, size_t cap)
 static void *
 alloc_big(struct arena *a, size_t size)
 {
-    struct arena_block *big = block_new(a, size);
+    struct arena_block *big = block_new(a, size, true);
     if (big == NULL)
         return NULL;
     big->used = size;
@@ -116,9 +125,11 @@ alloc_raw(struct arena *a, size_t size, size_t align)
     struct arena_block *b = a->head;
     size_t off = b != NULL ? (b->used + align - 1) & ~(align - 1) : 0;
     if (b == NULL || off > b->cap || b->cap - off < size) {
-        if (size > ARENA_BLOCK_BYTES / 4)
+        if (size > ARENA_BIG)
             return alloc_big(a, size);
-        b = block_new(a, ARENA_BLOCK_BYTES);
+        /* The head is the newest shared block unless the first request was big. */
+        size_t cap = b != NULL && !b->is_big ? MIN(b->cap * 2, ARENA_BLOCK_MAX) : ARENA_BLOCK_MIN;
+        b = block_new(a, cap, false);
         if (b == NULL)
             return NULL;
         b->next = a->head;

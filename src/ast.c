@@ -324,7 +324,8 @@ dedup_sorted(struct builder *b, struct ast_pair *p, size_t n)
     return kept;
 }
 
-/* Copies the n children at kids into n's exactly sized array. */
+/* Copies the cnt children at kids (NULL when cnt is 0) into n's exactly
+ * sized array. */
 static void
 set_children(struct builder *b, struct ast_node *n, struct ast_pair *kids, size_t cnt)
 {
@@ -355,7 +356,9 @@ close_collection(struct builder *b, const yaml_event_t *ev)
     if (b->depth == 0)
         return;
     struct frame *f = &b->stack[--b->depth];
-    set_children(b, f->node, b->kids + f->base, b->nkids - f->base);
+    size_t cnt = b->nkids - f->base;
+    /* kids is still NULL when no collection had children yet. */
+    set_children(b, f->node, cnt > 0 ? b->kids + f->base : NULL, cnt);
     b->nkids = f->base;
 }
 

@@ -1,7 +1,7 @@
 /*
  * conf.c: the configuration snapshot's public face (see conf.h): build from
  * files or a buffer, reference counting, the -t summary, the host hash and
- * listen-address parsing, plus the small arena containers the loader uses.
+ * listen-address parsing, plus the small containers the loader uses.
  * Runs at start-up and on reload, off the request path; the data plane only
  * calls conf_ref/conf_unref and reads the snapshot.
  */
@@ -108,6 +108,43 @@ cf_map_put(struct arena *a, struct cf_map *m, const char *key, size_t len, void 
     }
     *s = (struct cf_map_slot){.key = key, .len = len, .hash = h, .val = val};
     m->n++;
+    return 0;
+}
+
+static struct match **
+regex_slot(struct match **slots, size_t nslots, const char *s, size_t len)
+{
+    size_t mask = nslots - 1;
+    for (size_t i = fnv1a(s, len, false) & mask;; i = (i + 1) & mask) {
+        struct match *m = slots[i];
+        if (m == NULL || (m->len == len && memcmp(m->str, s, len) == 0))
+            return &slots[i];
+    }
+}
+
+struct match *
+cf_regexes_get(const struct cf_regexes *t, const char *s, size_t len)
+{
+    return t->nslots != 0 ? *regex_slot(t->slots, t->nslots, s, len) : NULL;
+}
+
+int
+cf_regexes_add(struct cf_regexes *t, struct match *m)
+{
+    if ((t->n + 1) * 2 > t->nslots) {
+        size_t nslots = t->nslots ? t->nslots * 2 : 64;
+        struct match **v = calloc(nslots, sizeof(*v));
+        if (v == NULL)
+            return -1;
+        for (size_t i = 0; i < t->nslots; i++)
+            if (t->slots[i] != NULL)
+                *regex_slot(v, nslots, t->slots[i]->str, t->slots[i]->len) = t->slots[i];
+        free(t->slots);
+        t->slots = v;
+        t->nslots = nslots;
+    }
+    *regex_slot(t->slots, t->nslots, m->str, m->len) = m;
+    t->n++;
     return 0;
 }
 
@@ -230,15 +267,28 @@ conf_print_summary(const struct conf *c, FILE *out)
         fputs(c->summary, out);
 }
 
-/* Compiles the documents of set into a snapshot, or NULL. */
-static struct conf *
-build_from_set(struct ast_set *set, const struct conf_opts *opts, struct diag_list *diags,
-               size_t nerrors0)
+/* ---- building ---- */
+
+/* Each document is parsed into its cf_obj as soon as libyaml has delivered
+ * it, and its tree is freed right after: the whole AST never exists at once. */
+static void
+on_doc(void *ctx, const struct ast_doc *doc)
+{
+    cf_parse_doc(ctx, doc);
+}
+
+/* Starts a build: the snapshot, the build context with its scratch arena,
+ * and the streaming of set's documents into cf_parse_doc. Returns NULL after
+ * a diagnostic. */
+static struct cf_ctx *
+build_begin(struct ast_set *set, const struct conf_opts *opts, struct diag_list *diags)
 {
     struct conf *conf = calloc(1, sizeof(*conf));
     struct cf_ctx *c = calloc(1, sizeof(*c));
-    if (conf == NULL || c == NULL || (conf->arena = arena_new()) == NULL) {
+    struct arena *tmp = arena_new();
+    if (conf == NULL || c == NULL || tmp == NULL || (conf->arena = arena_new()) == NULL) {
         diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
+        arena_free(tmp);
         free(c);
         conf_free(conf);
         return NULL;
@@ -246,21 +296,81 @@ build_from_set(struct ast_set *set, const struct conf_opts *opts, struct diag_li
     atomic_init(&conf->refcnt, 1);
     *c = (struct cf_ctx){.conf = conf,
                          .a = conf->arena,
-                         .tmp = set->arena,
-                         .diags = diags,
+                         .tmp = tmp,
+                         .diags = &c->parse_diags,
+                         .out_diags = diags,
                          .opts = opts,
                          .set = set,
-                         .nerrors0 = nerrors0};
-    for (size_t i = 0; i < set->ndocs; i++)
-        cf_parse_doc(c, &set->docs[i]);
-    /* Cross-object checks only on a clean parse: a half-read object would
-     * produce misleading follow-up errors. */
+                         .nerrors0 = diags->nerrors};
+    diag_list_init(&c->parse_diags);
+    set->on_doc = on_doc;
+    set->on_doc_ctx = c;
+    return c;
+}
+
+/* Appends from's diagnostics to to, as if they had been added there. The
+ * documents' diagnostics are held apart while streaming so that they still
+ * come after every YAML-level one, as when the whole set was loaded first. */
+static void
+move_diags(struct diag_list *to, const struct diag_list *from)
+{
+    size_t nerr = 0, nwarn = 0;
+    for (size_t i = 0; i < from->n; i++) {
+        const struct diag *d = &from->v[i];
+        diag_add(to, d->level, d->file, d->line, d->col, d->path, "%s", d->msg);
+        nerr += d->level == DIAG_ERROR;
+        nwarn += d->level != DIAG_ERROR;
+    }
+    /* What from could not record still counts. */
+    if (from->oom) {
+        to->oom = true;
+        to->nerrors += from->nerrors - nerr;
+        to->nwarnings += from->nwarnings - nwarn;
+    }
+}
+
+/* Hands the compiled regexes to the snapshot for conf_free, or releases
+ * them when the build failed; frees the table. */
+static void
+keep_regexes(struct cf_ctx *c)
+{
+    struct conf *conf = c->conf;
+    struct cf_regexes *t = &c->regexes;
+    if (!cf_failed(c)) {
+        conf->regexes = arena_alloc_array(c->a, t->n, sizeof(*conf->regexes));
+        if (conf->regexes == NULL)
+            cf_oom(c);
+    }
+    for (size_t i = 0; i < t->nslots; i++) {
+        if (t->slots[i] == NULL)
+            continue;
+        if (conf->regexes != NULL)
+            conf->regexes[conf->nregexes++] = t->slots[i];
+        else
+            match_fini(t->slots[i]);
+    }
+    free(t->slots);
+    *t = (struct cf_regexes){0};
+}
+
+/* Ends the build begun on set: the cross-object checks and the snapshot, on
+ * a clean parse only (a half-read object would produce misleading follow-up
+ * errors). Frees the context and the scratch arena. Returns the snapshot, or
+ * NULL when any error was recorded. */
+static struct conf *
+build_end(struct cf_ctx *c, struct ast_set *set)
+{
+    struct conf *conf = c->conf;
+    set->on_doc = NULL;
+    set->on_doc_ctx = NULL;
+    move_diags(c->out_diags, &c->parse_diags);
+    diag_list_fini(&c->parse_diags);
+    c->diags = c->out_diags;
     if (!cf_failed(c))
         cf_compile(c);
-    /* conf_free releases the regexes through conf->regexes. */
-    conf->regexes = (struct match **)c->regexes.v;
-    conf->nregexes = c->regexes.n;
+    keep_regexes(c);
     bool failed = cf_failed(c);
+    arena_free(c->tmp);
     free(c);
     if (failed) {
         conf_free(conf);
@@ -275,16 +385,20 @@ conf_build(const char *const *paths, size_t npaths, const struct conf_opts *opts
            struct diag_list *diags)
 {
     struct ast_set set;
-    size_t nerrors0 = diags->nerrors;
     if (ast_set_init(&set) == -1) {
         diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
         return NULL;
     }
+    struct cf_ctx *c = build_begin(&set, opts, diags);
+    if (c == NULL) {
+        ast_set_fini(&set);
+        return NULL;
+    }
     for (size_t i = 0; i < npaths; i++)
         ast_load_path(&set, paths[i], diags);
-    struct conf *c = build_from_set(&set, opts, diags, nerrors0);
+    struct conf *conf = build_end(c, &set);
     ast_set_fini(&set);
-    return c;
+    return conf;
 }
 
 struct conf *
@@ -292,13 +406,17 @@ conf_build_buffer(const char *name, const char *buf, size_t len, const struct co
                   struct diag_list *diags)
 {
     struct ast_set set;
-    size_t nerrors0 = diags->nerrors;
     if (ast_set_init(&set) == -1) {
         diag_add(diags, DIAG_ERROR, NULL, 0, 0, NULL, "out of memory");
         return NULL;
     }
+    struct cf_ctx *c = build_begin(&set, opts, diags);
+    if (c == NULL) {
+        ast_set_fini(&set);
+        return NULL;
+    }
     ast_load_buffer(&set, name, buf, len, diags);
-    struct conf *c = build_from_set(&set, opts, diags, nerrors0);
+    struct conf *conf = build_end(c, &set);
     ast_set_fini(&set);
-    return c;
+    return conf;
 }

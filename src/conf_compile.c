@@ -22,6 +22,9 @@
 #define DEFAULT_LISTEN "0.0.0.0:8080"
 #define DEFAULT_LISTENER "default"
 #define MIN_HOST_SLOTS 8
+/* Room for most fully qualified hosts: lookups build them on the stack
+ * rather than in the scratch arena (once per destination). */
+#define FQDN_BUF 256
 
 /* A cluster while it is being collected. */
 struct ccl {
@@ -69,6 +72,24 @@ fqdn(struct cf_ctx *c, const char *host, const char *ns)
     if (s == NULL)
         cf_oom(c);
     return s != NULL ? s : host;
+}
+
+/* fqdn() for a lookup: the result is in buf[FQDN_BUF] when it fits (valid as
+ * long as buf), else in the scratch arena. */
+static const char *
+fqdn_tmp(struct cf_ctx *c, const char *host, const char *ns, char *buf)
+{
+    static const char tail[] = ".svc.cluster.local";
+    if (strchr(host, '.') != NULL || strchr(host, '*') != NULL)
+        return host;
+    size_t hl = strlen(host), nl = strlen(ns);
+    if (hl + 1 + nl + sizeof(tail) > FQDN_BUF)
+        return fqdn(c, host, ns);
+    memcpy(buf, host, hl);
+    buf[hl] = '.';
+    memcpy(buf + hl + 1, ns, nl);
+    memcpy(buf + hl + 1 + nl, tail, sizeof(tail));
+    return buf;
 }
 
 static void
@@ -178,7 +199,8 @@ check_subsets(struct comp *m, struct cf_obj *o)
 {
     struct cf_ctx *c = m->c;
     struct cf_dr *dr = &o->u.dr;
-    const char *h = fqdn(c, dr->host, o->meta.ns);
+    char buf[FQDN_BUF];
+    const char *h = fqdn_tmp(c, dr->host, o->meta.ns, buf);
     const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
     for (size_t i = 0; i < dr->nsubsets; i++) {
         const struct cf_subset *s = &dr->subsets[i];
@@ -259,7 +281,8 @@ check_destref(struct comp *m, const struct cf_destref *r, const char *ns)
     struct cf_ctx *c = m->c;
     if (r->host == NULL)
         return;
-    const char *h = fqdn(c, r->host, ns);
+    char buf[FQDN_BUF];
+    const char *h = fqdn_tmp(c, r->host, ns, buf);
     const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
     const struct cf_obj *dr = cf_map_get(&m->dr_host, h, strlen(h));
     if (se != NULL && r->port != 0 && find_port(se, r->port) == NULL)
@@ -309,8 +332,8 @@ check_route_refs(struct comp *m, const struct cf_route *r, const char *ns)
 {
     for (size_t i = 0; i < r->ndests; i++)
         check_destref(m, &r->dests[i].ref, ns);
-    if (r->has_mirror)
-        check_destref(m, &r->mirror.ref, ns);
+    if (r->mirror != NULL)
+        check_destref(m, &r->mirror->ref, ns);
     for (size_t i = 0; i < r->nmirrors; i++)
         check_destref(m, &r->mirrors[i].ref, ns);
     check_weights(m->c, r);
@@ -329,10 +352,10 @@ check_routes(struct comp *m, const struct cf_obj *o)
             cf_warn_at(m->c, &r->where,
                        "this route can never match: %s%s%s (spec.http[%zu]) "
                        "before it matches every request",
-                       catch_all->r.name ? "route \"" : "a route",
-                       catch_all->r.name ? catch_all->r.name : "", catch_all->r.name ? "\"" : "",
+                       catch_all->r->name ? "route \"" : "a route",
+                       catch_all->r->name ? catch_all->r->name : "", catch_all->r->name ? "\"" : "",
                        catch_idx);
-        } else if (is_catch_all(&r->r)) {
+        } else if (is_catch_all(r->r)) {
             catch_all = r;
             catch_idx = i;
         }
@@ -403,20 +426,35 @@ check_all(struct comp *m)
 
 /* ---- clusters and endpoints ---- */
 
+/* The cluster key "fqdn|subset|port" of r, in kbuf[2 * FQDN_BUF] when it
+ * fits, else in the scratch arena; NULL on allocation failure. */
+static const char *
+cluster_key(struct cf_ctx *c, const char *h, const char *subset, uint16_t port, char *kbuf)
+{
+    int n = snprintf(kbuf, 2 * FQDN_BUF, "%s|%s|%u", h, subset, port);
+    if (n >= 0 && n < 2 * FQDN_BUF)
+        return kbuf;
+    return cf_printf(c->tmp, "%s|%s|%u", h, subset, port);
+}
+
 static struct ccl *
 cluster_get(struct comp *m, const struct cf_destref *r, const char *ns)
 {
     struct cf_ctx *c = m->c;
-    const char *h = fqdn(c, r->host, ns);
+    char buf[FQDN_BUF], kbuf[2 * FQDN_BUF];
+    const char *h = fqdn_tmp(c, r->host, ns, buf);
     const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
     const struct cf_port *sp = se != NULL ? find_port(se, r->port) : NULL;
     uint16_t port = sp != NULL ? sp->number : r->port != 0 ? r->port : 80;
-    const char *key = cf_printf(c->tmp, "%s|%s|%u", h, r->subset ? r->subset : "", port);
+    const char *key = cluster_key(c, h, r->subset ? r->subset : "", port, kbuf);
     if (key == NULL)
         return NULL;
     struct ccl *cl = cf_map_get(&m->cl_key, key, strlen(key));
     if (cl != NULL)
         return cl;
+    /* A new cluster: the map keeps its key. */
+    if (key == kbuf && (key = arena_strdup(c->tmp, kbuf)) == NULL)
+        return NULL;
     cl = arena_alloc(c->tmp, sizeof(*cl));
     if (cl == NULL)
         return NULL;
@@ -455,8 +493,8 @@ collect_clusters(struct comp *m)
             int rc = 0;
             for (size_t k = 0; k < r->ndests; k++)
                 rc |= collect_ref(m, &r->dests[k].ref, o->meta.ns);
-            if (r->has_mirror)
-                rc |= collect_ref(m, &r->mirror.ref, o->meta.ns);
+            if (r->mirror != NULL)
+                rc |= collect_ref(m, &r->mirror->ref, o->meta.ns);
             for (size_t k = 0; k < r->nmirrors; k++)
                 rc |= collect_ref(m, &r->mirrors[k].ref, o->meta.ns);
             if (rc != 0)
@@ -584,19 +622,21 @@ static int
 build_weights(struct cf_ctx *c, struct conf_route *out, const struct cf_route *r)
 {
     out->ndests = r->ndests;
-    out->dests = arena_alloc(c->a, (r->ndests + 1) * sizeof(*out->dests));
-    out->cum_weight = arena_alloc(c->a, (r->ndests + 1) * sizeof(*out->cum_weight));
+    out->dests = arena_alloc_array(c->a, r->ndests, sizeof(*out->dests));
+    out->cum_weight = arena_alloc_array(c->a, r->ndests, sizeof(*out->cum_weight));
     if (out->dests == NULL || out->cum_weight == NULL)
         return cf_oom(c);
     uint32_t total = 0;
     for (size_t i = 0; i < r->ndests; i++) {
-        uint32_t w = r->dests[i].has_weight ? (uint32_t)r->dests[i].weight : 0;
+        const struct cf_dest *d = &r->dests[i];
+        uint32_t w = d->has_weight ? d->weight : 0;
         /* A lone destination takes all traffic whatever its weight says. */
         if (r->ndests == 1 && w == 0)
             w = 100;
-        out->dests[i] = (struct conf_dest){.cluster = &c->conf->clusters[r->dests[i].ref.cluster],
-                                           .weight = w,
-                                           .headers = r->dests[i].headers};
+        out->dests[i] =
+            (struct conf_dest){.cluster = &c->conf->clusters[d->ref.cluster], .weight = w};
+        if (d->headers != NULL)
+            out->dests[i].headers = *d->headers;
         total += w;
         out->cum_weight[i] = total;
     }
@@ -607,11 +647,11 @@ build_weights(struct cf_ctx *c, struct conf_route *out, const struct cf_route *r
 static int
 build_mirrors(struct cf_ctx *c, struct conf_route *out, const struct cf_route *r)
 {
-    size_t n = r->nmirrors + (r->has_mirror ? 1 : 0);
-    out->mirrors = arena_alloc(c->a, (n + 1) * sizeof(*out->mirrors));
+    size_t n = r->nmirrors + (r->mirror != NULL ? 1 : 0);
+    out->mirrors = arena_alloc_array(c->a, n, sizeof(*out->mirrors));
     if (out->mirrors == NULL)
         return cf_oom(c);
-    const struct cf_mirror *src = r->has_mirror ? &r->mirror : r->mirrors;
+    const struct cf_mirror *src = r->mirror != NULL ? r->mirror : r->mirrors;
     for (size_t i = 0; i < n; i++)
         out->mirrors[i] = (struct conf_mirror){.cluster = &c->conf->clusters[src[i].ref.cluster],
                                                .ppm = src[i].ppm};
@@ -625,11 +665,11 @@ static const enum conf_action action_of[] = {
     [CF_ACT_DIRECT] = CONF_ACTION_DIRECT,
 };
 
+/* Finishes route i of vs, built in place by the parse (r->r). */
 static int
 build_route(struct cf_ctx *c, struct conf_vs *vs, size_t i, const struct cf_route *r)
 {
-    struct conf_route *out = &vs->routes[i];
-    *out = r->r;
+    struct conf_route *out = r->r;
     out->vs = vs;
     out->index = (uint32_t)c->conf->nroutes;
     out->action = action_of[r->actions];
@@ -646,8 +686,8 @@ build_vs(struct cf_ctx *c, const struct cf_obj *o, struct conf_vs *vs, size_t id
 {
     vs->name = arena_strdup(c->a, o->meta.name);
     vs->ns = arena_strdup(c->a, o->meta.ns);
-    vs->hosts = arena_alloc(c->a, (o->u.vs.nhosts + 1) * sizeof(*vs->hosts));
-    vs->routes = arena_alloc(c->a, (o->u.vs.nroutes + 1) * sizeof(*vs->routes));
+    vs->hosts = arena_alloc_array(c->a, o->u.vs.nhosts, sizeof(*vs->hosts));
+    vs->routes = o->u.vs.out != NULL ? o->u.vs.out : arena_alloc(c->a, 0);
     if (vs->name == NULL || vs->ns == NULL || vs->hosts == NULL || vs->routes == NULL)
         return cf_oom(c);
     for (size_t i = 0; i < o->u.vs.nhosts; i++)
@@ -669,8 +709,8 @@ build_vss(struct cf_ctx *c)
     size_t nvs = c->objs[CF_VS].n, nroutes = 0;
     for (size_t i = 0; i < nvs; i++)
         nroutes += OBJ(c, CF_VS, i)->u.vs.nroutes;
-    conf->vss = arena_alloc(c->a, (nvs + 1) * sizeof(*conf->vss));
-    conf->routes = arena_alloc(c->a, (nroutes + 1) * sizeof(*conf->routes));
+    conf->vss = arena_alloc_array(c->a, nvs, sizeof(*conf->vss));
+    conf->routes = arena_alloc_array(c->a, nroutes, sizeof(*conf->routes));
     if (conf->vss == NULL || conf->routes == NULL)
         return cf_oom(c);
     for (size_t i = 0; i < nvs; i++)

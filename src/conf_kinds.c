@@ -49,7 +49,7 @@ static void *
 walk_list(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab, size_t elem,
           void (*init)(void *), int *rc)
 {
-    char *v = arena_alloc(c->tmp, (n->nitems + 1) * elem);
+    char *v = arena_alloc_array(c->tmp, n->nitems, elem);
     if (v == NULL) {
         *rc = cf_oom(c);
         return NULL;
@@ -237,21 +237,24 @@ const struct cf_field cf_policy_tab[] = {
     END,
 };
 
-/* Validates a trafficPolicy now and keeps its node: conf_compile.c re-walks
- * it per cluster, host level first, then the subset's, so that a subset
- * overrides field by field. */
+/* Validates a trafficPolicy now and keeps a copy of its node (the tree is
+ * freed with its document): conf_compile.c re-walks it per cluster, host
+ * level first, then the subset's, so that a subset overrides field by field. */
 static int
 h_policy(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     struct conf_policy scratch = {0};
-    *FIELD(obj, f, const struct ast_node *) = n;
+    const struct ast_node *copy = ast_node_clone(c->tmp, n);
+    if (copy == NULL)
+        return cf_oom(c);
+    *FIELD(obj, f, const struct ast_node *) = copy;
     return cf_walk(c, n, cf_policy_tab, &scratch);
 }
 
 /* ---- DestinationRule ---- */
 
 static const struct cf_field subset_tab[] = {
-    F("name", CF_T_STR, true, cf_h_str, struct cf_subset, name),
+    F("name", CF_T_STR, true, cf_h_tstr, struct cf_subset, name),
     F("labels", CF_T_MAP, false, cf_h_labels, struct cf_subset, labels),
     F("trafficPolicy", CF_T_MAP, false, h_policy, struct cf_subset, policy),
     END,
@@ -277,7 +280,7 @@ static int
 h_dr_host(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     ((struct cf_dr *)obj)->host_where = cf_where_here(c, n);
-    return cf_h_lstr(c, f, n, obj);
+    return cf_h_tlstr(c, f, n, obj);
 }
 
 static const struct cf_field dr_tab[] = {
@@ -303,12 +306,12 @@ h_protocol(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
     struct cf_field ef = {.aux = protocol_enum};
     if (cf_h_enum(c, &ef, n, &v) == -1)
         return -1;
-    return cf_h_str(c, f, n, obj);
+    return cf_h_tstr(c, f, n, obj);
 }
 
 static const struct cf_field se_port_tab[] = {
     FINT("number", true, cf_h_u16, struct cf_port, number, 1, 65535),
-    F("name", CF_T_STR, false, cf_h_str, struct cf_port, name),
+    F("name", CF_T_STR, false, cf_h_tstr, struct cf_port, name),
     F("protocol", CF_T_STR, false, h_protocol, struct cf_port, protocol),
     NOTSUP("targetPort"),
     END,
@@ -332,15 +335,16 @@ h_ep_ports(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
     (void)f;
     static const struct cf_field num = {"", CF_T_INT, false, cf_h_u16, 0, 1, 65535, NULL};
     struct cf_se_ep *ep = obj;
-    ep->ports = arena_alloc(c->tmp, (n->npairs + 1) * sizeof(*ep->ports));
+    ep->ports = arena_alloc_array(c->tmp, n->npairs, sizeof(*ep->ports));
     if (ep->ports == NULL)
         return cf_oom(c);
     int rc = 0;
     for (size_t i = 0; i < n->npairs; i++) {
         const struct ast_pair *p = &n->pairs[i];
         size_t mark = cf_path_key(c, p->key->str);
-        ep->ports[i].name = p->key->str;
-        if (ast_scalar_kind(p->val) != AST_S_INT) {
+        if ((ep->ports[i].name = arena_strndup(c->tmp, p->key->str, p->key->len)) == NULL) {
+            rc = cf_oom(c);
+        } else if (ast_scalar_kind(p->val) != AST_S_INT) {
             cf_err(c, p->val, "expected an integer, got %s", ast_type_name(p->val));
             rc = -1;
         } else if (cf_h_u16(c, &num, p->val, &ep->ports[i].number) == -1) {
@@ -356,7 +360,7 @@ static int
 h_ep_address(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     ((struct cf_se_ep *)obj)->addr_where = cf_where_here(c, n);
-    return cf_h_str(c, f, n, obj);
+    return cf_h_tstr(c, f, n, obj);
 }
 
 static const struct cf_field se_ep_tab[] = {
@@ -439,12 +443,12 @@ h_gw_protocol(struct cf_ctx *c, const struct cf_field *f, const struct ast_node 
     struct cf_field ef = {.aux = gw_protocol_enum};
     if (cf_h_enum(c, &ef, n, &v) == -1)
         return -1;
-    return cf_h_str(c, f, n, obj);
+    return cf_h_tstr(c, f, n, obj);
 }
 
 static const struct cf_field gw_port_tab[] = {
     FINT("number", true, cf_h_u16, struct cf_server, port, 1, 65535),
-    F("name", CF_T_STR, false, cf_h_str, struct cf_server, port_name),
+    F("name", CF_T_STR, false, cf_h_tstr, struct cf_server, port_name),
     F("protocol", CF_T_STR, true, h_gw_protocol, struct cf_server, protocol),
     NOTSUP("targetPort"),
     END,
@@ -461,8 +465,8 @@ h_gw_port(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
 static const struct cf_field server_tab[] = {
     FN("port", CF_T_MAP, true, h_gw_port),
     F("hosts", CF_T_SEQ, true, cf_h_lstrs, struct cf_server, hosts),
-    F("bind", CF_T_STR, false, cf_h_str, struct cf_server, bind),
-    F("name", CF_T_STR, false, cf_h_str, struct cf_server, name),
+    F("bind", CF_T_STR, false, cf_h_tstr, struct cf_server, bind),
+    F("name", CF_T_STR, false, cf_h_tstr, struct cf_server, name),
     NOTSUP("tls"),
     NOTSUP("defaultEndpoint"),
     END,
@@ -504,11 +508,11 @@ static int
 h_subset_ref(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     ((struct cf_destref *)obj)->subset_where = cf_where_here(c, n);
-    return cf_h_str(c, f, n, obj);
+    return cf_h_tstr(c, f, n, obj);
 }
 
 static const struct cf_field destination_tab[] = {
-    F("host", CF_T_STR, true, cf_h_lstr, struct cf_destref, host),
+    F("host", CF_T_STR, true, cf_h_tlstr, struct cf_destref, host),
     F("subset", CF_T_STR, false, h_subset_ref, struct cf_destref, subset),
     FN("port", CF_T_MAP, false, h_portsel),
     END,
@@ -560,7 +564,7 @@ h_hdr_kvs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
 {
     if (cf_h_strmap(c, f, n, obj) == -1)
         return -1;
-    struct conf_hdr_kv *v = arena_alloc(c->a, (n->npairs + 1) * sizeof(*v));
+    struct conf_hdr_kv *v = arena_alloc_array(c->a, n->npairs, sizeof(*v));
     if (v == NULL)
         return cf_oom(c);
     for (size_t i = 0; i < n->npairs; i++) {
@@ -589,7 +593,7 @@ h_hdr_remove(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
     if (cf_h_lstrs(c, &sf, n, &tmp) == -1)
         return -1;
     names = tmp.v;
-    struct conf_hdr_kv *v = arena_alloc(c->a, (tmp.n + 1) * sizeof(*v));
+    struct conf_hdr_kv *v = arena_alloc_array(c->a, tmp.n, sizeof(*v));
     if (v == NULL)
         return cf_oom(c);
     for (size_t i = 0; i < tmp.n; i++)
@@ -599,10 +603,21 @@ h_hdr_remove(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
     return 0;
 }
 
+/* Destination headers are rare: stored only when written. */
+static int
+h_dest_headers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct cf_dest *d = obj;
+    if ((d->headers = arena_alloc(c->tmp, sizeof(*d->headers))) == NULL)
+        return cf_oom(c);
+    return cf_walk(c, n, headers_tab, d->headers);
+}
+
 static const struct cf_field dest_tab[] = {
     F("destination", CF_T_MAP, true, h_destref, struct cf_dest, ref),
     {"weight", CF_T_INT, false, h_weight, 0, 0, INT32_MAX, NULL},
-    FAUX("headers", CF_T_MAP, false, cf_h_map, struct cf_dest, headers, headers_tab),
+    FN("headers", CF_T_MAP, false, h_dest_headers),
     END,
 };
 
@@ -610,7 +625,8 @@ static int
 h_dests(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    struct cf_route *r = obj;
+    (void)obj;
+    struct cf_route *r = c->route;
     int rc = 0;
     r->actions |= CF_ACT_ROUTE;
     r->dests = walk_list(c, n, dest_tab, sizeof(*r->dests), NULL, &rc);
@@ -646,9 +662,9 @@ static int
 h_matches(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    struct conf_route *r = &((struct cf_route *)obj)->r;
+    struct conf_route *r = obj;
     int rc = 0;
-    r->matches = arena_alloc(c->a, (n->nitems + 1) * sizeof(*r->matches));
+    r->matches = arena_alloc_array(c->a, n->nitems, sizeof(*r->matches));
     if (r->matches == NULL)
         return cf_oom(c);
     r->nmatches = n->nitems;
@@ -695,10 +711,10 @@ static int
 h_redirect(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    struct cf_route *r = obj;
-    r->actions |= CF_ACT_REDIRECT;
-    r->r.redirect.status = 301;
-    return cf_walk(c, n, redirect_tab, &r->r.redirect);
+    struct conf_route *r = obj;
+    c->route->actions |= CF_ACT_REDIRECT;
+    r->redirect.status = 301;
+    return cf_walk(c, n, redirect_tab, &r->redirect);
 }
 
 static int h_body_bytes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
@@ -761,14 +777,14 @@ static int
 h_direct(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    struct cf_route *r = obj;
-    r->actions |= CF_ACT_DIRECT;
+    struct conf_route *r = obj;
+    c->route->actions |= CF_ACT_DIRECT;
     const struct ast_node *body = ast_map_get(n, "body");
     if (body != NULL && ast_map_get(body, "string") && ast_map_get(body, "bytes")) {
         cf_err(c, body, "string and bytes are mutually exclusive");
         return -1;
     }
-    return cf_walk(c, n, direct_tab, &r->r.direct);
+    return cf_walk(c, n, direct_tab, &r->direct);
 }
 
 static int h_retry_on(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
@@ -864,7 +880,7 @@ static int
 h_retries(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    struct conf_retries *rt = &((struct cf_route *)obj)->r.retries;
+    struct conf_retries *rt = &((struct conf_route *)obj)->retries;
     rt->is_set = true;
     rt->ignore_previous_hosts = true;
     return cf_walk(c, n, retries_tab, rt);
@@ -919,19 +935,24 @@ static const struct cf_field mirror_item_tab[] = {
     END,
 };
 
+/* mirror is rare: stored only when written. */
 static int
 h_mirror(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    struct cf_route *r = obj;
-    r->has_mirror = true;
-    return h_destref(c, f, n, obj);
+    (void)obj;
+    struct cf_mirror *m = arena_alloc(c->tmp, sizeof(*m));
+    if (m == NULL)
+        return cf_oom(c);
+    c->route->mirror = m;
+    return h_destref(c, f, n, m);
 }
 
 static int
 h_mirror_pct(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    ((struct cf_route *)obj)->has_mirror_ppm = true;
-    return cf_h_ppm(c, f, n, obj);
+    (void)obj;
+    c->route->has_mirror_ppm = true;
+    return cf_h_ppm(c, f, n, c->route);
 }
 
 static void
@@ -944,27 +965,31 @@ static int
 h_mirrors(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    struct cf_route *r = obj;
+    (void)obj;
+    struct cf_route *r = c->route;
     int rc = 0;
     r->mirrors = walk_list(c, n, mirror_item_tab, sizeof(*r->mirrors), mirror_init, &rc);
     r->nmirrors = r->mirrors != NULL ? n->nitems : 0;
     return rc;
 }
 
+/* Walked with the snapshot's struct conf_route as object; handlers of the
+ * parse-time parts (destinations, mirrors, actions) use c->route. */
 static const struct cf_field route_tab[] = {
-    F("name", CF_T_STR, false, cf_h_str, struct cf_route, r.name),
+    F("name", CF_T_STR, false, cf_h_str, struct conf_route, name),
     FN("match", CF_T_SEQ, false, h_matches),
     FN("route", CF_T_SEQ, false, h_dests),
     FN("redirect", CF_T_MAP, false, h_redirect),
     FN("directResponse", CF_T_MAP, false, h_direct),
-    FAUX("rewrite", CF_T_MAP, false, cf_h_map, struct cf_route, r.rewrite, rewrite_tab),
-    F("timeout", CF_T_STR, false, cf_h_dur, struct cf_route, r.timeout_ms),
+    FAUX("rewrite", CF_T_MAP, false, cf_h_map, struct conf_route, rewrite, rewrite_tab),
+    F("timeout", CF_T_STR, false, cf_h_dur, struct conf_route, timeout_ms),
     FN("retries", CF_T_MAP, false, h_retries),
-    FAUX("fault", CF_T_MAP, false, cf_h_map, struct cf_route, r.fault, fault_tab),
-    F("mirror", CF_T_MAP, false, h_mirror, struct cf_route, mirror.ref),
-    F("mirrorPercentage", CF_T_MAP, false, h_mirror_pct, struct cf_route, mirror.ppm),
+    FAUX("fault", CF_T_MAP, false, cf_h_map, struct conf_route, fault, fault_tab),
+    {"mirror", CF_T_MAP, false, h_mirror, offsetof(struct cf_mirror, ref), 0, 0, NULL},
+    {"mirrorPercentage", CF_T_MAP, false, h_mirror_pct, offsetof(struct cf_route, mirror_ppm), 0, 0,
+     NULL},
     FN("mirrors", CF_T_SEQ, false, h_mirrors),
-    FAUX("headers", CF_T_MAP, false, cf_h_map, struct cf_route, r.headers, headers_tab),
+    FAUX("headers", CF_T_MAP, false, cf_h_map, struct conf_route, headers, headers_tab),
     NOTSUP("delegate"),
     NOTSUP("corsPolicy"),
     NOTSUP("mirrorPercent"),
@@ -988,31 +1013,60 @@ check_route(struct cf_ctx *c, struct cf_route *r, const struct ast_node *n)
         cf_err(c, n, "%s and %s are mutually exclusive", first, names[__builtin_ctz(a)]);
         return -1;
     }
-    if (r->has_mirror && r->nmirrors > 0) {
+    if (r->mirror != NULL && r->nmirrors > 0) {
         cf_err(c, n, "mirror and mirrors are mutually exclusive");
         return -1;
     }
-    if (r->has_mirror_ppm && !r->has_mirror) {
+    if (r->has_mirror_ppm && r->mirror == NULL) {
         cf_err(c, n, "mirrorPercentage needs mirror");
         return -1;
     }
     return 0;
 }
 
+/* Walks every route of n into vs->routes[i] and the snapshot's vs->out[i]. */
+static int
+walk_routes(struct cf_ctx *c, const struct ast_node *n, struct cf_vs *vs)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n->nitems; i++) {
+        const struct ast_node *it = n->items[i];
+        struct cf_route *r = &vs->routes[i];
+        size_t mark = cf_path_idx(c, i);
+        r->r = &vs->out[i];
+        if (it->type != AST_MAP) {
+            cf_err(c, it, "expected a map, got %s", ast_type_name(it));
+            rc = -1;
+        } else {
+            c->route = r;
+            if (cf_walk(c, it, route_tab, r->r) == -1)
+                rc = -1;
+            c->route = NULL;
+        }
+        cf_path_pop(c, mark);
+    }
+    return rc;
+}
+
+/* The routes are built in place in the snapshot (vs->out becomes
+ * conf_vs.routes), so only the parse-time parts are scratch. */
 static int
 h_routes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
     struct cf_vs *vs = obj;
-    int rc = 0;
-    vs->routes = walk_list(c, n, route_tab, sizeof(*vs->routes), NULL, &rc);
-    vs->nroutes = vs->routes != NULL ? n->nitems : 0;
+    vs->routes = arena_alloc_array(c->tmp, n->nitems, sizeof(*vs->routes));
+    vs->out = arena_alloc_array(c->a, n->nitems, sizeof(*vs->out));
+    if (vs->routes == NULL || vs->out == NULL)
+        return cf_oom(c);
+    vs->nroutes = n->nitems;
+    int rc = walk_routes(c, n, vs);
     for (size_t i = 0; i < vs->nroutes; i++) {
         struct cf_route *r = &vs->routes[i];
         size_t mark = cf_path_idx(c, i);
         r->where = cf_where_here(c, n->items[i]);
-        if (!r->has_mirror_ppm)
-            r->mirror.ppm = CONF_PPM_ALL;
+        if (r->mirror != NULL)
+            r->mirror->ppm = r->has_mirror_ppm ? r->mirror_ppm : CONF_PPM_ALL;
         if (n->items[i]->type == AST_MAP && check_route(c, r, n->items[i]) == -1)
             rc = -1;
         cf_path_pop(c, mark);
@@ -1093,12 +1147,12 @@ static int
 h_meta_name(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     ((struct cf_meta *)obj)->name_where = cf_where_here(c, n);
-    return cf_h_str(c, f, n, obj);
+    return cf_h_tstr(c, f, n, obj);
 }
 
 static const struct cf_field meta_tab[] = {
     F("name", CF_T_STR, true, h_meta_name, struct cf_meta, name),
-    F("namespace", CF_T_STR, false, cf_h_str, struct cf_meta, ns),
+    F("namespace", CF_T_STR, false, cf_h_tstr, struct cf_meta, ns),
     FN("labels", CF_T_MAP, false, cf_h_strmap),
     FN("annotations", CF_T_MAP, false, h_annotations),
     /* Written by the API server; kept by "kubectl get -o yaml". */

@@ -22,27 +22,41 @@
 
 /* ---- paths and diagnostics ---- */
 
-static size_t
-path_append(struct cf_ctx *c, const char *fmt, const char *s, size_t i)
+/* Appends s[0..len) to the path, truncated to what fits; called for every
+ * key walked, so no printf. */
+static void
+path_add(struct cf_ctx *c, const char *s, size_t len)
 {
-    size_t mark = c->plen;
-    size_t room = sizeof(c->path) - c->plen;
-    int n = s != NULL ? snprintf(c->path + c->plen, room, fmt, s)
-                      : snprintf(c->path + c->plen, room, fmt, i);
-    c->plen = n < 0 ? c->plen : MIN(c->plen + (size_t)n, sizeof(c->path) - 1);
-    return mark;
+    size_t n = MIN(len, sizeof(c->path) - 1 - c->plen);
+    memcpy(c->path + c->plen, s, n);
+    c->plen += n;
+    c->path[c->plen] = '\0';
 }
 
 size_t
 cf_path_key(struct cf_ctx *c, const char *key)
 {
-    return path_append(c, c->plen == 0 ? "%s" : ".%s", key, 0);
+    size_t mark = c->plen;
+    if (c->plen > 0)
+        path_add(c, ".", 1);
+    path_add(c, key, strlen(key));
+    return mark;
 }
 
 size_t
 cf_path_idx(struct cf_ctx *c, size_t i)
 {
-    return path_append(c, "[%zu]", NULL, i);
+    char buf[24];
+    size_t at = sizeof(buf);
+    buf[--at] = ']';
+    do {
+        buf[--at] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i > 0);
+    buf[--at] = '[';
+    size_t mark = c->plen;
+    path_add(c, buf + at, sizeof(buf) - at);
+    return mark;
 }
 
 void
@@ -52,14 +66,23 @@ cf_path_pop(struct cf_ctx *c, size_t mark)
     c->path[mark] = '\0';
 }
 
+/* Paths repeat from object to object ("spec.http[0].route[0].destination"),
+ * so each distinct one is stored once. */
 struct cf_where
 cf_where_here(struct cf_ctx *c, const struct ast_node *n)
 {
-    struct cf_where w = {.loc = n->loc, .path = arena_strndup(c->tmp, c->path, c->plen)};
-    if (w.path == NULL) {
+    struct cf_where w = {.loc = n->loc, .path = cf_map_get(&c->paths, c->path, c->plen)};
+    if (w.path != NULL)
+        return w;
+    char *p = arena_strndup(c->tmp, c->path, c->plen);
+    if (p == NULL) {
         cf_oom(c);
         w.path = "";
+        return w;
     }
+    if (cf_map_put(c->tmp, &c->paths, p, c->plen, p, NULL) == -1)
+        cf_oom(c);
+    w.path = p;
     return w;
 }
 
@@ -307,6 +330,26 @@ cf_h_lstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
 }
 
 int
+cf_h_tstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    char *s = arena_strndup(c->tmp, n->str, n->len);
+    if (s == NULL)
+        return cf_oom(c);
+    *FIELD(obj, f, const char *) = s;
+    return 0;
+}
+
+int
+cf_h_tlstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    char *s = cf_lower_dup(c->tmp, n->str, n->len);
+    if (s == NULL)
+        return cf_oom(c);
+    *FIELD(obj, f, const char *) = s;
+    return 0;
+}
+
+int
 cf_h_strlen(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     if (cf_h_str(c, f, n, obj) == -1)
@@ -434,7 +477,7 @@ cf_h_map(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
 static int
 strs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj, bool lower)
 {
-    struct cf_str *v = arena_alloc(c->tmp, (n->nitems + 1) * sizeof(*v));
+    struct cf_str *v = arena_alloc_array(c->tmp, n->nitems, sizeof(*v));
     if (v == NULL)
         return cf_oom(c);
     int rc = 0;
@@ -495,11 +538,16 @@ cf_h_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n
     if (cf_h_strmap(c, f, n, obj) == -1)
         return -1;
     struct cf_labels *l = FIELD(obj, f, struct cf_labels);
-    l->v = arena_alloc(c->tmp, (n->npairs + 1) * sizeof(*l->v));
+    l->v = arena_alloc_array(c->tmp, n->npairs, sizeof(*l->v));
     if (l->v == NULL)
         return cf_oom(c);
-    for (size_t i = 0; i < n->npairs; i++)
-        l->v[i] = (struct cf_label){n->pairs[i].key->str, n->pairs[i].val->str};
+    for (size_t i = 0; i < n->npairs; i++) {
+        const struct ast_pair *p = &n->pairs[i];
+        l->v[i].key = arena_strndup(c->tmp, p->key->str, p->key->len);
+        l->v[i].val = arena_strndup(c->tmp, p->val->str, p->val->len);
+        if (l->v[i].key == NULL || l->v[i].val == NULL)
+            return cf_oom(c);
+    }
     l->n = n->npairs;
     return 0;
 }
@@ -527,9 +575,18 @@ static const struct cf_field sm_tab[] = {
     {NULL, 0, 0, NULL, 0, 0, 0, NULL},
 };
 
+/* Compiles regex n into m. A pattern already compiled in this build is not
+ * compiled again: m shares the first one's code (matching is thread-safe on
+ * shared code), and only the first is listed for conf_free. Configurations
+ * often repeat a regex (the same cookie test in every VirtualService). */
 static int
 compile_regex(struct cf_ctx *c, struct match *m, const struct ast_node *n)
 {
+    const struct match *same = cf_regexes_get(&c->regexes, n->str, n->len);
+    if (same != NULL) {
+        *m = *same;
+        return 0;
+    }
     char err[256];
     size_t off = 0;
     size_t mark = cf_path_key(c, "regex");
@@ -546,7 +603,7 @@ compile_regex(struct cf_ctx *c, struct match *m, const struct ast_node *n)
     cf_path_pop(c, mark);
     if (rc == -1)
         return -1;
-    if (cf_vec_push(c->a, &c->regexes, m) == -1) {
+    if (cf_regexes_add(&c->regexes, m) == -1) {
         match_fini(m);
         return cf_oom(c);
     }
@@ -577,27 +634,31 @@ fill_match(struct cf_ctx *c, struct match *m, const struct sm_raw *r, const stru
     return compile_regex(c, m, r->regex);
 }
 
-/* Parses StringMatch n into a new struct match; NULL after a diagnostic. */
-static struct match *
-parse_match(struct cf_ctx *c, const struct ast_node *n)
+/* Parses StringMatch n into *m (where it will stay: a compiled regex is
+ * released through that address); -1 after a diagnostic. */
+static int
+parse_match(struct cf_ctx *c, const struct ast_node *n, struct match *m)
 {
     struct sm_raw raw = {0};
     if (cf_walk(c, n, sm_tab, &raw) == -1)
-        return NULL;
-    struct match *m = arena_alloc(c->a, sizeof(*m));
-    if (m == NULL) {
-        cf_oom(c);
-        return NULL;
-    }
-    return fill_match(c, m, &raw, n) == 0 ? m : NULL;
+        return -1;
+    return fill_match(c, m, &raw, n);
 }
 
 int
 cf_h_match(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    struct match *m = parse_match(c, n);
+    struct sm_raw raw = {0};
+    struct match *m = NULL;
+    *FIELD(obj, f, struct match *) = NULL;
+    if (cf_walk(c, n, sm_tab, &raw) == -1)
+        return -1;
+    if ((m = arena_alloc(c->a, sizeof(*m))) == NULL)
+        return cf_oom(c);
+    if (fill_match(c, m, &raw, n) == -1)
+        return -1;
     *FIELD(obj, f, struct match *) = m;
-    return m != NULL ? 0 : -1;
+    return 0;
 }
 
 /* The seed's cookie idiom "^(.*?;)?(NAME=...)(;.*)?$" misses NAME when a
@@ -663,15 +724,12 @@ header_entry(struct cf_ctx *c, const struct cf_field *f, const struct ast_pair *
     } else if (header_name(c, p->key, &h->name) == -1) {
         return -1;
     }
-    struct match *m = parse_match(c, p->val);
-    if (m == NULL)
+    if (parse_match(c, p->val, &h->m) == -1)
         return -1;
-    /* A copy sharing the compiled code; conf->regexes frees it through m. */
-    h->m = *m;
     h->name_len = p->key->len;
     h->invert = f->aux != NULL;
     if (!is_query && strcmp(h->name, "cookie") == 0)
-        check_cookie_regex(c, p->val, m);
+        check_cookie_regex(c, p->val, &h->m);
     return 0;
 }
 
@@ -683,7 +741,10 @@ cf_h_headers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
 {
     struct conf_hdr_match **vp = FIELD(obj, f, struct conf_hdr_match *);
     size_t *np = (size_t *)(void *)((char *)obj + f->off + sizeof(void *));
-    struct conf_hdr_match *v = arena_alloc(c->a, (*np + n->npairs + 1) * sizeof(*v));
+    /* Appending (withoutHeaders after headers) copies the entries: the old
+     * array stays in the arena, and a regex compiled there is released
+     * through it (the copies share its code). */
+    struct conf_hdr_match *v = arena_alloc_array(c->a, *np + n->npairs, sizeof(*v));
     if (v == NULL)
         return cf_oom(c);
     if (*np > 0)

@@ -139,9 +139,11 @@ sess_update_events(struct sess *s)
     set_interest(&s->ev_rd, &s->want_rd, want_rd);
     set_interest(&s->ev_wr, &s->want_wr, s->out.len > 0);
     if (s->st != NULL || (s->flags & SESS_F_TUNNEL)) {
-        /* A client that stops reading its response is given --idle-timeout
-         * of no progress, re-armed whenever bytes move. */
-        if (s->out.len > 0)
+        /* A client that stops reading its response, or stops sending the
+         * request body we wait for, is given --idle-timeout of no progress,
+         * re-armed whenever bytes move. */
+        bool waits_body = s->st != NULL && !s->st->req_done && want_rd;
+        if (s->out.len > 0 || waits_body)
             timer_arm(s, worker_opts.idle_timeout_ms);
         else
             event_del(&s->ev_tmo);
@@ -312,10 +314,7 @@ on_down_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct sess *s = arg;
     if (s->st != NULL) {
-        if (s->out.len > 0) {
-            stream_abort(s->st, STREAM_END_DOWN_CLOSE);
-            sess_close(s);
-        }
+        (void)stream_on_down_timeout(s->st);
         return;
     }
     if (s->in.len > 0 && !(s->flags & (SESS_F_CLOSING | SESS_F_CLOSE_AFTER))) {

@@ -50,6 +50,7 @@ const char *const stream_end_flags[] = {
     [STREAM_END_TUNNEL] = "upgrade",
     [STREAM_END_FAULT] = "fault_abort",
     [STREAM_END_OVERFLOW] = "overflow",
+    [STREAM_END_DOWN_TIMEOUT] = "request_timeout",
 };
 
 static const enum metric_err end_metric[] = {
@@ -69,6 +70,7 @@ static const enum metric_err end_metric[] = {
     [STREAM_END_TUNNEL] = METRIC_ERR__COUNT,
     [STREAM_END_FAULT] = METRIC_ERR__COUNT,
     [STREAM_END_OVERFLOW] = METRIC_ERR_OVERFLOW,
+    [STREAM_END_DOWN_TIMEOUT] = METRIC_ERR_HEAD_TIMEOUT,
 };
 
 static enum metric_err
@@ -646,6 +648,17 @@ stream_on_down_read(struct stream *st)
 }
 
 int
+stream_on_down_timeout(struct stream *st)
+{
+    struct sess *s = st->sess;
+    if (!st->req_done && !st->resp_started)
+        return stream_fail(st, 408, STREAM_END_DOWN_TIMEOUT, "request_timeout");
+    stream_abort(st, STREAM_END_DOWN_CLOSE);
+    sess_close(s);
+    return -1;
+}
+
+int
 stream_on_down_written(struct stream *st)
 {
     struct sess *s = st->sess;
@@ -660,6 +673,49 @@ stream_on_down_written(struct stream *st)
 
 /* ---- start ---- */
 
+/* RFC 3986 5.2.4 remove_dot_segments on an origin-form path, in place, with
+ * "%2e" read as '.': routing and the upstream both see "/public/../admin" as
+ * "/admin", as Istio's default path normalisation does, so a uri rule cannot
+ * be side-stepped. Returns the new length (never longer). */
+static size_t
+path_normalize(char *p, size_t n)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (p[r] == '%' && r + 2 < n && p[r + 1] == '2' && (p[r + 2] | 0x20) == 'e') {
+            p[w++] = '.';
+            r += 2;
+        } else {
+            p[w++] = p[r];
+        }
+    }
+    n = w;
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && p[j] != '/')
+            j++;
+        size_t len = j - i - 1;
+        bool is_dot = len == 1 && p[i + 1] == '.';
+        bool is_dotdot = len == 2 && p[i + 1] == '.' && p[i + 2] == '.';
+        if (is_dotdot) {
+            while (out > 0 && p[out - 1] != '/')
+                out--;
+            if (out > 0)
+                out--;
+        } else if (!is_dot) {
+            memmove(p + out, p + i, j - i);
+            out += j - i;
+        }
+        if ((is_dot || is_dotdot) && j == n)
+            p[out++] = '/';
+        i = j;
+    }
+    if (out == 0)
+        p[out++] = '/';
+    return out;
+}
+
 static int
 stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
 {
@@ -669,6 +725,10 @@ stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
         return -1;
     st->req = *req;
     rebase(&st->req, buf_head(&s->in), buf_head(&st->head), head_len);
+    char *path = st->req.path;
+    if (path != NULL && path[0] == '/' && path >= buf_head(&st->head) &&
+        path < buf_head(&st->head) + head_len)
+        st->req.path_len = (uint32_t)path_normalize(path, st->req.path_len);
     buf_consume(&s->in, head_len);
     st->bytes_in = head_len;
     st->req_framing = st->req.framing;

@@ -65,6 +65,11 @@ int stream_start(struct sess *s, struct h1_msg *req, size_t head_len);
 int stream_on_down_read(struct stream *st);
 int stream_on_down_written(struct stream *st);
 
+/* The client made no progress for --idle-timeout: it stopped sending the
+ * request body (408 when nothing was answered yet) or stopped reading the
+ * response (the connection is aborted). Returns -1 when the session is gone. */
+int stream_on_down_timeout(struct stream *st);
+
 /* Writes the upstream request head for st into b: as sent to the chosen
  * destination, or as a mirror copy (Host with "-shadow", Connection: close).
  * Returns 0 or -1 (allocation failure). */

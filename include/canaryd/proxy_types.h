@@ -127,21 +127,22 @@ struct pool {
 
 enum stream_end {
     STREAM_END_OK = 0,
-    STREAM_END_PARSE,      /* PE: bad request from downstream */
-    STREAM_END_NO_ROUTE,   /* NR: no VirtualService or route matched */
-    STREAM_END_NO_HEALTHY, /* NH: no endpoint to send to */
-    STREAM_END_UP_CONNECT, /* UC: upstream connect failed */
-    STREAM_END_UP_RESET,   /* UR: upstream closed/reset before the response */
-    STREAM_END_UP_TIMEOUT, /* UT: upstream did not answer in time */
-    STREAM_END_UP_PROTO,   /* UP: upstream sent an invalid response */
-    STREAM_END_UP_ABORT,   /* UA: upstream failed after the response started */
-    STREAM_END_DOWN_CLOSE, /* DC: downstream went away */
-    STREAM_END_DIRECT,     /* DR: directResponse */
-    STREAM_END_REDIRECT,   /* RD: redirect */
-    STREAM_END_INTERNAL,   /* IE: allocation failure */
-    STREAM_END_TUNNEL,     /* TU: an upgraded tunnel ended */
-    STREAM_END_FAULT,      /* FI: fault injection aborted the request */
-    STREAM_END_OVERFLOW,   /* UO: connection pool full and pending queue full */
+    STREAM_END_PARSE,        /* PE: bad request from downstream */
+    STREAM_END_NO_ROUTE,     /* NR: no VirtualService or route matched */
+    STREAM_END_NO_HEALTHY,   /* NH: no endpoint to send to */
+    STREAM_END_UP_CONNECT,   /* UC: upstream connect failed */
+    STREAM_END_UP_RESET,     /* UR: upstream closed/reset before the response */
+    STREAM_END_UP_TIMEOUT,   /* UT: upstream did not answer in time */
+    STREAM_END_UP_PROTO,     /* UP: upstream sent an invalid response */
+    STREAM_END_UP_ABORT,     /* UA: upstream failed after the response started */
+    STREAM_END_DOWN_CLOSE,   /* DC: downstream went away */
+    STREAM_END_DIRECT,       /* DR: directResponse */
+    STREAM_END_REDIRECT,     /* RD: redirect */
+    STREAM_END_INTERNAL,     /* IE: allocation failure */
+    STREAM_END_TUNNEL,       /* TU: an upgraded tunnel ended */
+    STREAM_END_FAULT,        /* FI: fault injection aborted the request */
+    STREAM_END_OVERFLOW,     /* UO: connection pool full and pending queue full */
+    STREAM_END_DOWN_TIMEOUT, /* DT: the client stopped sending its request body */
 };
 
 struct stream {
@@ -166,7 +167,7 @@ struct stream {
     bool resp_head_done;
     bool resp_started; /* bytes of the response went to the client */
     bool resp_done;
-    bool is_up_eof; /* the upstream closed cleanly (end of a close-delimited body) */
+    bool is_up_eof;       /* the upstream closed cleanly (end of a close-delimited body) */
     bool resp_to_chunked; /* close-delimited upstream body -> chunked to a 1.1 client */
     bool resp_dechunk;    /* chunked upstream body -> close-delimited to a 1.0 client */
     bool resp_keepalive;  /* upstream connection reusable after this response */
