@@ -189,6 +189,22 @@ out_host(struct out *o, const char *host, size_t len, bool is_shadow)
     out_str(o, "\r\n");
 }
 
+/* X-Forwarded-For: every line the client sent, in order, then the client. */
+static void
+out_xff(struct out *o, const struct h1_msg *r, const char *peer_ip)
+{
+    out_str(o, "x-forwarded-for: ");
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const struct h1_hdr *h = &r->hdrs[i];
+        if (str_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
+            out_mem(o, h->value, h->value_len);
+            out_str(o, ", ");
+        }
+    }
+    out_str(o, peer_ip);
+    out_str(o, "\r\n");
+}
+
 int
 stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
 {
@@ -208,27 +224,18 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
         out_host(&o, r->host, r->host_len, is_shadow);
     if (is_shadow)
         out_str(&o, "connection: close\r\n");
-    const struct h1_hdr *xff = NULL;
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         const struct h1_hdr *h = &r->hdrs[i];
         if (is_framing(h) || str_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
-            str_eq(h->name, h->name_len, "x-request-id", 12))
+            str_eq(h->name, h->name_len, "x-request-id", 12) ||
+            str_eq(h->name, h->name_len, "x-forwarded-for", 15))
             continue;
-        if (str_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
-            xff = h;
-            continue;
-        }
         if (hdr_skipped(&sk, h))
             continue;
         out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
     }
-    out_str(&o, "x-forwarded-for: ");
-    if (xff != NULL) {
-        out_mem(&o, xff->value, xff->value_len);
-        out_str(&o, ", ");
-    }
-    out_str(&o, s->peer_ip);
-    out_str(&o, "\r\nx-forwarded-proto: http\r\n");
+    out_xff(&o, r, s->peer_ip);
+    out_str(&o, "x-forwarded-proto: http\r\n");
     out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
     out_ops_add(&o, &st->route->headers.request);
     out_ops_add(&o, &st->dest->headers.request);
@@ -912,6 +919,22 @@ copy_resp_state(struct stream *st, const struct h1_msg *resp)
         st->resp_keepalive = false;
 }
 
+static void
+out_interim(struct out *o, const struct h1_msg *resp)
+{
+    out_str(o, "HTTP/1.1 ");
+    out_u64(o, resp->status);
+    out_mem(o, " ", 1);
+    out_mem(o, resp->reason, resp->reason_len);
+    out_str(o, "\r\n");
+    for (uint32_t i = 0; i < resp->nhdrs; i++) {
+        const struct h1_hdr *h = &resp->hdrs[i];
+        if (!h1_is_hop_by_hop(h->name, h->name_len))
+            out_hdr(o, h->name, h->name_len, h->value, h->value_len);
+    }
+    out_str(o, "\r\n");
+}
+
 /* Parses response heads in up->in. Returns 1 when the final head was
  * handled, 0 when more bytes are needed, -1 when the session is gone. */
 enum prh {
@@ -939,15 +962,10 @@ parse_resp_head(struct stream *st)
         if (r < 0)
             return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_protocol_error");
         if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
-            /* Interim response: pass it on to an HTTP/1.1 client, keep reading. */
-            if (st->req.version_minor == 1) {
-                struct out o = {&s->out, &s->w->bufs, false};
-                out_str(&o, "HTTP/1.1 ");
-                out_u64(&o, resp.status);
-                out_mem(&o, " ", 1);
-                out_mem(&o, resp.reason, resp.reason_len);
-                out_str(&o, "\r\n\r\n");
-            }
+            /* Interim response (100, 103 with its Link headers): pass it on to
+             * an HTTP/1.1 client, keep reading. */
+            if (st->req.version_minor == 1)
+                out_interim(&(struct out){&s->out, &s->w->bufs, false}, &resp);
             buf_consume(&up->in, (size_t)r);
             continue;
         }

@@ -456,6 +456,7 @@ worker_listeners_sync(const struct conf *c, bool do_close, char *errbuf, size_t 
 /* ---- worker thread ---- */
 
 static void on_lsn_accept(evutil_socket_t fd, short what, void *arg);
+static void on_lsn_resume(evutil_socket_t fd, short what, void *arg);
 
 static void
 lsn_add(struct worker *w, struct wcmd *cmd)
@@ -477,6 +478,7 @@ lsn_add(struct worker *w, struct wcmd *cmd)
         return;
     }
     event_assign(&l->ev, w->base, l->fd, EV_READ | EV_PERSIST, on_lsn_accept, l);
+    event_assign(&l->ev_resume, w->base, -1, 0, on_lsn_resume, l);
     event_add(&l->ev, NULL);
     l->next = w->lsns;
     w->lsns = l;
@@ -486,6 +488,7 @@ static void
 lsn_free(struct lsn *l)
 {
     event_del(&l->ev);
+    event_del(&l->ev_resume);
     close(l->fd);
     /* Sessions keep a borrowed pointer for the port only; clear it. */
     for (struct sess *s = l->w->sessions; s != NULL; s = s->next)
@@ -594,7 +597,7 @@ lsn_pause(struct lsn *l)
     l->is_paused = true;
     event_del(&l->ev);
     struct timeval tv = {0, 100000};
-    event_base_once(l->w->base, -1, EV_TIMEOUT, on_lsn_resume, l, &tv);
+    event_add(&l->ev_resume, &tv);
 }
 
 static void

@@ -50,7 +50,8 @@ struct wconf {
 struct lsn {
     int fd;
     struct event ev;
-    struct worker *w; /* borrowed: owner */
+    struct event ev_resume; /* accepts paused (out of descriptors): resume timer */
+    struct worker *w;       /* borrowed: owner */
     struct sockaddr_storage sa;
     socklen_t salen;
     uint16_t port;
