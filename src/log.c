@@ -265,12 +265,8 @@ static void
 jw_u64(struct jw *w, uint64_t v)
 {
     char tmp[20];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    jw_raw(w, tmp + i, sizeof(tmp) - i);
+    const char *p = u64_to_dec(tmp, v);
+    jw_raw(w, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static void

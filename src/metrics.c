@@ -572,12 +572,8 @@ static void
 mb_u64(struct mbuf *b, uint64_t v)
 {
     char tmp[20];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    mb_put(b, tmp + i, sizeof(tmp) - i);
+    const char *p = u64_to_dec(tmp, v);
+    mb_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 static void

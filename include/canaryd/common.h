@@ -29,6 +29,19 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* Writes v in decimal at the end of buf[0..20) (no NUL) and returns a pointer
+ * to its first digit; the digits run to buf + 20. */
+static inline char *
+u64_to_dec(char buf[20], unsigned long long v)
+{
+    char *p = buf + 20;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p;
+}
+
 /* Always compiled in: checks an invariant, never validates input. */
 #define BUG_ON(cond)                                                                               \
     do {                                                                                           \

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "canaryd/buf.h"
+#include "canaryd/common.h"
 #include "canaryd/h1.h"
 #include "canaryd/proxy.h"
 #include "canaryd/proxy_types.h"
@@ -69,12 +70,8 @@ static inline void
 out_u64(struct out *o, uint64_t v)
 {
     char tmp[20];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    out_mem(o, tmp + i, sizeof(tmp) - i);
+    const char *p = u64_to_dec(tmp, v);
+    out_mem(o, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* ---- stream.c ---- */
