@@ -1,7 +1,8 @@
 /*
  * bench/conf_load.c: loads and compiles a configuration like `canaryd -t`
  * (conf_build, conf_print_summary, diag_list_print) and reports the build's
- * wall time, the snapshot's arena bytes and the process's max RSS on stderr.
+ * wall time, the process's CPU time (user + system), the snapshot's arena
+ * bytes and the process's max RSS on stderr.
  * Built by bench/conf_load.sh against build/libcanaryd.a; not part of CI.
  * Usage: conf_load [-q] PATH...   (-q: no summary)
  */
@@ -39,8 +40,12 @@ main(int argc, char **argv)
         conf_print_summary(c, stdout);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    fprintf(stderr, "conf_load: %s in %.3f s, routes=%zu clusters=%zu arena=%.1f MiB, max RSS %.1f MiB\n",
-            c != NULL ? "ok" : "FAILED", t1 - t0, c ? c->nroutes : 0, c ? c->nclusters : 0,
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    fprintf(stderr,
+            "conf_load: %s in %.3f s (process CPU %.3f s), routes=%zu clusters=%zu arena=%.1f MiB, "
+            "max RSS %.1f MiB\n",
+            c != NULL ? "ok" : "FAILED", t1 - t0, cpu, c ? c->nroutes : 0, c ? c->nclusters : 0,
             c ? (double)c->mem_bytes / 1048576.0 : 0.0, (double)ru.ru_maxrss / 1024.0);
     int rc = c != NULL ? 0 : 1;
     conf_unref(&c);

@@ -80,10 +80,10 @@ struct ast_set {
      * then frees its nodes, so memory holds one document at a time instead of
      * the whole set. Set both after ast_set_init, before loading. */
     ast_doc_fn *on_doc;
-    void *on_doc_ctx;          /* borrowed: on_doc's first argument */
-    struct arena *doc_arena;   /* private to ast.c: nodes of the document being streamed */
-    size_t docs_cap;           /* private to ast.c: capacity of docs */
-    size_t files_cap;          /* private to ast.c: capacity of files */
+    void *on_doc_ctx;        /* borrowed: on_doc's first argument */
+    struct arena *doc_arena; /* private to ast.c: nodes of the document being streamed */
+    size_t docs_cap;         /* private to ast.c: capacity of docs */
+    size_t files_cap;        /* private to ast.c: capacity of files */
 };
 
 #define AST_MAX_FILE_BYTES (16u * 1024u * 1024u) /* larger files are an error */

@@ -19,9 +19,9 @@
 
 #include "canaryd/ast.h"
 #include "canaryd/conf.h"
+#include "canaryd/diag.h"
 
 struct arena;
-struct diag_list;
 
 #define CF_PATH_MAX 512
 
@@ -52,6 +52,15 @@ struct cf_map {
     size_t n;
 };
 
+/* The matchers that own a compiled regex, by source text: open addressing,
+ * a power of two slots, at most half full. malloc'd (rebuilt as it grows),
+ * freed when the build ends. */
+struct cf_regexes {
+    struct match **slots; /* owned array; each entry borrowed: snapshot arena */
+    size_t nslots;
+    size_t n;
+};
+
 /* A string with the place it was written. */
 struct cf_str {
     const char *s; /* borrowed: arena */
@@ -78,8 +87,8 @@ enum cf_kind {
 };
 
 struct cf_meta {
-    const char *name; /* borrowed: arena; NULL when missing */
-    const char *ns;   /* borrowed: arena; "default" when not written */
+    const char *name; /* borrowed: scratch arena; NULL when missing */
+    const char *ns;   /* borrowed: scratch arena; "default" when not written */
     struct cf_where name_where;
 };
 
@@ -87,8 +96,8 @@ struct cf_meta {
 
 struct cf_port {
     uint16_t number;
-    const char *name;     /* borrowed: arena; may be NULL */
-    const char *protocol; /* borrowed: arena; may be NULL */
+    const char *name;     /* borrowed: scratch arena; may be NULL */
+    const char *protocol; /* borrowed: scratch arena; may be NULL */
 };
 
 struct cf_named_port {
@@ -97,7 +106,7 @@ struct cf_named_port {
 };
 
 struct cf_se_ep {
-    const char *address;         /* borrowed: arena */
+    const char *address;         /* borrowed: scratch arena */
     struct cf_named_port *ports; /* borrowed: arena */
     size_t nports;
     struct cf_labels labels;
@@ -126,7 +135,7 @@ struct cf_se {
 /* ---- DestinationRule ---- */
 
 struct cf_subset {
-    const char *name; /* borrowed: arena */
+    const char *name; /* borrowed: scratch arena */
     struct cf_labels labels;
     const struct ast_node *policy; /* borrowed: scratch arena; a copy of the validated
                                       trafficPolicy node (ast_node_clone) */
@@ -134,7 +143,7 @@ struct cf_subset {
 };
 
 struct cf_dr {
-    const char *host; /* borrowed: arena; lower case */
+    const char *host; /* borrowed: scratch arena; lower case */
     struct cf_where host_where;
     const struct ast_node *policy; /* borrowed: scratch arena; as cf_subset.policy */
     struct cf_subset *subsets;     /* borrowed: arena */
@@ -204,12 +213,12 @@ struct cf_vs {
 
 struct cf_server {
     uint16_t port;
-    const char *port_name; /* borrowed: arena; may be NULL */
-    const char *protocol;  /* borrowed: arena */
+    const char *port_name; /* borrowed: scratch arena; may be NULL */
+    const char *protocol;  /* borrowed: scratch arena */
     struct cf_str *hosts;  /* borrowed: arena */
     size_t nhosts;
-    const char *bind;      /* borrowed: arena; NULL = 0.0.0.0 */
-    const char *name;      /* borrowed: arena; may be NULL */
+    const char *bind;      /* borrowed: scratch arena; NULL = 0.0.0.0 */
+    const char *name;      /* borrowed: scratch arena; may be NULL */
     struct cf_where where; /* the port map */
 };
 
@@ -244,9 +253,7 @@ struct cf_ctx {
     const struct conf_opts *opts;  /* borrowed: caller; may be NULL */
     const struct ast_set *set;     /* borrowed: caller; the loaded files */
     struct cf_vec objs[CF_NKINDS]; /* struct cf_obj *, in tmp */
-    struct cf_vec regexes;         /* struct match * owning a compiled regex, in tmp */
-    struct cf_map regex_src;       /* regex source -> struct match *: one compiled regex
-                                      per distinct pattern */
+    struct cf_regexes regexes;     /* one compiled regex per distinct pattern */
     struct cf_map paths;           /* interned object paths (cf_where.path), in tmp */
     struct cf_obj *cur;            /* borrowed: object being parsed */
     struct cf_route *route;        /* borrowed: route being parsed, or NULL */
@@ -362,6 +369,11 @@ void *cf_map_get(const struct cf_map *m, const char *key, size_t len);
  * outlive the map. */
 int cf_map_put(struct arena *a, struct cf_map *m, const char *key, size_t len, void *val,
                void **old);
+/* The matcher whose regex source is s[0..len), or NULL. */
+struct match *cf_regexes_get(const struct cf_regexes *t, const char *s, size_t len);
+/* Adds m (its str/len are the key, not present yet); 0, or -1 on allocation
+ * failure (m is not added). */
+int cf_regexes_add(struct cf_regexes *t, struct match *m);
 /* Arena printf. */
 char *cf_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,6 +1,7 @@
 /*
- * test_ast.c: unit tests for ast.c (YAML -> node tree with locations) and the
- * SHA-256 fingerprints it records per file.
+ * test_ast.c: unit tests for ast.c (YAML -> node tree with locations, loaded
+ * whole or streamed one document at a time), the SHA-256 fingerprints it
+ * records per file, and arena.c, the allocator the tree lives in.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "canaryd/arena.h"
 #include "canaryd/ast.h"
 #include "canaryd/diag.h"
 #include "canaryd/sha256.h"
@@ -280,6 +282,141 @@ test_ast_non_scalar_key_is_an_error(void **state)
     assert_int_equal(f->set.docs[0].root->npairs, 1);
 }
 
+static void
+test_ast_empty_collections_have_no_children(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(load(f, "[]\n---\n{}\n---\na: []\nb: {}\n"), 0);
+    assert_int_equal(f->set.ndocs, 3);
+    assert_int_equal(f->set.docs[0].root->type, AST_SEQ);
+    assert_int_equal(f->set.docs[0].root->nitems, 0);
+    assert_int_equal(f->set.docs[1].root->type, AST_MAP);
+    assert_int_equal(f->set.docs[1].root->npairs, 0);
+    assert_int_equal(ast_map_get(f->set.docs[2].root, "a")->nitems, 0);
+    assert_int_equal(ast_map_get(f->set.docs[2].root, "b")->npairs, 0);
+    assert_null(ast_map_get(f->set.docs[2].root, "c"));
+}
+
+/* What the streaming callback saw: a copy of the first documents, and the
+ * most the per-document arena ever held. */
+struct seen {
+    struct ast_set *set;
+    struct arena *keep; /* owned: the copies */
+    const struct ast_node *roots[4];
+    size_t n;
+    size_t max_doc_bytes;
+};
+
+static void
+on_doc(void *ctx, const struct ast_doc *doc)
+{
+    struct seen *s = ctx;
+    size_t bytes = arena_bytes(s->set->doc_arena);
+    if (s->n < countof(s->roots))
+        s->roots[s->n] = ast_node_clone(s->keep, doc->root);
+    s->n++;
+    s->max_doc_bytes = MAX(s->max_doc_bytes, bytes);
+}
+
+static void
+stream(struct fx *f, struct seen *s)
+{
+    s->set = &f->set;
+    s->keep = arena_new();
+    assert_non_null(s->keep);
+    f->set.on_doc = on_doc;
+    f->set.on_doc_ctx = s;
+}
+
+static void
+test_ast_stream_hands_over_each_document_then_frees_it(void **state)
+{
+    struct fx *f = *state;
+    struct seen s = {0};
+    enum { NDOCS = 2000 };
+    size_t cap = NDOCS * 64, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (int i = 0; i < NDOCS; i++)
+        len += (size_t)snprintf(text + len, cap - len, "n: %d\nl: [a, 'b', {k: v}]\n---\n", i);
+    stream(f, &s);
+    assert_int_equal(ast_load_buffer(&f->set, "t.yaml", text, len, &f->dl), 0);
+    free(text);
+    assert_int_equal(s.n, NDOCS + 1); /* the stream ends with an empty document */
+    assert_int_equal(f->set.ndocs, 0);
+    /* One document at a time: the whole stream would take several blocks. */
+    assert_true(s.max_doc_bytes <= 80 * 1024);
+    /* The copies outlive their documents, locations included. */
+    assert_string_equal(ast_map_get(s.roots[1], "n")->str, "1");
+    const struct ast_node *l = ast_map_get(s.roots[1], "l");
+    assert_int_equal(l->type, AST_SEQ);
+    assert_int_equal(l->nitems, 3);
+    assert_false(l->items[1]->is_plain);
+    assert_string_equal(ast_map_get(l->items[2], "k")->str, "v");
+    assert_int_equal(l->items[2]->loc.line, 5);
+    assert_int_equal(l->items[2]->loc.col, 13);
+    assert_string_equal(l->items[2]->loc.file, "t.yaml");
+    arena_free(s.keep);
+}
+
+static void
+test_ast_stream_skips_document_cut_short(void **state)
+{
+    struct fx *f = *state;
+    struct seen s = {0};
+    stream(f, &s);
+    assert_int_equal(load(f, "a: 1\n---\nb: [1, 2\n"), -1);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(ast_map_get(s.roots[0], "a")->str, "1");
+    assert_true(f->dl.nerrors > 0);
+    arena_free(s.keep);
+}
+
+static void
+test_arena_packs_strings_and_aligns_objects(void **state)
+{
+    (void)state;
+    struct arena *a = arena_new();
+    assert_non_null(a);
+    char *s1 = arena_strndup(a, "ab", 2);
+    char *s2 = arena_strdup(a, "cd");
+    assert_ptr_equal(s2, s1 + 3);
+    assert_string_equal(s1, "ab");
+    unsigned char *p = arena_alloc(a, 24);
+    assert_int_equal((uintptr_t)p % 16, 0);
+    for (size_t i = 0; i < 24; i++)
+        assert_int_equal(p[i], 0);
+    assert_non_null(arena_alloc(a, 0));
+    assert_null(arena_alloc_array(a, SIZE_MAX / 4, 8));
+    unsigned char *big = arena_alloc_array(a, 100000, 1);
+    assert_non_null(big);
+    assert_int_equal(big[99999], 0);
+    char *q = arena_memdup(a, "xyz", 4);
+    assert_int_equal((uintptr_t)q % 16, 0);
+    assert_string_equal(q, "xyz");
+    arena_free(a);
+}
+
+static void
+test_arena_reset_keeps_one_block(void **state)
+{
+    (void)state;
+    struct arena *a = arena_new();
+    assert_non_null(a);
+    for (int i = 0; i < 10000; i++)
+        assert_non_null(arena_alloc(a, 100));
+    assert_non_null(arena_alloc(a, 1 << 20));
+    size_t before = arena_bytes(a);
+    assert_true(before > (2u << 20));
+    arena_reset(a);
+    /* One shared block (they grow to 1 MiB), not the 1 MiB request's own. */
+    size_t kept = arena_bytes(a);
+    assert_true(kept > 0 && kept < before - (1u << 20) && kept <= (1u << 20) + 64);
+    assert_string_equal(arena_strdup(a, "again"), "again");
+    assert_int_equal(arena_bytes(a), kept);
+    arena_free(a);
+}
+
 int
 main(void)
 {
@@ -301,6 +438,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_ast_directory_loads_sorted_yaml_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ast_missing_path_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ast_non_scalar_key_is_an_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ast_empty_collections_have_no_children, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ast_stream_hands_over_each_document_then_frees_it,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ast_stream_skips_document_cut_short, setup, teardown),
+        cmocka_unit_test(test_arena_packs_strings_and_aligns_objects),
+        cmocka_unit_test(test_arena_reset_keeps_one_block),
     };
     return cmocka_run_group_tests_name("ast", tests, NULL, NULL);
 }

@@ -915,6 +915,78 @@ test_conf_failed_build_leaves_caller_diags_alone(void **state)
     assert_int_equal(f->dl.nerrors, 1);
 }
 
+/* ---- memory: streaming, shared regexes ---- */
+
+static void
+test_conf_repeated_regex_is_compiled_once(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD
+              "  - match:\n"
+              "    - headers: {x-user: {regex: \"u-[0-9]+\"}}\n"
+              "    - uri: {regex: \"u-[0-9]+\"}\n" V1 "  - match:\n"
+              "    - headers: {x-user: {regex: \"u-[0-9]+\"}, x-b: {regex: \"b|c\"}}\n" V1 SEDR);
+    const struct conf_route *r0 = &f->c->vss[0].routes[0], *r1 = &f->c->vss[0].routes[1];
+    assert_int_equal(f->c->nregexes, 2);
+    const struct match *a = &r0->matches[0].headers[0].m, *b = r0->matches[1].uri;
+    const struct match *d = &r1->matches[0].headers[0].m, *e = &r1->matches[0].headers[1].m;
+    assert_ptr_equal(a->re, b->re);
+    assert_ptr_equal(a->re, d->re);
+    assert_ptr_not_equal(a->re, e->re);
+    assert_int_equal(d->kind, MATCH_REGEX);
+    assert_true(match_test(d, "u-42", 4));
+    assert_false(match_test(d, "xu-42", 5)); /* still a full match */
+    assert_true(match_test(e, "c", 1));
+}
+
+/* Documents are parsed as they stream in, yet their diagnostics still come
+ * after every YAML-level one, as when the whole file was loaded first. */
+static void
+test_conf_document_errors_follow_yaml_errors(void **state)
+{
+    struct fx *f = *state;
+    assert_null(build(f, VS_HEAD V1I "    weigth: 5\n"
+                                     "---\n"
+                                     "a: 1\n"
+                                     "a: 2\n"));
+    assert_int_equal(f->dl.n, 3);
+    char buf[512];
+    diag_format(&f->dl.v[0], buf, sizeof(buf));
+    assert_string_equal(buf,
+                        "t.yaml:11:1: error: duplicate key \"a\" (first at line 10, column 1)");
+    diag_format(&f->dl.v[1], buf, sizeof(buf));
+    assert_string_equal(buf, "t.yaml:8:5: error: spec.http[0].weigth: unknown field");
+    diag_format(&f->dl.v[2], buf, sizeof(buf));
+    assert_string_equal(buf, "t.yaml:10:1: error: kind: missing required field");
+    assert_int_equal(f->dl.nerrors, 3);
+}
+
+/* Labels, port names and traffic policies are read from documents long gone
+ * by the time the clusters are built. */
+static void
+test_conf_earlier_documents_survive_until_compile(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                 "metadata: {name: mobile-api}\nspec:\n  host: mobile-api\n"
+                 "  trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: X-U}}}\n"
+                 "  subsets:\n  - {name: v2, labels: {version: v2}}\n"
+                 "---\n" VS_HEAD "  - route: [{destination: {host: mobile-api, subset: v2}}]\n"
+                 "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                 "metadata: {name: mobile-api}\nspec:\n  hosts: [mobile-api]\n"
+                 "  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: STATIC\n"
+                 "  endpoints:\n"
+                 "  - {address: 127.0.0.1, ports: {http: 9001}, labels: {version: v1}}\n"
+                 "  - {address: 127.0.0.2, ports: {http: 9002}, labels: {version: v2}}\n");
+    const struct conf_cluster *cl = f->c->vss[0].routes[0].dests[0].cluster;
+    assert_string_equal(cl->subset, "v2");
+    assert_int_equal(cl->policy.lb, LB_HASH);
+    assert_string_equal(cl->policy.hash.name, "x-u");
+    assert_int_equal(cl->neps, 1);
+    assert_string_equal(cl->eps[0]->address, "127.0.0.2");
+    assert_int_equal(cl->eps[0]->port, 9002);
+}
+
 int
 main(void)
 {
@@ -961,6 +1033,9 @@ main(void)
         T(test_conf_several_paths_and_documents_load_together),
         T(test_conf_summary_has_one_line_per_object),
         T(test_conf_failed_build_leaves_caller_diags_alone),
+        T(test_conf_repeated_regex_is_compiled_once),
+        T(test_conf_document_errors_follow_yaml_errors),
+        T(test_conf_earlier_documents_survive_until_compile),
     };
 #undef T
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
