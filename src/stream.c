@@ -266,6 +266,45 @@ stream_log(struct stream *st)
     log_access(w->alog, &rec);
 }
 
+#define STREAM_FREE_MAX 256u
+
+/* A zeroed stream, from the worker's free list when it has one: no malloc on
+ * the request path in the steady state. */
+static struct stream *
+stream_alloc(struct worker *w)
+{
+    struct stream *st = w->free_streams;
+    if (st == NULL)
+        return calloc(1, sizeof(*st));
+    w->free_streams = st->pend_next;
+    w->nfree_streams--;
+    memset(st, 0, sizeof(*st));
+    return st;
+}
+
+static void
+stream_recycle(struct worker *w, struct stream *st)
+{
+    if (w->nfree_streams >= STREAM_FREE_MAX || w->is_stopping) {
+        free(st);
+        return;
+    }
+    st->pend_next = w->free_streams;
+    w->free_streams = st;
+    w->nfree_streams++;
+}
+
+void
+stream_free_cache(struct worker *w)
+{
+    while (w->free_streams != NULL) {
+        struct stream *st = w->free_streams;
+        w->free_streams = st->pend_next;
+        free(st);
+    }
+    w->nfree_streams = 0;
+}
+
 /* The one way a stream ends: logs, counts, releases, frees. */
 static void
 stream_end(struct stream *st, enum stream_end why, bool up_reusable)
@@ -287,7 +326,7 @@ stream_end(struct stream *st, enum stream_end why, bool up_reusable)
     stream_log(st);
     worker_wconf_release(w, &st->wc);
     buf_release(&st->head, &w->bufs);
-    free(st);
+    stream_recycle(w, st);
 }
 
 void
@@ -745,7 +784,7 @@ int
 stream_start(struct sess *s, struct h1_msg *req, size_t head_len)
 {
     struct worker *w = s->w;
-    struct stream *st = calloc(1, sizeof(*st));
+    struct stream *st = stream_alloc(w);
     if (st == NULL) {
         metric_error(w->metrics, METRIC_ERR_NOMEM);
         return stream_reject(s, 503, STREAM_END_INTERNAL, "out_of_memory");
@@ -757,7 +796,7 @@ stream_start(struct sess *s, struct h1_msg *req, size_t head_len)
     if (stream_prepare(st, req, head_len) == -1) {
         s->st = NULL;
         buf_release(&st->head, &w->bufs);
-        free(st);
+        stream_recycle(w, st);
         return stream_reject(s, 503, STREAM_END_INTERNAL, "out_of_memory");
     }
     event_assign(&st->ev_tmo, w->base, -1, 0, on_stream_timeout, st);

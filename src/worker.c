@@ -667,6 +667,7 @@ worker_fini(struct worker *w)
         wconf_free(w->retired);
         w->retired = next;
     }
+    stream_free_cache(w);
     buf_cache_fini(&w->bufs);
 }
 

@@ -75,6 +75,9 @@ int stream_on_down_timeout(struct stream *st);
  * Returns 0 or -1 (allocation failure). */
 int stream_build_head(struct stream *st, struct buf *b, bool is_shadow);
 
+/* Frees the worker's recycled stream objects (worker exit). */
+void stream_free_cache(struct worker *w);
+
 /* Dispatches queued streams whose cluster has room for a connection again. */
 void stream_pending_run(struct worker *w);
 

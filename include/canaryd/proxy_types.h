@@ -222,9 +222,11 @@ struct worker {
     struct event ev_notify;
     int notify_fd; /* eventfd */
     struct event ev_tick;
-    struct event ev_pending;  /* run the pending queue (a connection was freed) */
-    struct stream *pend_head; /* streams waiting for a connection (maxConnections) */
-    struct mirror *mirrors;   /* owned list: mirror copies in flight */
+    struct event ev_pending;     /* run the pending queue (a connection was freed) */
+    struct stream *pend_head;    /* streams waiting for a connection (maxConnections) */
+    struct stream *free_streams; /* owned: recycled stream objects (linked by pend_next) */
+    uint32_t nfree_streams;
+    struct mirror *mirrors; /* owned list: mirror copies in flight */
     uint32_t nmirrors;
     bool is_draining;
     bool is_stopping;
