@@ -1335,3 +1335,43 @@ h1_chunked_scan(struct h1_chunked *st, const char *buf, size_t len, size_t *data
     }
     return cs.p - buf;
 }
+
+/* Resolves dot segments (see h1.h). */
+size_t
+h1_path_normalize(char *p, size_t n)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (p[r] == '%' && r + 2 < n && p[r + 1] == '2' && (p[r + 2] | 0x20) == 'e') {
+            p[w++] = '.';
+            r += 2;
+        } else {
+            p[w++] = p[r];
+        }
+    }
+    n = w;
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && p[j] != '/')
+            j++;
+        size_t len = j - i - 1;
+        bool is_dot = len == 1 && p[i + 1] == '.';
+        bool is_dotdot = len == 2 && p[i + 1] == '.' && p[i + 2] == '.';
+        if (is_dotdot) {
+            while (out > 0 && p[out - 1] != '/')
+                out--;
+            if (out > 0)
+                out--;
+        } else if (!is_dot) {
+            memmove(p + out, p + i, j - i);
+            out += j - i;
+        }
+        if ((is_dot || is_dotdot) && j == n)
+            p[out++] = '/';
+        i = j;
+    }
+    if (out == 0)
+        p[out++] = '/';
+    return out;
+}

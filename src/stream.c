@@ -712,49 +712,6 @@ stream_on_down_written(struct stream *st)
 
 /* ---- start ---- */
 
-/* RFC 3986 5.2.4 remove_dot_segments on an origin-form path, in place, with
- * "%2e" read as '.': routing and the upstream both see "/public/../admin" as
- * "/admin", as Istio's default path normalisation does, so a uri rule cannot
- * be side-stepped. Returns the new length (never longer). */
-static size_t
-path_normalize(char *p, size_t n)
-{
-    size_t w = 0;
-    for (size_t r = 0; r < n; r++) {
-        if (p[r] == '%' && r + 2 < n && p[r + 1] == '2' && (p[r + 2] | 0x20) == 'e') {
-            p[w++] = '.';
-            r += 2;
-        } else {
-            p[w++] = p[r];
-        }
-    }
-    n = w;
-    size_t out = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && p[j] != '/')
-            j++;
-        size_t len = j - i - 1;
-        bool is_dot = len == 1 && p[i + 1] == '.';
-        bool is_dotdot = len == 2 && p[i + 1] == '.' && p[i + 2] == '.';
-        if (is_dotdot) {
-            while (out > 0 && p[out - 1] != '/')
-                out--;
-            if (out > 0)
-                out--;
-        } else if (!is_dot) {
-            memmove(p + out, p + i, j - i);
-            out += j - i;
-        }
-        if ((is_dot || is_dotdot) && j == n)
-            p[out++] = '/';
-        i = j;
-    }
-    if (out == 0)
-        p[out++] = '/';
-    return out;
-}
-
 static int
 stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
 {
@@ -767,7 +724,7 @@ stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
     char *path = st->req.path;
     if (path != NULL && path[0] == '/' && path >= buf_head(&st->head) &&
         path < buf_head(&st->head) + head_len)
-        st->req.path_len = (uint32_t)path_normalize(path, st->req.path_len);
+        st->req.path_len = (uint32_t)h1_path_normalize(path, st->req.path_len);
     buf_consume(&s->in, head_len);
     st->bytes_in = head_len;
     st->req_framing = st->req.framing;

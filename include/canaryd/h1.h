@@ -154,6 +154,14 @@ bool h1_is_hop_by_hop(const char *name, size_t name_len);
  * (case-insensitive, OWS around elements ignored). */
 bool h1_token_list_has(const char *value, size_t value_len, const char *token, size_t token_len);
 
+/* RFC 3986 5.2.4 remove_dot_segments on an origin-form path p[0..n) that
+ * starts with '/', in place, with "%2e"/"%2E" read as '.': routing and the
+ * upstream both see "/public/../admin" as "/admin", as Istio's default path
+ * normalisation does, so a uri rule cannot be side-stepped. Other escapes and
+ * repeated slashes are kept. Returns the new length (never longer; at least 1,
+ * the path "/"). */
+size_t h1_path_normalize(char *p, size_t n);
+
 /* Chunked body scanner state; zero-initialise before the first call. */
 struct h1_chunked {
     int state;

@@ -1247,6 +1247,45 @@ test_h1_chunked_trailer_section_bounded(void **state)
     free(s);
 }
 
+static void
+expect_norm(const char *in, const char *want)
+{
+    char buf[256];
+    size_t n = strlen(in);
+    memcpy(buf, in, n);
+    size_t got = h1_path_normalize(buf, n);
+    buf[got] = '\0';
+    assert_string_equal(buf, want);
+}
+
+static void
+test_h1_path_normalize_resolves_dot_segments(void **state)
+{
+    (void)state;
+    expect_norm("/", "/");
+    expect_norm("/a/b", "/a/b");
+    expect_norm("/public/../admin/x", "/admin/x");
+    expect_norm("/./admin/x", "/admin/x");
+    expect_norm("/a/b/../c", "/a/c");
+    expect_norm("/a/b/..", "/a/");
+    expect_norm("/a/.", "/a/");
+    expect_norm("/..", "/");
+    expect_norm("/../../etc", "/etc");
+    expect_norm("/a/%2e%2E/b", "/b");
+    expect_norm("/a/%2e/b", "/a/b");
+}
+
+static void
+test_h1_path_normalize_keeps_other_escapes_and_slashes(void **state)
+{
+    (void)state;
+    expect_norm("//a//b", "//a//b");
+    expect_norm("/a/..b/.c", "/a/..b/.c");
+    expect_norm("/a%2Fb/x", "/a%2Fb/x");
+    expect_norm("/a/%2", "/a/%2");
+    expect_norm("/a/%2e%", "/a/.%");
+}
+
 int
 main(void)
 {
@@ -1312,6 +1351,8 @@ main(void)
         cmocka_unit_test(test_h1_chunked_size_overflow_fails),
         cmocka_unit_test(test_h1_chunked_line_bounds_fail_one_past),
         cmocka_unit_test(test_h1_chunked_trailer_section_bounded),
+        cmocka_unit_test(test_h1_path_normalize_resolves_dot_segments),
+        cmocka_unit_test(test_h1_path_normalize_keeps_other_escapes_and_slashes),
     };
     return cmocka_run_group_tests_name("h1", tests, NULL, teardown);
 }
