@@ -411,9 +411,8 @@ stream_local_reply(struct stream *st, uint16_t status, const char *extra_hdrs, c
 }
 
 int
-stream_fail(struct stream *st, uint16_t status, enum stream_end why, const char *flag)
+stream_fail(struct stream *st, uint16_t status, enum stream_end why)
 {
-    (void)flag;
     if (st->resp_started) {
         /* Bytes of the real response went out: the client must see a broken
          * response, never a complete-looking short one. */
@@ -499,7 +498,7 @@ stream_redirect(struct stream *st)
         n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len, auth,
                      port, (int)st->req.target_len, st->req.target);
     if (n < 0 || (size_t)n >= sizeof(loc))
-        return stream_fail(st, 500, STREAM_END_INTERNAL, "redirect_too_long");
+        return stream_fail(st, 500, STREAM_END_INTERNAL);
     return stream_local_reply(st, rd->status ? rd->status : 301, loc, NULL, 0, STREAM_END_REDIRECT);
 }
 
@@ -585,7 +584,7 @@ stream_route(struct stream *st)
     if (st->vs != NULL)
         st->route = route_select(st->vs, &rr);
     if (st->route == NULL)
-        return stream_fail(st, 404, STREAM_END_NO_ROUTE, "no_route");
+        return stream_fail(st, 404, STREAM_END_NO_ROUTE);
     switch (st->route->action) {
     case CONF_ACTION_DIRECT:
         return stream_local_reply(st, st->route->direct.status, NULL, st->route->direct.body,
@@ -600,7 +599,7 @@ stream_route(struct stream *st)
         u = lb_rand(&st->sess->w->rng);
     size_t di = lb_pick_dest(st->route, u);
     if (di == SIZE_MAX)
-        return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_destination");
+        return stream_fail(st, 503, STREAM_END_NO_HEALTHY);
     st->dest = &st->route->dests[di];
     const struct conf_retries *rt = &st->route->retries;
     st->replay_on = st->req_framing != H1_FRAME_NONE && rt->is_set && rt->attempts > 0 &&
@@ -640,7 +639,7 @@ on_stream_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct stream *st = arg;
-    (void)stream_fail(st, 504, STREAM_END_UP_TIMEOUT, "upstream_timeout");
+    (void)stream_fail(st, 504, STREAM_END_UP_TIMEOUT);
 }
 
 /* ---- downstream events during a stream ---- */
@@ -676,7 +675,7 @@ stream_on_down_read(struct stream *st)
         return stream_tunnel_pump(st);
     if (!st->req_done && st->up != NULL) {
         if (stream_relay_req_body(st) == -1)
-            return stream_fail(st, 400, STREAM_END_PARSE, "bad_request_body");
+            return stream_fail(st, 400, STREAM_END_PARSE);
         if (!st->up->is_connecting && buf_write_fd(&st->up->out, st->up->fd) == -1 &&
             errno != EAGAIN)
             return stream_up_failed(st, STREAM_END_UP_RESET, false);
@@ -691,7 +690,7 @@ stream_on_down_timeout(struct stream *st)
 {
     struct sess *s = st->sess;
     if (!st->req_done && !st->resp_started)
-        return stream_fail(st, 408, STREAM_END_DOWN_TIMEOUT, "request_timeout");
+        return stream_fail(st, 408, STREAM_END_DOWN_TIMEOUT);
     stream_abort(st, STREAM_END_DOWN_CLOSE);
     sess_close(s);
     return -1;
@@ -761,7 +760,7 @@ stream_start(struct sess *s, struct h1_msg *req, size_t head_len)
     event_assign(&st->ev_retry, w->base, -1, 0, on_stream_retry, st);
     st->wc = worker_wconf_acquire(w);
     if (st->wc == NULL)
-        return stream_fail(st, 503, STREAM_END_NO_HEALTHY, "no_config");
+        return stream_fail(st, 503, STREAM_END_NO_HEALTHY);
     uint32_t tmo = 0;
     int rc = stream_route(st);
     if (rc != 0)

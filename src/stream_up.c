@@ -559,9 +559,9 @@ upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
         if (stream_build_head(st, &up->out, false) == -1 ||
             buf_append(&up->out, &w->bufs, buf_head(&st->replay), st->replay.len,
                        HEAD_MAX + REPLAY_MAX + PROXY_HIGH_WATER) == -1)
-            return stream_fail(st, 503, STREAM_END_INTERNAL, "out_of_memory");
+            return stream_fail(st, 503, STREAM_END_INTERNAL);
         if (stream_relay_req_body(st) == -1)
-            return stream_fail(st, 400, STREAM_END_PARSE, "bad_request_body");
+            return stream_fail(st, 400, STREAM_END_PARSE);
     }
     uint32_t try_ms = st->route->retries.per_try_timeout_ms;
     if (try_ms != 0) {
@@ -590,7 +590,7 @@ dispatch_fail(struct stream *st, struct buf *carry, uint16_t status, enum stream
 {
     if (carry != NULL)
         buf_release(carry, &st->sess->w->bufs);
-    return stream_fail(st, status, why, stream_end_flags[why]);
+    return stream_fail(st, status, why);
 }
 
 /* Picks an endpoint not tried yet and starts a try on it. carry, when given,
@@ -612,7 +612,7 @@ stream_dispatch(struct stream *st, struct buf *carry)
             if (room == 0)
                 return pending_push(st);
             if (room < 0)
-                return stream_fail(st, 503, STREAM_END_OVERFLOW, "overflow");
+                return stream_fail(st, 503, STREAM_END_OVERFLOW);
         }
         up = upconn_get(st);
         if (up != NULL)
@@ -721,7 +721,7 @@ stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
         return 0;
     }
     uint16_t status = why == STREAM_END_UP_TIMEOUT ? 504 : 502;
-    return stream_fail(st, status, why, stream_end_flags[why]);
+    return stream_fail(st, status, why);
 }
 
 /* ---- response: upstream -> downstream ---- */
@@ -861,7 +861,7 @@ stream_tunnel_start(struct stream *st)
         struct out o = {&st->up->out, &s->w->bufs, false};
         out_mem(&o, buf_head(&s->in), s->in.len);
         if (o.failed)
-            return stream_fail(st, 502, STREAM_END_INTERNAL, "oom");
+            return stream_fail(st, 502, STREAM_END_INTERNAL);
         buf_consume(&s->in, s->in.len);
     }
     if (event_initialized(&st->ev_tmo))
@@ -956,11 +956,11 @@ parse_resp_head(struct stream *st)
                                       st->req.method_len, &resp);
         if (r == 0) {
             if (up->in.len >= PROXY_MAX_IN)
-                return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_header_too_large");
+                return stream_fail(st, 502, STREAM_END_UP_PROTO);
             return PRH_MORE;
         }
         if (r < 0)
-            return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_protocol_error");
+            return stream_fail(st, 502, STREAM_END_UP_PROTO);
         if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
             /* Interim response (100, 103 with its Link headers): pass it on to
              * an HTTP/1.1 client, keep reading. */
@@ -970,7 +970,7 @@ parse_resp_head(struct stream *st)
             continue;
         }
         if (resp.status == 101 && !st->is_upgrade)
-            return stream_fail(st, 502, STREAM_END_UP_PROTO, "unexpected_101");
+            return stream_fail(st, 502, STREAM_END_UP_PROTO);
         observe(st, resp.status);
         if (resp.status >= 400 && status_retryable(st, resp.status)) {
             stream_retry_later(st);
@@ -979,7 +979,7 @@ parse_resp_head(struct stream *st)
         st->up_end_us = proxy_now_us();
         copy_resp_state(st, &resp);
         if (build_down_head(st, &resp) == -1)
-            return stream_fail(st, 502, STREAM_END_UP_PROTO, "response_head_too_large");
+            return stream_fail(st, 502, STREAM_END_UP_PROTO);
         st->bytes_out += 0;
         buf_consume(&up->in, (size_t)r);
         st->resp_head_done = true;
@@ -1020,7 +1020,7 @@ stream_pump_resp(struct stream *st)
             return stream_tunnel_pump(st);
     }
     if (relay_resp_body(st) == -1)
-        return stream_fail(st, 502, STREAM_END_UP_PROTO, "upstream_body_error");
+        return stream_fail(st, 502, STREAM_END_UP_PROTO);
     if (st->resp_done) {
         if (st->resp_to_chunked) {
             struct out o = {&s->out, &s->w->bufs, false};
@@ -1080,8 +1080,7 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
             (void)stream_up_failed(st, STREAM_END_UP_RESET, false);
             return;
         }
-        (void)stream_fail(st, 502, st->resp_head_done ? STREAM_END_UP_ABORT : STREAM_END_UP_PROTO,
-                          "upstream_reset");
+        (void)stream_fail(st, 502, st->resp_head_done ? STREAM_END_UP_ABORT : STREAM_END_UP_PROTO);
         return;
     }
     (void)stream_pump_resp(st);
@@ -1122,7 +1121,7 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
             bool nothing = false;
             (void)stream_up_failed(st, STREAM_END_UP_RESET, nothing);
         } else {
-            (void)stream_fail(st, 502, STREAM_END_UP_ABORT, "upstream_reset");
+            (void)stream_fail(st, 502, STREAM_END_UP_ABORT);
         }
         return;
     }
@@ -1133,7 +1132,7 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
     struct sess *s = st->sess;
     if (!st->req_done && s->in.len > 0) {
         if (stream_relay_req_body(st) == -1) {
-            (void)stream_fail(st, 400, STREAM_END_PARSE, "bad_request_body");
+            (void)stream_fail(st, 400, STREAM_END_PARSE);
             return;
         }
         (void)buf_write_fd(&up->out, up->fd);

@@ -79,7 +79,7 @@ out_u64(struct out *o, uint64_t v)
 /* Answers the client with status (or aborts its connection when the response
  * already started) and ends the stream. Returns 1 (ended, the session lives
  * on) or -1 (the session is gone). */
-int stream_fail(struct stream *st, uint16_t status, enum stream_end why, const char *flag);
+int stream_fail(struct stream *st, uint16_t status, enum stream_end why);
 
 /* The response is complete in the session's output: ends the stream and lets
  * the session go on. Returns 1 or -1 (session gone). */
