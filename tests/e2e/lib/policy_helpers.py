@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 
+import canaryd_e2e
 from canaryd_e2e import (DEFAULT_HOST, ConnectionClosed, HttpConn, TestFailure, Upstream,
                          _indent, service_entry, slow_factor, virtual_service)
 
@@ -171,11 +172,7 @@ def _serve_main(name, mode):
 
 def closed_port():
     """A loopback port nothing listens on (bound then closed: refused at once)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return canaryd_e2e.free_port()
 
 
 # ------------------------------------------------------------------- config
