@@ -61,7 +61,7 @@ $(B)/tests/%: tests/unit/%.c $(B)/libcanaryd.a $(HEADERS) $(wildcard tests/unit/
 	    $(LDFLAGS_$*) $(CMOCKA_LIBS) $(ALL_LDLIBS)
 
 # The resolver boundary is mocked in the dns unit test.
-LDFLAGS_test_dns := -Wl,--wrap=evdns_getaddrinfo
+LDFLAGS_test_dns := -Wl,--wrap=evdns_base_resolve_ipv4,--wrap=evdns_base_resolve_ipv6
 
 deps:
 	@bash tests/deps.sh

@@ -281,10 +281,12 @@ canaryd_conf() {
 
 # ---- proxies --------------------------------------------------------------------
 
-# start_proxy SYSTEM WORKERS [W1 W2]: starts SYSTEM (canaryd, nginx, haproxy or
-# direct) on a free port; sets PROXY_PID, PROXY_PORT, PROXY_DIR (and ADMIN_PORT
-# for canaryd). For direct, the "proxy" is the v1 upstream itself (not started
-# again, not stopped by stop_proxy). Returns non-zero if it did not come up.
+# start_proxy SYSTEM WORKERS [W1 W2]: starts SYSTEM (canaryd, nginx, haproxy,
+# relay or direct) on a free port; sets PROXY_PID, PROXY_PORT, PROXY_DIR (and
+# ADMIN_PORT for canaryd). For direct, the "proxy" is the v1 upstream itself (not
+# started again, not stopped by stop_proxy). relay is bench/relay.c, a byte relay
+# to v1 with no HTTP logic: the floor of any proxy's cost on this machine.
+# Returns non-zero if it did not come up.
 start_proxy() {
     local sys=$1 workers=$2 w1=${3:-95} w2=${4:-5} ports
     PROXY_DIR=$TMP/$sys-w$workers-$RANDOM
@@ -299,6 +301,13 @@ start_proxy() {
         nginx_conf "$PROXY_DIR" "$PROXY_PORT" "$workers" "$w1" "$w2"
         nginx -p "$PROXY_DIR" -c "$PROXY_DIR/nginx.conf" -e "$PROXY_DIR/error.log" \
             >"$PROXY_DIR/stdout.log" 2>&1 &
+        PROXY_PID=$! ;;
+    relay)
+        if [ ! -x "$TMP/relay" ]; then
+            ${CC:-cc} -O2 -pthread -o "$TMP/relay" "$BENCH_DIR/relay.c" ||
+                die "cannot build bench/relay.c"
+        fi
+        "$TMP/relay" "$PROXY_PORT" "$U1" "$workers" >"$PROXY_DIR/stdout.log" 2>&1 &
         PROXY_PID=$! ;;
     haproxy)
         if [ "${HAPROXY_MASTER:-0}" = 1 ]; then
@@ -324,7 +333,7 @@ start_proxy() {
             stop_pid "$PROXY_PID"
             return 1
         fi ;;
-    *) die "unknown system '$sys' (canaryd, nginx, haproxy, direct)" ;;
+    *) die "unknown system '$sys' (canaryd, nginx, haproxy, relay, direct)" ;;
     esac
     [ "$sys" = canaryd ] || PIDS+=("$PROXY_PID")
     if ! wait_http "http://127.0.0.1:$PROXY_PORT/" 15; then

@@ -3,7 +3,7 @@
 # driven by wrk, side by side. See bench/README.md for how to read the table.
 #
 # Settings (environment variables; `make bench BENCH_DURATION=3` works too):
-#   BENCH_SYSTEMS      systems to measure          "canaryd nginx haproxy" (+ "direct")
+#   BENCH_SYSTEMS      systems to measure          "canaryd nginx haproxy" (+ "relay", "direct")
 #   BENCH_WORKERS      proxy workers/threads       "1 2"
 #   BENCH_CONNECTIONS  wrk connections             "64 512"
 #   BENCH_DURATION     seconds per measurement     10
@@ -82,7 +82,8 @@ measure() {
         errs=$((errs + $(wrk_field "$OUT/$tag.wrk" $f)))
     done
     local routing=n/a
-    [ "$sys" = direct ] || routing=$(check_routing "$PROXY_PORT")
+    # direct and relay send everything to v1: they have no routing to check.
+    case $sys in direct | relay) ;; *) routing=$(check_routing "$PROXY_PORT") ;; esac
     [ "$routing" = ok ] || [ "$routing" = n/a ] || failed=1
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$sys" "$w" "$c" "$req" "$dur" \
         "$(wrk_field "$OUT/$tag.wrk" p50_us)" "$(wrk_field "$OUT/$tag.wrk" p99_us)" \

@@ -9,8 +9,8 @@ import statistics
 import sys
 
 NAMES = {"canaryd": "canaryd", "nginx": "nginx", "haproxy": "HAProxy",
-         "direct": "direct (ceiling)"}
-ORDER = ["direct", "canaryd", "nginx", "haproxy"]
+         "direct": "direct (ceiling)", "relay": "relay (floor)"}
+ORDER = ["direct", "relay", "canaryd", "nginx", "haproxy"]
 
 
 def load(path):
@@ -63,22 +63,24 @@ def main():
                       str(len(groups[k]))))
     table(lines)
 
-    # Ratios, canaryd over each peer, same workers and connections.
-    rl = [("canaryd vs", "workers", "conns", "req/s", "p99", "CPU us/req", "RSS")]
-    for k in keys:
-        if k[0] != "canaryd":
-            continue
-        for peer in ("nginx", "haproxy"):
-            pk = (peer, k[1], k[2])
-            if pk not in med:
+    # Ratios over each peer, same workers and connections: canaryd's, and the
+    # relay's (the most any proxy could reach here).
+    for who in ("canaryd", "relay"):
+        rl = [(f"{who} vs", "workers", "conns", "req/s", "p99", "CPU us/req", "RSS")]
+        for k in keys:
+            if k[0] != who:
                 continue
-            a, b = med[k], med[pk]
-            rl.append((NAMES[peer], k[1], str(k[2])) + tuple(
-                f"{a[f] / b[f]:.2f}x" if b[f] else "-" for f in ("rps", "p99", "cpu", "rss")))
-    if len(rl) > 1:
-        print()
-        print("canaryd / peer (req/s: higher is better; p99, CPU, RSS: lower is better)")
-        table(rl)
+            for peer in ("nginx", "haproxy"):
+                pk = (peer, k[1], k[2])
+                if pk not in med:
+                    continue
+                a, b = med[k], med[pk]
+                rl.append((NAMES[peer], k[1], str(k[2])) + tuple(
+                    f"{a[f] / b[f]:.2f}x" if b[f] else "-" for f in ("rps", "p99", "cpu", "rss")))
+        if len(rl) > 1:
+            print()
+            print(f"{who} / peer (req/s: higher is better; p99, CPU, RSS: lower is better)")
+            table(rl)
     return 0
 
 

@@ -208,8 +208,9 @@ class Canaryd:
     """
 
     def __init__(self, config, workers=1, extra_args=(), env=None, drain_timeout=2,
-                 ready_timeout=5.0, port=None):
+                 ready_timeout=5.0, port=None, wrapper=()):
         self.config = config
+        self.wrapper = list(wrapper)  # argv prefix that ends by exec'ing canaryd (same PID)
         self.fixed_port = port
         self.workers = workers
         self.extra_args = list(extra_args)
@@ -298,6 +299,7 @@ class Canaryd:
             args = [binary, "-c", self.config_path, "-l", f"127.0.0.1:{self.port}",
                     "-a", f"127.0.0.1:{self.admin_port}", "-w", str(self.workers),
                     "--drain-timeout", str(self.drain_timeout)] + self.extra_args
+            args = self.wrapper + args
             self.args = args
             self.stdout_path = os.path.join(self.dir, f"stdout.{attempt}.log")
             self.stderr_path = os.path.join(self.dir, f"stderr.{attempt}.log")
@@ -923,7 +925,7 @@ class Upstream:
     A request with Expect: 100-continue gets `100 Continue` before its body is read.
     """
 
-    def __init__(self, name, response_headers=(), status=200, port=0):
+    def __init__(self, name, response_headers=(), status=200, port=0, host="127.0.0.1"):
         self.name = name
         self.response_headers = list(response_headers)
         self.default_status = status
@@ -937,7 +939,7 @@ class Upstream:
         self._stop = threading.Event()
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", port))
+        self.lsock.bind((host, port))
         self.lsock.listen(1024)
         self.lsock.settimeout(0.1)
         self.port = self.lsock.getsockname()[1]
