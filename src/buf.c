@@ -15,30 +15,41 @@
 static void *
 block_get(struct buf_cache *bc, size_t size)
 {
-    if (size == BUF_SMALL && bc != NULL && bc->n > 0)
+    if (bc != NULL && size == BUF_SMALL && bc->n > 0)
         return bc->blocks[--bc->n];
+    if (bc != NULL && size == BUF_TINY && bc->ntiny > 0)
+        return bc->tiny[--bc->ntiny];
     return malloc(size);
 }
 
 static void
 block_put(struct buf_cache *bc, void *p, size_t size)
 {
-    if (size == BUF_SMALL && bc != NULL) {
-        if (bc->blocks == NULL && bc->max > 0)
-            bc->blocks = calloc(bc->max, sizeof(void *));
-        if (bc->blocks != NULL && bc->n < bc->max) {
-            bc->blocks[bc->n++] = p;
+    if (bc != NULL && (size == BUF_SMALL || size == BUF_TINY)) {
+        void ***arr = size == BUF_SMALL ? &bc->blocks : &bc->tiny;
+        size_t *n = size == BUF_SMALL ? &bc->n : &bc->ntiny;
+        if (*arr == NULL && bc->max > 0)
+            *arr = calloc(bc->max, sizeof(void *));
+        if (*arr != NULL && *n < bc->max) {
+            (*arr)[(*n)++] = p;
             return;
         }
     }
     free(p);
 }
 
+/* The capacity of a fresh block for n bytes: a cached class when n fits. */
+static size_t
+block_size(size_t n)
+{
+    return n <= BUF_TINY ? BUF_TINY : n <= BUF_SMALL ? BUF_SMALL : n;
+}
+
 ssize_t
 buf_reserve(struct buf *b, struct buf_cache *bc, size_t n, size_t max)
 {
     if (b->data == NULL) {
-        size_t size = n <= BUF_SMALL ? BUF_SMALL : n;
+        size_t size = block_size(n);
         if (size > max)
             size = max;
         if (size < n)
@@ -64,9 +75,11 @@ buf_reserve(struct buf *b, struct buf_cache *bc, size_t n, size_t max)
     size_t ncap = b->cap * 2;
     while (ncap < b->len + n)
         ncap *= 2;
+    if (b->cap == BUF_TINY && ncap < BUF_SMALL)
+        ncap = BUF_SMALL; /* tiny grows into the other cached class */
     if (ncap > max)
         ncap = max;
-    char *nd = malloc(ncap);
+    char *nd = block_get(bc, ncap);
     if (nd == NULL)
         return -1;
     memcpy(nd, b->data, b->len);
@@ -119,15 +132,18 @@ buf_cache_fini(struct buf_cache *bc)
 {
     for (size_t i = 0; i < bc->n; i++)
         free(bc->blocks[i]);
+    for (size_t i = 0; i < bc->ntiny; i++)
+        free(bc->tiny[i]);
     free(bc->blocks);
-    bc->blocks = NULL;
-    bc->n = 0;
+    free(bc->tiny);
+    bc->blocks = bc->tiny = NULL;
+    bc->n = bc->ntiny = 0;
 }
 
 ssize_t
 buf_read_fd(struct buf *b, struct buf_cache *bc, int fd, size_t want, size_t max)
 {
-    ssize_t room = buf_reserve(b, bc, 1, max);
+    ssize_t room = buf_reserve(b, bc, b->data == NULL ? MIN(want, max) : 1, max);
     if (room <= 0) {
         errno = ENOBUFS;
         return -1;

@@ -725,6 +725,9 @@ stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
         path < buf_head(&st->head) + head_len)
         st->req.path_len = (uint32_t)h1_path_normalize(path, st->req.path_len);
     buf_consume(&s->in, head_len);
+    /* The head now lives in st->head: a connection waiting for its answer
+     * holds no input block (memory under many slow requests). */
+    buf_shrink_if_empty(&s->in, &w->bufs);
     st->bytes_in = head_len;
     st->req_framing = st->req.framing;
     st->req_left = st->req.content_length;

@@ -578,6 +578,7 @@ upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
         /* A write error here (a pooled connection the upstream closed) shows
          * up again as a reset on the read side, where it is retried if safe. */
         (void)buf_write_fd(&up->out, up->fd);
+        buf_shrink_if_empty(&up->out, &s->w->bufs);
     }
     stream_up_update_events(st);
     sess_update_events(s);
@@ -1050,7 +1051,10 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
     }
     struct sess *s = st->sess;
     size_t max = st->resp_head_done ? PROXY_HIGH_WATER : PROXY_MAX_IN;
-    ssize_t n = buf_read_fd(&up->in, &s->w->bufs, up->fd, PROXY_READ_CHUNK, max);
+    /* A head (and the small body that usually comes with it) fits a cached
+     * block; body reads go by larger chunks. */
+    size_t want = st->resp_head_done ? PROXY_READ_CHUNK : BUF_SMALL;
+    ssize_t n = buf_read_fd(&up->in, &s->w->bufs, up->fd, want, max);
     if (n == -1 && (errno == EAGAIN || errno == ENOBUFS))
         return;
     if (s->flags & SESS_F_TUNNEL) {

@@ -12,7 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BUF_SMALL 4096u
+#define BUF_TINY 1024u  /* a request or response head, a small message */
+#define BUF_SMALL 4096u /* a read of a head; the larger cached class */
 
 struct buf {
     char *data; /* owned: NULL until first use */
@@ -21,10 +22,15 @@ struct buf {
     size_t len;
 };
 
-/* A per-worker cache of BUF_SMALL blocks (not thread-safe: one per worker). */
+/* A per-worker cache of free BUF_TINY and BUF_SMALL blocks, up to max of each
+ * (not thread-safe: one per worker). A buffer starts in the smallest class
+ * that holds what it is first asked for, so a connection waiting on a small
+ * request holds 1 KiB, not 4. */
 struct buf_cache {
-    void **blocks; /* owned array of owned blocks */
+    void **blocks; /* owned array of owned BUF_SMALL blocks */
     size_t n;
+    void **tiny; /* owned array of owned BUF_TINY blocks */
+    size_t ntiny;
     size_t max;
 };
 
@@ -48,7 +54,8 @@ void buf_shrink_if_empty(struct buf *b, struct buf_cache *bc);
 /* Frees every cached block. */
 void buf_cache_fini(struct buf_cache *bc);
 
-/* Reads once from fd into b (up to want bytes, growing to max). Returns bytes
+/* Reads once from fd into b (up to want bytes, growing to max; an empty buffer
+ * gets a block of the class that fits want). Returns bytes
  * read, 0 on EOF, -1 on error with errno (EAGAIN when nothing to read, ENOBUFS
  * when the buffer is full at max). */
 ssize_t buf_read_fd(struct buf *b, struct buf_cache *bc, int fd, size_t want, size_t max);

@@ -72,12 +72,42 @@ test_buf_cache_recycles_small_blocks(void **state)
     assert_int_equal(buf_append(&b, &bc, "x", 1, BUF_SMALL), 0);
     char *first = b.data;
     buf_release(&b, &bc);
-    assert_int_equal(bc.n, 1);
+    assert_int_equal(bc.ntiny, 1);
     assert_int_equal(buf_append(&b, &bc, "y", 1, BUF_SMALL), 0);
     assert_ptr_equal(b.data, first);
+    assert_int_equal(bc.ntiny, 0);
+    buf_release(&b, &bc);
+    buf_cache_fini(&bc);
+}
+
+static void
+test_buf_small_messages_take_tiny_blocks_and_grow_into_cached_ones(void **state)
+{
+    (void)state;
+    struct buf_cache bc = {.max = 2};
+    struct buf b = {0};
+    char x[BUF_TINY + 1];
+    memset(x, 'h', sizeof(x));
+    assert_int_equal(buf_append(&b, &bc, x, 200, 1u << 20), 0); /* a request head */
+    assert_int_equal(b.cap, BUF_TINY);
+    char *tiny = b.data;
+    assert_int_equal(buf_append(&b, &bc, x, BUF_TINY, 1u << 20), 0); /* outgrows it */
+    assert_int_equal(b.cap, BUF_SMALL);
+    assert_int_equal(b.len, 200 + BUF_TINY);
+    assert_memory_equal(buf_head(&b), x, 200);
+    assert_int_equal(bc.ntiny, 1); /* the tiny block went back to the cache */
+    buf_release(&b, &bc);
+    assert_int_equal(bc.n, 1);
+    /* A fresh buffer asked for a head reuses the cached tiny block. */
+    assert_int_equal(buf_append(&b, &bc, x, 10, 1u << 20), 0);
+    assert_ptr_equal(b.data, tiny);
+    buf_release(&b, &bc);
+    /* A fresh buffer asked for BUF_SMALL takes the cached 4 KiB block. */
+    assert_true(buf_reserve(&b, &bc, BUF_SMALL, 1u << 20) >= (ssize_t)BUF_SMALL);
     assert_int_equal(bc.n, 0);
     buf_release(&b, &bc);
     buf_cache_fini(&bc);
+    assert_null(bc.tiny);
 }
 
 static void
@@ -126,6 +156,7 @@ main(void)
         cmocka_unit_test(test_buf_append_refuses_past_max),
         cmocka_unit_test(test_buf_consume_then_reserve_compacts),
         cmocka_unit_test(test_buf_cache_recycles_small_blocks),
+        cmocka_unit_test(test_buf_small_messages_take_tiny_blocks_and_grow_into_cached_ones),
         cmocka_unit_test(test_buf_read_write_fd_roundtrip),
         cmocka_unit_test(test_buf_read_fd_reports_full_buffer),
     };
