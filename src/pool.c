@@ -106,6 +106,7 @@ upconn_free(struct worker *w, struct upconn *up)
         event_del(&up->ev_wr);
     if (event_initialized(&up->ev_tmo))
         event_del(&up->ev_tmo);
+    stream_up_unqueue(w, up);
     close(up->fd);
     buf_release(&up->in, &w->bufs);
     buf_release(&up->out, &w->bufs);

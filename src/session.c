@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "canaryd/batch.h"
 #include "canaryd/log.h"
 #include "canaryd/metrics.h"
 #include "canaryd/worker.h"
@@ -26,6 +27,7 @@ static void on_down_read(evutil_socket_t fd, short what, void *arg);
 static void on_down_write(evutil_socket_t fd, short what, void *arg);
 static void on_down_timeout(evutil_socket_t fd, short what, void *arg);
 static int sess_process(struct sess *s);
+static void sendq_unlink(struct sess *s);
 static int sess_process_loop(struct sess *s);
 
 static void
@@ -81,6 +83,8 @@ sess_close(struct sess *s)
     event_del(&s->ev_rd);
     event_del(&s->ev_wr);
     event_del(&s->ev_tmo);
+    if (s->flags & SESS_F_QUEUED)
+        sendq_unlink(s);
     if (s->flags & SESS_F_ABORT) {
         /* Make the client see an error, not a clean end of a short body. */
         struct linger lg = {1, 0};
@@ -137,13 +141,15 @@ sess_update_events(struct sess *s)
     else
         want_rd = !closing && s->out.len < PROXY_HIGH_WATER;
     set_interest(&s->ev_rd, &s->want_rd, want_rd);
-    set_interest(&s->ev_wr, &s->want_wr, s->out.len > 0);
+    /* Queued output is written at the end of the pass, not on EV_WRITE. */
+    bool has_out = s->out.len > 0 && !(s->flags & SESS_F_QUEUED);
+    set_interest(&s->ev_wr, &s->want_wr, has_out);
     if (s->st != NULL || (s->flags & SESS_F_TUNNEL)) {
         /* A client that stops reading its response, or stops sending the
          * request body we wait for, is given --idle-timeout of no progress,
          * re-armed whenever bytes move. */
         bool waits_body = s->st != NULL && !s->st->req_done && want_rd;
-        if (s->out.len > 0 || waits_body)
+        if (has_out || waits_body)
             timer_arm(s, worker_opts.idle_timeout_ms);
         else
             event_del(&s->ev_tmo);
@@ -160,13 +166,11 @@ sess_update_events(struct sess *s)
     }
 }
 
-int
-sess_flush(struct sess *s)
+/* After output was written (or not: EAGAIN): frees an emptied buffer and
+ * closes a session that only waited for that. Returns 0, or -1 when closed. */
+static int
+sess_written(struct sess *s)
 {
-    if (s->out.len > 0 && buf_write_fd(&s->out, s->fd) == -1) {
-        sess_close(s);
-        return -1;
-    }
     if (s->out.len == 0) {
         buf_release(&s->out, &s->w->bufs);
         if ((s->flags & SESS_F_CLOSING) || ((s->flags & SESS_F_CLOSE_AFTER) && s->st == NULL)) {
@@ -175,6 +179,101 @@ sess_flush(struct sess *s)
         }
     }
     return 0;
+}
+
+int
+sess_flush(struct sess *s)
+{
+    if (s->flags & SESS_F_QUEUED)
+        return 0; /* already on its way */
+    if (s->out.len > 0 && s->w->batch != NULL && s->out.len <= SESS_QUEUE_MAX &&
+        !(s->flags & (SESS_F_CLOSING | SESS_F_TUNNEL))) {
+        s->flags |= SESS_F_QUEUED;
+        s->sq_prev = NULL;
+        s->sq_next = s->w->sq_sess;
+        if (s->sq_next != NULL)
+            s->sq_next->sq_prev = s;
+        s->w->sq_sess = s;
+        return 0;
+    }
+    if (s->out.len > 0 && buf_write_fd(&s->out, s->fd) == -1) {
+        sess_close(s);
+        return -1;
+    }
+    return sess_written(s);
+}
+
+static void
+sendq_unlink(struct sess *s)
+{
+    if (s->sq_prev != NULL)
+        s->sq_prev->sq_next = s->sq_next;
+    else
+        s->w->sq_sess = s->sq_next;
+    if (s->sq_next != NULL)
+        s->sq_next->sq_prev = s->sq_prev;
+    s->sq_prev = s->sq_next = NULL;
+    s->flags &= ~SESS_F_QUEUED;
+}
+
+/* The result of a queued send of s->out: what on_down_write does after its
+ * write. */
+static void
+sess_sent(struct sess *s, int res)
+{
+    if (res > 0) {
+        buf_consume(&s->out, (size_t)res);
+    } else if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK) {
+        sess_close(s);
+        return;
+    }
+    if (sess_written(s) == -1)
+        return;
+    if (s->st != NULL)
+        (void)stream_on_down_written(s->st);
+    else if (s->out.len > 0)
+        sess_update_events(s); /* the socket was full: wait for EV_WRITE */
+}
+
+static void
+on_sent(void *cookie, int res, void *arg)
+{
+    (void)arg;
+    uintptr_t c = (uintptr_t)cookie;
+    if (c & 1u)
+        stream_up_sent((struct upconn *)(c & ~(uintptr_t)1u), res);
+    else
+        sess_sent((struct sess *)cookie, res);
+}
+
+void
+worker_flush(struct worker *w)
+{
+    struct batch *b = w->batch;
+    if (b == NULL)
+        return;
+    while (w->sq_up != NULL || w->sq_sess != NULL) {
+        /* Requests to upstreams first: their results free nothing, while a
+         * session's may close it and, with it, its upstream connection. */
+        while (w->sq_up != NULL && b->n < BATCH_MAX) {
+            struct upconn *up = w->sq_up;
+            stream_up_unqueue(w, up);
+            if (up->out.len == 0)
+                stream_up_sent(up, 0); /* written meanwhile */
+            else
+                (void)batch_send(b, up->fd, buf_head(&up->out), up->out.len,
+                                 (void *)((uintptr_t)up | 1u));
+        }
+        while (w->sq_sess != NULL && b->n < BATCH_MAX) {
+            struct sess *s = w->sq_sess;
+            sendq_unlink(s);
+            if (s->out.len == 0)
+                sess_sent(s, 0);
+            else
+                (void)batch_send(b, s->fd, buf_head(&s->out), s->out.len, s);
+        }
+        batch_run(b, on_sent, NULL);
+    }
 }
 
 int

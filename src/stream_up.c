@@ -324,9 +324,55 @@ stream_up_update_events(struct stream *st)
     struct upconn *up = st->up;
     if (up == NULL)
         return;
-    bool wr = up->is_connecting || up->out.len > 0;
+    bool wr = up->is_connecting || (up->out.len > 0 && !up->is_queued);
     bool rd = !up->is_connecting && st->sess->out.len < PROXY_HIGH_WATER;
     up_set_interest(up, rd, wr);
+}
+
+void
+stream_up_send(struct worker *w, struct upconn *up)
+{
+    if (up->is_queued)
+        return;
+    if (w->batch == NULL || up->out.len > SESS_QUEUE_MAX) {
+        (void)buf_write_fd(&up->out, up->fd);
+        buf_shrink_if_empty(&up->out, &w->bufs);
+        return;
+    }
+    up->is_queued = true;
+    up->sq_prev = NULL;
+    up->sq_next = w->sq_up;
+    if (up->sq_next != NULL)
+        up->sq_next->sq_prev = up;
+    w->sq_up = up;
+}
+
+void
+stream_up_unqueue(struct worker *w, struct upconn *up)
+{
+    if (!up->is_queued)
+        return;
+    if (up->sq_prev != NULL)
+        up->sq_prev->sq_next = up->sq_next;
+    else
+        w->sq_up = up->sq_next;
+    if (up->sq_next != NULL)
+        up->sq_next->sq_prev = up->sq_prev;
+    up->sq_prev = up->sq_next = NULL;
+    up->is_queued = false;
+}
+
+void
+stream_up_sent(struct upconn *up, int res)
+{
+    /* An error is left to the read side, as for a direct write: a reset
+     * there is retried when safe. What is left waits for EV_WRITE. */
+    if (res > 0)
+        buf_consume(&up->out, (size_t)res);
+    if (up->out.len == 0)
+        buf_release(&up->out, &up->w->bufs);
+    else if (up->st != NULL)
+        stream_up_update_events(up->st);
 }
 
 bool
@@ -577,8 +623,7 @@ upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
     } else {
         /* A write error here (a pooled connection the upstream closed) shows
          * up again as a reset on the read side, where it is retried if safe. */
-        (void)buf_write_fd(&up->out, up->fd);
-        buf_shrink_if_empty(&up->out, &s->w->bufs);
+        stream_up_send(s->w, up);
     }
     stream_up_update_events(st);
     sess_update_events(s);

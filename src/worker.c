@@ -22,6 +22,7 @@
 
 #include <event2/event.h>
 
+#include "canaryd/batch.h"
 #include "canaryd/conf.h"
 #include "canaryd/lb.h"
 #include "canaryd/match.h"
@@ -669,14 +670,49 @@ worker_fini(struct worker *w)
     }
     stream_free_cache(w);
     buf_cache_fini(&w->bufs);
+    if (w->batch != NULL) {
+        batch_fini(w->batch);
+        free(w->batch);
+        w->batch = NULL;
+    }
+}
+
+/* The worker's send batch, made on its own thread (an io_uring ring belongs to
+ * the thread that submits to it). Without memory for it, writes go out at once. */
+static void
+batch_open(struct worker *w)
+{
+    const char *env = getenv("CANARYD_IO_URING");
+    bool use_ring = env == NULL || (strcmp(env, "off") != 0 && strcmp(env, "0") != 0);
+    w->batch = malloc(sizeof(*w->batch));
+    if (w->batch == NULL || batch_init(w->batch, use_ring) == -1) {
+        free(w->batch);
+        w->batch = NULL;
+    }
+    if (w->id != 0)
+        return;
+    if (w->batch != NULL && batch_is_ring(w->batch))
+        log_info("worker: responses and requests are written in batches through io_uring");
+    else
+        log_info("worker: one send() per write (io_uring %s)",
+                 !use_ring ? "turned off by CANARYD_IO_URING" : "not available");
 }
 
 static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
+    batch_open(w);
     ctl_run(w);
-    event_base_dispatch(w->base);
+    /* One pass of the loop runs every ready callback; the output they queued
+     * is then written together. */
+    for (;;) {
+        int rc = event_base_loop(w->base, EVLOOP_ONCE);
+        worker_flush(w);
+        if (rc != 0 || event_base_got_break(w->base) || event_base_got_exit(w->base) ||
+            w->is_stopping || atomic_load_explicit(&w->stop_req, memory_order_acquire))
+            break;
+    }
     worker_fini(w);
     match_thread_fini();
     return NULL;
@@ -746,8 +782,10 @@ broadcast(enum wcmd_kind kind)
         struct wcmd *cmd = calloc(1, sizeof(*cmd));
         if (cmd == NULL) {
             /* Without memory for a command, stop the loop directly. */
-            if (kind == WCMD_STOP)
+            if (kind == WCMD_STOP) {
+                atomic_store_explicit(&g_workers[i].stop_req, true, memory_order_release);
                 event_base_loopbreak(g_workers[i].base);
+            }
             continue;
         }
         cmd->kind = kind;

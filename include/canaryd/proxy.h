@@ -46,9 +46,26 @@ int sess_stream_done(struct sess *s);
 /* Re-evaluates which events the session waits for (after buffers changed). */
 void sess_update_events(struct sess *s);
 
-/* Tries to write the session's output now. Returns 0, or -1 when the session
- * was closed (the caller must not touch it). */
+/* Writes the session's output: small output of a response in progress is
+ * queued for the end of the loop pass (worker_flush); the rest is written now.
+ * Returns 0, or -1 when the session was closed (the caller must not touch
+ * it). */
 int sess_flush(struct sess *s);
+
+/* Writes the output queued during this pass of w's loop (sess_flush,
+ * stream_up_send) and carries on each connection as a write would. Called by
+ * the worker after every pass; also flushes what that carrying on queues. */
+void worker_flush(struct worker *w);
+
+/* Queues up->out for the end of the pass (or writes it at once without a
+ * batch). */
+void stream_up_send(struct worker *w, struct upconn *up);
+
+/* Takes res (bytes sent or -errno) of a queued send of up->out. */
+void stream_up_sent(struct upconn *up, int res);
+
+/* Unlinks up from w's send queue (it is being freed). */
+void stream_up_unqueue(struct worker *w, struct upconn *up);
 
 /* Worker is draining: close when idle, Connection: close on the next response. */
 void sess_drain(struct sess *s);
@@ -93,6 +110,7 @@ int stream_reject(struct sess *s, uint16_t status, enum stream_end why, const ch
 /* Watermarks for relaying: stop reading a side when the other side has this
  * much unsent; resume below it. */
 #define PROXY_HIGH_WATER (64u * 1024u)
+#define SESS_QUEUE_MAX PROXY_HIGH_WATER /* output up to this waits for the end of the pass */
 #define PROXY_READ_CHUNK (16u * 1024u)
 #define PROXY_MAX_IN (H1_MAX_HEAD + 4096u)
 

@@ -26,6 +26,7 @@
 #include "canaryd/h1.h"
 #include "canaryd/lb.h"
 
+struct batch;
 struct conf;
 struct conf_cluster;
 struct conf_dest;
@@ -67,6 +68,7 @@ enum sess_flags {
     SESS_F_ABORT = 1u << 3,       /* reset, do not flush */
     SESS_F_IN_PROCESS = 1u << 4,  /* sess_process is on the stack */
     SESS_F_RDHUP = 1u << 5,       /* the client shut down its sending side */
+    SESS_F_QUEUED = 1u << 6,      /* output waits on the worker's send queue */
 };
 
 struct sess {
@@ -84,10 +86,11 @@ struct sess {
     const struct lsn *lsn; /* borrowed: worker keeps it (may be closed before us) */
     uint32_t flags;
     uint32_t nreqs;
-    uint64_t head_start_us;     /* first byte of the current head, for --header-timeout */
-    struct h1_head_progress hp; /* how much of the current head was scanned */
-    bool want_rd, want_wr;      /* event interests currently armed */
-    struct sess *prev, *next;   /* worker's list */
+    uint64_t head_start_us;         /* first byte of the current head, for --header-timeout */
+    struct h1_head_progress hp;     /* how much of the current head was scanned */
+    bool want_rd, want_wr;          /* event interests currently armed */
+    struct sess *prev, *next;       /* worker's list */
+    struct sess *sq_prev, *sq_next; /* worker's send queue, while SESS_F_QUEUED */
 };
 
 struct upconn {
@@ -106,8 +109,10 @@ struct upconn {
     uint32_t nreqs;
     bool is_connecting;
     bool is_reused;
+    bool is_queued; /* output waits on the worker's send queue */
     bool want_rd, want_wr;
-    struct upconn *next; /* pool entry's idle list */
+    struct upconn *sq_prev, *sq_next; /* worker's send queue, while is_queued */
+    struct upconn *next;              /* pool entry's idle list */
 };
 
 struct pool_ep {
@@ -228,8 +233,14 @@ struct worker {
     uint32_t nfree_streams;
     struct mirror *mirrors; /* owned list: mirror copies in flight */
     uint32_t nmirrors;
+    /* Output queued during one pass of the loop, written together at its end
+     * (worker_flush): one system call for all of it through io_uring. */
+    struct batch *batch;  /* owned, or NULL: write at once */
+    struct sess *sq_sess; /* sessions with SESS_F_QUEUED */
+    struct upconn *sq_up; /* upstream connections with is_queued */
     bool is_draining;
     bool is_stopping;
+    _Atomic bool stop_req;         /* stop asked from another thread (no memory for a command) */
     _Atomic uint64_t heartbeat_ms; /* last tick of this worker's loop (liveness) */
     char scratch[H1_MAX_HEAD];     /* header joins for routing */
 };

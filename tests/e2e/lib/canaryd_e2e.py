@@ -215,6 +215,11 @@ class Canaryd:
         self.workers = workers
         self.extra_args = list(extra_args)
         self.env_extra = dict(env or {})
+        # E2E_CANARYD_ENV="K=V ..." adds environment to every canaryd a test starts
+        # (e.g. a whole test run again with CANARYD_IO_URING=off).
+        for kv in os.environ.get("E2E_CANARYD_ENV", "").split():
+            k, _, v = kv.partition("=")
+            self.env_extra.setdefault(k, v)
         self.drain_timeout = drain_timeout
         self.ready_timeout = ready_timeout * slow_factor()
         self.proc = None
