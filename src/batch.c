@@ -28,6 +28,21 @@ uring_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags)
     return (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, NULL, 0);
 }
 
+/* True when the kernel knows IORING_OP_SEND (5.6 and later, as the probe). */
+static bool
+send_supported(int fd)
+{
+    size_t sz = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
+    struct io_uring_probe *probe = calloc(1, sz);
+    if (probe == NULL)
+        return false;
+    bool ok = syscall(__NR_io_uring_register, fd, IORING_REGISTER_PROBE, probe, 256) == 0 &&
+              probe->last_op >= IORING_OP_SEND &&
+              (probe->ops[IORING_OP_SEND].flags & IO_URING_OP_SUPPORTED);
+    free(probe);
+    return ok;
+}
+
 static void
 ring_unmap(struct batch *b)
 {
@@ -66,7 +81,7 @@ ring_open(struct batch *b)
         return -1;
     b->ring_fd = fd;
     if (!(p.features & IORING_FEAT_NODROP) || p.sq_entries < BATCH_MAX ||
-        p.cq_entries < BATCH_MAX) {
+        p.cq_entries < BATCH_MAX || !send_supported(fd)) {
         ring_unmap(b);
         errno = ENOTSUP;
         return -1;

@@ -186,8 +186,10 @@ sess_flush(struct sess *s)
 {
     if (s->flags & SESS_F_QUEUED)
         return 0; /* already on its way */
-    if (s->out.len > 0 && s->w->batch != NULL && s->out.len <= SESS_QUEUE_MAX &&
-        !(s->flags & (SESS_F_CLOSING | SESS_F_TUNNEL))) {
+    /* A socket that was full is written on EV_WRITE (below, or by
+     * on_down_write): queueing it again would only meet EAGAIN again. */
+    if (s->out.len > 0 && s->w->batch != NULL && s->out.len < SESS_QUEUE_MAX &&
+        !(s->flags & (SESS_F_CLOSING | SESS_F_TUNNEL | SESS_F_WBLOCKED))) {
         s->flags |= SESS_F_QUEUED;
         s->sq_prev = NULL;
         s->sq_next = s->w->sq_sess;
@@ -200,6 +202,8 @@ sess_flush(struct sess *s)
         sess_close(s);
         return -1;
     }
+    if (s->out.len == 0)
+        s->flags &= ~SESS_F_WBLOCKED;
     return sess_written(s);
 }
 
@@ -227,12 +231,32 @@ sess_sent(struct sess *s, int res)
         sess_close(s);
         return;
     }
+    if (s->out.len > 0)
+        s->flags |= SESS_F_WBLOCKED; /* the socket is full */
     if (sess_written(s) == -1)
         return;
-    if (s->st != NULL)
+    /* As after a write on EV_WRITE; a full socket is now written directly
+     * (SESS_F_WBLOCKED), so this cannot queue the same output again. */
+    if (s->st != NULL) {
         (void)stream_on_down_written(s->st);
-    else if (s->out.len > 0)
-        sess_update_events(s); /* the socket was full: wait for EV_WRITE */
+        return;
+    }
+    if (s->out.len > 0) {
+        sess_update_events(s); /* wait for EV_WRITE */
+        return;
+    }
+    if (s->w->is_draining && s->in.len == 0) {
+        sess_close(s); /* idle now: the drain skipped it while output was queued */
+        return;
+    }
+    /* Pipelined requests held back while output was high go on now. */
+    if (s->in.len > 0) {
+        if (sess_process(s) == -1)
+            return;
+        sess_update_events(s);
+    } else if (!s->want_rd) {
+        sess_update_events(s);
+    }
 }
 
 static void
@@ -258,19 +282,15 @@ worker_flush(struct worker *w)
         while (w->sq_up != NULL && b->n < BATCH_MAX) {
             struct upconn *up = w->sq_up;
             stream_up_unqueue(w, up);
-            if (up->out.len == 0)
-                stream_up_sent(up, 0); /* written meanwhile */
-            else
-                (void)batch_send(b, up->fd, buf_head(&up->out), up->out.len,
-                                 (void *)((uintptr_t)up | 1u));
+            (void)batch_send(b, up->fd, buf_head(&up->out), up->out.len,
+                             (void *)((uintptr_t)up | 1u));
         }
         while (w->sq_sess != NULL && b->n < BATCH_MAX) {
             struct sess *s = w->sq_sess;
             sendq_unlink(s);
-            if (s->out.len == 0)
-                sess_sent(s, 0);
-            else
-                (void)batch_send(b, s->fd, buf_head(&s->out), s->out.len, s);
+            /* Even empty (written meanwhile), its result is taken after the
+             * run, when nothing in the batch points at a buffer any more. */
+            (void)batch_send(b, s->fd, buf_head(&s->out), s->out.len, s);
         }
         batch_run(b, on_sent, NULL);
     }
@@ -378,6 +398,13 @@ on_down_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     ssize_t n = buf_read_fd(&s->in, &s->w->bufs, s->fd, BUF_SMALL, PROXY_MAX_IN);
+    if (n == 0 && (s->flags & SESS_F_QUEUED)) {
+        /* Half-closed after its last request: the answer queued in this
+         * pass is still written, then the connection closes. */
+        s->flags |= SESS_F_RDHUP | SESS_F_CLOSING;
+        sess_update_events(s);
+        return;
+    }
     if (n == 0 || (n == -1 && errno != EAGAIN && errno != ENOBUFS)) {
         sess_close(s);
         return;
@@ -395,6 +422,7 @@ on_down_write(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sess *s = arg;
+    s->flags &= ~SESS_F_WBLOCKED; /* writable again */
     if (sess_flush(s) == -1)
         return;
     if (s->st != NULL) {

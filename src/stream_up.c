@@ -334,7 +334,7 @@ stream_up_send(struct worker *w, struct upconn *up)
 {
     if (up->is_queued)
         return;
-    if (w->batch == NULL || up->out.len > SESS_QUEUE_MAX) {
+    if (w->batch == NULL || up->out.len >= SESS_QUEUE_MAX) {
         (void)buf_write_fd(&up->out, up->fd);
         buf_shrink_if_empty(&up->out, &w->bufs);
         return;
@@ -365,14 +365,22 @@ stream_up_unqueue(struct worker *w, struct upconn *up)
 void
 stream_up_sent(struct upconn *up, int res)
 {
-    /* An error is left to the read side, as for a direct write: a reset
-     * there is retried when safe. What is left waits for EV_WRITE. */
-    if (res > 0)
+    if (res > 0) {
         buf_consume(&up->out, (size_t)res);
+    } else if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK) {
+        /* Dead, or (-EIO) unknown whether it went out: never send these
+         * bytes again. The read side sees the end and retries when safe. */
+        buf_consume(&up->out, up->out.len);
+        (void)shutdown(up->fd, SHUT_RDWR);
+    }
     if (up->out.len == 0)
         buf_release(&up->out, &up->w->bufs);
-    else if (up->st != NULL)
-        stream_up_update_events(up->st);
+    if (up->st == NULL)
+        return;
+    if (up->out.len > 0)
+        stream_up_update_events(up->st); /* the rest on EV_WRITE */
+    if (!up->st->sess->want_rd)
+        sess_update_events(up->st->sess); /* the body may have waited on up->out */
 }
 
 bool

@@ -110,7 +110,7 @@ int stream_reject(struct sess *s, uint16_t status, enum stream_end why, const ch
 /* Watermarks for relaying: stop reading a side when the other side has this
  * much unsent; resume below it. */
 #define PROXY_HIGH_WATER (64u * 1024u)
-#define SESS_QUEUE_MAX PROXY_HIGH_WATER /* output up to this waits for the end of the pass */
+#define SESS_QUEUE_MAX PROXY_HIGH_WATER /* output below this waits for the end of the pass */
 #define PROXY_READ_CHUNK (16u * 1024u)
 #define PROXY_MAX_IN (H1_MAX_HEAD + 4096u)
 

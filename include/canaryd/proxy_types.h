@@ -69,6 +69,7 @@ enum sess_flags {
     SESS_F_IN_PROCESS = 1u << 4,  /* sess_process is on the stack */
     SESS_F_RDHUP = 1u << 5,       /* the client shut down its sending side */
     SESS_F_QUEUED = 1u << 6,      /* output waits on the worker's send queue */
+    SESS_F_WBLOCKED = 1u << 7,    /* a send left output behind: write on EV_WRITE only */
 };
 
 struct sess {
