@@ -561,9 +561,9 @@ cluster_policy(struct cf_ctx *c, const struct ccl *cl, struct conf_policy *p)
     size_t mark = c->plen;
     /* Both nodes were validated at parse time; re-walking cannot fail. */
     if (cl->dr != NULL && cl->dr->u.dr.policy != NULL)
-        cf_walk(c, cl->dr->u.dr.policy, cf_policy_tab, p);
+        CF_WALK(c, cl->dr->u.dr.policy, &cf_policy_tab, p);
     if (cl->sub != NULL && cl->sub->policy != NULL)
-        cf_walk(c, cl->sub->policy, cf_policy_tab, p);
+        CF_WALK(c, cl->sub->policy, &cf_policy_tab, p);
     cf_path_pop(c, mark);
 }
 
@@ -773,8 +773,10 @@ server_listener(struct comp *m, const struct cf_obj *gw, const struct cf_server 
                   l->line, l->col);
         return;
     }
-    if (rc == -1 || listener_new(m, name, addr, gw, &s->where) == NULL)
+    if (rc == -1)
         cf_oom(c);
+    else
+        (void)listener_new(m, name, addr, gw, &s->where); /* reports its own errors */
 }
 
 static bool

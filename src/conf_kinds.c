@@ -3,6 +3,11 @@
  * DestinationRule, VirtualService, Gateway) and the handlers that need more
  * than a generic one. Each YAML document becomes one struct cf_obj; checks
  * that involve several objects are conf_compile.c's. Load time only.
+ *
+ * Every entry is built with the CF_* macros of conf_internal.h: a slot entry
+ * names a member of its table's struct (the compiler checks the member's
+ * type), an object handler names the members it writes in C, and a field
+ * that only validates has no storage at all.
  */
 #include "canaryd/common.h"
 #include "canaryd/conf_internal.h"
@@ -12,44 +17,13 @@
 #include "canaryd/arena.h"
 #include "canaryd/diag.h"
 
-#define END                                                                                        \
-    {                                                                                              \
-        NULL, 0, false, NULL, 0, 0, 0, NULL                                                        \
-    }
-#define NOTSUP(k)                                                                                  \
-    {                                                                                              \
-        k, CF_T_NOTSUP, false, NULL, 0, 0, 0, NULL                                                 \
-    }
-#define IGNORE(k, t)                                                                               \
-    {                                                                                              \
-        k, t, false, NULL, 0, 0, 0, NULL                                                           \
-    }
-#define F(k, t, req, fn, st, mem)                                                                  \
-    {                                                                                              \
-        k, t, req, fn, offsetof(st, mem), 0, 0, NULL                                               \
-    }
-#define FN(k, t, req, fn)                                                                          \
-    {                                                                                              \
-        k, t, req, fn, 0, 0, 0, NULL                                                               \
-    }
-#define FINT(k, req, fn, st, mem, lo, hi)                                                          \
-    {                                                                                              \
-        k, CF_T_INT, req, fn, offsetof(st, mem), lo, hi, NULL                                      \
-    }
-#define FAUX(k, t, req, fn, st, mem, aux)                                                          \
-    {                                                                                              \
-        k, t, req, fn, offsetof(st, mem), 0, 0, aux                                                \
-    }
-
-#define FIELD(obj, f, type) ((type *)(void *)((char *)(obj) + (f)->off))
-
-/* Every walk of a list of maps: allocates nitems elements of size elem in the
+/* Every walk of a list of maps: allocates nitems elements of tab->size in the
  * scratch arena and walks each item with tab. */
 static void *
-walk_list(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab, size_t elem,
+walk_list(struct cf_ctx *c, const struct ast_node *n, const struct cf_table *tab,
           void (*init)(void *), int *rc)
 {
-    char *v = arena_alloc_array(c->tmp, n->nitems, elem);
+    char *v = arena_alloc_array(c->tmp, n->nitems, tab->size);
     if (v == NULL) {
         *rc = cf_oom(c);
         return NULL;
@@ -58,11 +32,11 @@ walk_list(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab
         const struct ast_node *it = n->items[i];
         size_t mark = cf_path_idx(c, i);
         if (init != NULL)
-            init(v + i * elem);
+            init(v + i * tab->size);
         if (it->type != AST_MAP) {
             cf_err(c, it, "expected a map, got %s", ast_type_name(it));
             *rc = -1;
-        } else if (cf_walk(c, it, tab, v + i * elem) == -1) {
+        } else if (cf_walk(c, it, tab, v + i * tab->size) == -1) {
             *rc = -1;
         }
         cf_path_pop(c, mark);
@@ -73,59 +47,92 @@ walk_list(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab
 /* ---- traffic policy (DestinationRule) ---- */
 
 static const struct cf_enum lb_simple_enum[] = {
-    {"UNSPECIFIED", LB_ROUND_ROBIN},
-    {"ROUND_ROBIN", LB_ROUND_ROBIN},
-    {"LEAST_REQUEST", LB_LEAST_REQUEST},
-    {"LEAST_CONN", LB_LEAST_REQUEST},
-    {"RANDOM", LB_RANDOM},
-    {"PASSTHROUGH", -1},
-    {NULL, 0},
+    {"UNSPECIFIED", LB_ROUND_ROBIN, NULL},
+    {"ROUND_ROBIN", LB_ROUND_ROBIN, NULL},
+    {"LEAST_REQUEST", LB_LEAST_REQUEST, NULL},
+    {"LEAST_CONN", LB_LEAST_REQUEST, NULL},
+    {"RANDOM", LB_RANDOM, NULL},
+    {"PASSTHROUGH", 0,
+     "needs the original destination address of a sidecar-captured connection, which a proxy "
+     "that clients address directly never has; use ROUND_ROBIN"},
+    {NULL, 0, NULL},
 };
 
 static int
-h_key_src(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+key_named(struct cf_ctx *c, struct conf_key *k, enum conf_key_src src, const struct ast_node *n)
 {
-    struct conf_key *k = obj;
-    k->src = (enum conf_key_src)f->min;
-    if (k->src == CONF_KEY_SOURCE_IP && !(n->str[0] == 't' || n->str[0] == 'T')) {
-        k->src = CONF_KEY_NONE;
-        return 0;
-    }
-    if (k->src == CONF_KEY_HEADER)
-        k->name = cf_lower_dup(c->a, n->str, n->len);
-    else if (k->src == CONF_KEY_QUERY)
-        k->name = arena_strdup(c->a, n->str);
-    else
-        return 0;
+    k->src = src;
+    k->name = src == CONF_KEY_HEADER ? cf_lower_dup(c->a, n->str, n->len)
+                                     : arena_strndup(c->a, n->str, n->len);
     k->name_len = n->len;
     return k->name != NULL ? 0 : cf_oom(c);
 }
 
-static const struct cf_field cookie_tab[] = {
-    F("name", CF_T_STR, true, cf_h_strlen, struct conf_key, name),
-    F("path", CF_T_STR, false, cf_h_str, struct conf_key, cookie_path),
-    F("ttl", CF_T_STR, false, cf_h_dur, struct conf_key, cookie_ttl_ms),
-    END,
+static int
+h_key_header(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    return key_named(c, obj, CONF_KEY_HEADER, n);
+}
+
+static int
+h_key_query(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    return key_named(c, obj, CONF_KEY_QUERY, n);
+}
+
+static int
+h_key_source_ip(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)c;
+    (void)f;
+    struct conf_key *k = obj;
+    k->src = (n->str[0] | 0x20) == 't' ? CONF_KEY_SOURCE_IP : CONF_KEY_NONE;
+    return 0;
+}
+
+static int
+h_cookie_name(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_key *k = obj;
+    return cf_parse_strlen(c, n, &k->name, &k->name_len);
+}
+
+static const struct cf_field cookie_fields[] = {
+    CF_OBJ("name", CF_T_STR, true, h_cookie_name, NULL),
+    CF_STR("path", false, cf_h_str, struct conf_key, cookie_path),
+    CF_DUR("ttl", false, struct conf_key, cookie_ttl_ms),
+    CF_REFUSE("attributes",
+              "cookie attributes are not set by canaryd; give the cookie's name, path and ttl"),
+    CF_END,
 };
+static const struct cf_table cookie_tab = CF_TABLE(struct conf_key, cookie_fields);
 
 static int
 h_key_cookie(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
     ((struct conf_key *)obj)->src = CONF_KEY_COOKIE;
-    return cf_walk(c, n, cookie_tab, obj);
+    return cf_walk(c, n, &cookie_tab, obj);
 }
 
-static const struct cf_field chash_tab[] = {
-    {"httpHeaderName", CF_T_STR, false, h_key_src, 0, CONF_KEY_HEADER, 0, NULL},
-    {"httpCookie", CF_T_MAP, false, h_key_cookie, 0, 0, 0, NULL},
-    {"useSourceIp", CF_T_BOOL, false, h_key_src, 0, CONF_KEY_SOURCE_IP, 0, NULL},
-    {"httpQueryParameterName", CF_T_STR, false, h_key_src, 0, CONF_KEY_QUERY, 0, NULL},
-    NOTSUP("ringHash"),
-    NOTSUP("maglev"),
-    NOTSUP("minimumRingSize"),
-    END,
+#define RING_WARN                                                                                  \
+    "canaryd hashes with rendezvous hashing, which keeps the same key on the same endpoint as a "  \
+    "ring or Maglev table does; the table settings are not used"
+
+static const struct cf_field chash_fields[] = {
+    CF_OBJ("httpHeaderName", CF_T_STR, false, h_key_header, NULL),
+    CF_OBJ("httpCookie", CF_T_MAP, false, h_key_cookie, &cookie_tab),
+    CF_OBJ("useSourceIp", CF_T_BOOL, false, h_key_source_ip, NULL),
+    CF_OBJ("httpQueryParameterName", CF_T_STR, false, h_key_query, NULL),
+    CF_WARN("ringHash", CF_T_MAP, RING_WARN),
+    CF_WARN("maglev", CF_T_MAP, RING_WARN),
+    CF_WARN("minimumRingSize", CF_T_INT, RING_WARN),
+    CF_END,
 };
+static const struct cf_table chash_tab = CF_TABLE(struct conf_key, chash_fields);
 
 static int
 h_chash(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
@@ -134,7 +141,7 @@ h_chash(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
     struct conf_policy *p = obj;
     p->lb = LB_HASH;
     memset(&p->hash, 0, sizeof(p->hash));
-    if (cf_walk(c, n, chash_tab, &p->hash) == -1)
+    if (CF_WALK(c, n, &chash_tab, &p->hash) == -1)
         return -1;
     if (n->npairs != 1) {
         cf_err(c, n,
@@ -145,14 +152,22 @@ h_chash(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
     return 0;
 }
 
-static const struct cf_field lb_tab[] = {
-    FAUX("simple", CF_T_STR, false, cf_h_enum, struct conf_policy, lb, lb_simple_enum),
-    FN("consistentHash", CF_T_MAP, false, h_chash),
-    NOTSUP("localityLbSetting"),
-    NOTSUP("warmupDurationSecs"),
-    NOTSUP("warmup"),
-    END,
+static const struct cf_field lb_fields[] = {
+    CF_ENUM("simple", false, struct conf_policy, lb, enum lb_policy, lb_simple_enum),
+    {.key = "consistentHash",
+     .type = CF_T_MAP,
+     .store = CF_ST_OBJ,
+     .fn.put = h_chash,
+     .sub = &chash_tab,
+     .sample = "{httpHeaderName: x-user}"},
+    CF_WARN("localityLbSetting", CF_T_MAP,
+            "canaryd serves every endpoint of a subset alike; it has no locality of its own to "
+            "prefer or fail over from"),
+    CF_REFUSE("warmupDurationSecs", "slow start is not implemented by canaryd"),
+    CF_REFUSE("warmup", "slow start is not implemented by canaryd"),
+    CF_END,
 };
+static const struct cf_table lb_tab = CF_TABLE(struct conf_policy, lb_fields);
 
 /* A subset's loadBalancer replaces the host's as a whole. */
 static int
@@ -166,99 +181,125 @@ h_lb(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void 
         cf_err(c, n, "simple and consistentHash are mutually exclusive");
         return -1;
     }
-    return cf_walk(c, n, lb_tab, obj);
+    return CF_WALK(c, n, &lb_tab, p);
 }
 
-static const struct cf_field tcp_tab[] = {
-    FINT("maxConnections", false, cf_h_u32, struct conf_conn_pool, max_connections, 0, INT32_MAX),
-    F("connectTimeout", CF_T_STR, false, cf_h_dur, struct conf_conn_pool, connect_timeout_ms),
-    NOTSUP("tcpKeepalive"),
-    NOTSUP("maxConnectionDuration"),
-    NOTSUP("idleTimeout"),
-    END,
+static const struct cf_field tcp_fields[] = {
+    CF_U32("maxConnections", false, struct conf_conn_pool, max_connections, 0, INT32_MAX),
+    CF_DUR("connectTimeout", false, struct conf_conn_pool, connect_timeout_ms),
+    CF_REFUSE("tcpKeepalive", "TCP keepalive settings are not implemented by canaryd"),
+    CF_REFUSE("maxConnectionDuration", "a connection lifetime limit is not implemented by canaryd"),
+    CF_REFUSE("idleTimeout", "a TCP idle timeout is not implemented by canaryd; use "
+                             "connectionPool.http.idleTimeout"),
+    CF_END,
 };
+static const struct cf_table tcp_tab = CF_TABLE(struct conf_conn_pool, tcp_fields);
 
-static const struct cf_field http_pool_tab[] = {
-    FINT("http1MaxPendingRequests", false, cf_h_u32, struct conf_conn_pool, max_pending, 0,
-         INT32_MAX),
-    FINT("maxRequestsPerConnection", false, cf_h_u32, struct conf_conn_pool, max_requests_per_conn,
-         0, INT32_MAX),
-    F("idleTimeout", CF_T_STR, false, cf_h_dur, struct conf_conn_pool, idle_timeout_ms),
-    NOTSUP("http2MaxRequests"),
-    NOTSUP("maxRetries"),
-    NOTSUP("h2UpgradePolicy"),
-    NOTSUP("useClientProtocol"),
-    NOTSUP("maxConcurrentStreams"),
-    END,
-};
+#define H2_WHY "HTTP/2 to upstreams is not yet available in canaryd"
 
-static const struct cf_field pool_tab[] = {
-    {"tcp", CF_T_MAP, false, cf_h_map, 0, 0, 0, tcp_tab},
-    {"http", CF_T_MAP, false, cf_h_map, 0, 0, 0, http_pool_tab},
-    END,
+static const struct cf_field http_pool_fields[] = {
+    CF_U32("http1MaxPendingRequests", false, struct conf_conn_pool, max_pending, 0, INT32_MAX),
+    CF_U32("maxRequestsPerConnection", false, struct conf_conn_pool, max_requests_per_conn, 0,
+           INT32_MAX),
+    CF_DUR("idleTimeout", false, struct conf_conn_pool, idle_timeout_ms),
+    CF_REFUSE("http2MaxRequests", H2_WHY),
+    CF_REFUSE("maxRetries", "a retry budget is not implemented by canaryd"),
+    CF_REFUSE("h2UpgradePolicy", H2_WHY),
+    CF_REFUSE("useClientProtocol", H2_WHY),
+    CF_REFUSE("maxConcurrentStreams", H2_WHY),
+    CF_END,
 };
+static const struct cf_table http_pool_tab = CF_TABLE(struct conf_conn_pool, http_pool_fields);
 
-static const struct cf_field outlier_tab[] = {
-    FINT("consecutive5xxErrors", false, cf_h_u32, struct conf_outlier, consecutive_5xx, 0,
-         INT32_MAX),
-    FINT("consecutiveGatewayErrors", false, cf_h_u32, struct conf_outlier, consecutive_gateway, 0,
-         INT32_MAX),
-    F("interval", CF_T_STR, false, cf_h_dur, struct conf_outlier, interval_ms),
-    F("baseEjectionTime", CF_T_STR, false, cf_h_dur, struct conf_outlier, base_ejection_ms),
-    FINT("maxEjectionPercent", false, cf_h_u32, struct conf_outlier, max_ejection_percent, 0, 100),
-    FINT("minHealthPercent", false, cf_h_u32, struct conf_outlier, min_health_percent, 0, 100),
-    NOTSUP("consecutiveErrors"),
-    NOTSUP("consecutiveLocalOriginFailures"),
-    NOTSUP("splitExternalLocalOriginErrors"),
-    END,
+static const struct cf_field pool_fields[] = {
+    CF_OBJ("tcp", CF_T_MAP, false, cf_h_map, &tcp_tab),
+    CF_OBJ("http", CF_T_MAP, false, cf_h_map, &http_pool_tab),
+    CF_END,
 };
+static const struct cf_table pool_tab = CF_TABLE(struct conf_conn_pool, pool_fields);
+
+static const struct cf_field outlier_fields[] = {
+    CF_U32("consecutive5xxErrors", false, struct conf_outlier, consecutive_5xx, 0, INT32_MAX),
+    CF_U32("consecutiveGatewayErrors", false, struct conf_outlier, consecutive_gateway, 0,
+           INT32_MAX),
+    CF_DUR("interval", false, struct conf_outlier, interval_ms),
+    CF_DUR("baseEjectionTime", false, struct conf_outlier, base_ejection_ms),
+    CF_U32("maxEjectionPercent", false, struct conf_outlier, max_ejection_percent, 0, 100),
+    CF_U32("minHealthPercent", false, struct conf_outlier, min_health_percent, 0, 100),
+    CF_REFUSE("consecutiveErrors", "the deprecated consecutiveErrors is not implemented by "
+                                   "canaryd; use consecutiveGatewayErrors"),
+    CF_REFUSE("consecutiveLocalOriginFailures",
+              "local-origin failure tracking is not implemented by canaryd"),
+    CF_REFUSE("splitExternalLocalOriginErrors",
+              "local-origin failure tracking is not implemented by canaryd"),
+    CF_END,
+};
+static const struct cf_table outlier_tab = CF_TABLE(struct conf_outlier, outlier_fields);
 
 static int
-h_outlier(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+h_outlier(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    struct conf_outlier *o = FIELD(obj, f, struct conf_outlier);
+    (void)f;
+    struct conf_outlier *o = p;
     if (!o->enabled)
         *o = (struct conf_outlier){.enabled = true,
                                    .consecutive_5xx = 5,
                                    .interval_ms = 10000,
                                    .base_ejection_ms = 30000,
                                    .max_ejection_percent = 10};
-    return cf_walk(c, n, outlier_tab, o);
+    return CF_WALK(c, n, &outlier_tab, o);
 }
 
-const struct cf_field cf_policy_tab[] = {
-    FN("loadBalancer", CF_T_MAP, false, h_lb),
-    FAUX("connectionPool", CF_T_MAP, false, cf_h_map, struct conf_policy, pool, pool_tab),
-    F("outlierDetection", CF_T_MAP, false, h_outlier, struct conf_policy, outlier),
-    NOTSUP("tls"),
-    NOTSUP("portLevelSettings"),
-    NOTSUP("tunnel"),
-    NOTSUP("proxyProtocol"),
-    END,
+#define TLS_UP_WHY                                                                                 \
+    "TLS to upstreams needs the TLS support (not yet available); originate TLS behind canaryd"
+
+static const struct cf_field policy_fields[] = {
+    CF_OBJ("loadBalancer", CF_T_MAP, false, h_lb, &lb_tab),
+    CF_SUB("connectionPool", false, struct conf_policy, pool, struct conf_conn_pool, pool_tab),
+    {.key = "outlierDetection",
+     .type = CF_T_MAP,
+     .store = CF_ST_SLOT,
+     .fn.put = h_outlier,
+     CF__SLOT(struct conf_policy, outlier, struct conf_outlier),
+     .sub = &outlier_tab},
+    CF_REFUSE("tls", TLS_UP_WHY),
+    CF_REFUSE("portLevelSettings", "port-level traffic policies are not implemented by canaryd"),
+    CF_REFUSE("tunnel", "HTTP CONNECT tunnelling to upstreams is not implemented by canaryd"),
+    CF_REFUSE("proxyProtocol", "the PROXY protocol to upstreams is not implemented by canaryd"),
+    CF_END,
 };
+const struct cf_table cf_policy_tab = CF_TABLE(struct conf_policy, policy_fields);
 
 /* Validates a trafficPolicy now and keeps a copy of its node (the tree is
  * freed with its document): conf_compile.c re-walks it per cluster, host
  * level first, then the subset's, so that a subset overrides field by field. */
 static int
-h_policy(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+h_policy(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
+    (void)f;
     struct conf_policy scratch = {0};
     const struct ast_node *copy = ast_node_clone(c->tmp, n);
     if (copy == NULL)
         return cf_oom(c);
-    *FIELD(obj, f, const struct ast_node *) = copy;
-    return cf_walk(c, n, cf_policy_tab, &scratch);
+    *(const struct ast_node **)p = copy;
+    return CF_WALK(c, n, &cf_policy_tab, &scratch);
 }
+
+#define CF_POLICY(k, st, mem)                                                                      \
+    {                                                                                              \
+        .key = k, .type = CF_T_MAP, .store = CF_ST_SLOT, .fn.put = h_policy,                       \
+        CF__SLOT(st, mem, const struct ast_node *), .sub = &cf_policy_tab                          \
+    }
 
 /* ---- DestinationRule ---- */
 
-static const struct cf_field subset_tab[] = {
-    F("name", CF_T_STR, true, cf_h_tstr, struct cf_subset, name),
-    F("labels", CF_T_MAP, false, cf_h_labels, struct cf_subset, labels),
-    F("trafficPolicy", CF_T_MAP, false, h_policy, struct cf_subset, policy),
-    END,
+static const struct cf_field subset_fields[] = {
+    CF_STR("name", true, cf_h_tstr, struct cf_subset, name),
+    CF_SLOT("labels", CF_T_MAP, false, cf_h_labels, struct cf_subset, labels, struct cf_labels),
+    CF_POLICY("trafficPolicy", struct cf_subset, policy),
+    CF_END,
 };
+static const struct cf_table subset_tab = CF_TABLE(struct cf_subset, subset_fields);
 
 static int
 h_subsets(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
@@ -266,7 +307,7 @@ h_subsets(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     (void)f;
     struct cf_dr *dr = obj;
     int rc = 0;
-    dr->subsets = walk_list(c, n, subset_tab, sizeof(*dr->subsets), NULL, &rc);
+    dr->subsets = walk_list(c, n, &subset_tab, NULL, &rc);
     dr->nsubsets = dr->subsets != NULL ? n->nitems : 0;
     for (size_t i = 0; i < dr->nsubsets; i++) {
         size_t mark = cf_path_idx(c, i);
@@ -279,43 +320,67 @@ h_subsets(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
 static int
 h_dr_host(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    ((struct cf_dr *)obj)->host_where = cf_where_here(c, n);
-    return cf_h_tlstr(c, f, n, obj);
+    struct cf_dr *dr = obj;
+    dr->host_where = cf_where_here(c, n);
+    return cf_h_tlstr(c, f, n, &dr->host);
 }
 
-static const struct cf_field dr_tab[] = {
-    F("host", CF_T_STR, true, h_dr_host, struct cf_dr, host),
-    F("trafficPolicy", CF_T_MAP, false, h_policy, struct cf_dr, policy),
-    FN("subsets", CF_T_SEQ, false, h_subsets),
-    NOTSUP("exportTo"),
-    NOTSUP("workloadSelector"),
-    END,
+static const struct cf_field dr_fields[] = {
+    CF_OBJ("host", CF_T_STR, true, h_dr_host, NULL),
+    CF_POLICY("trafficPolicy", struct cf_dr, policy),
+    CF_OBJ("subsets", CF_T_SEQ, false, h_subsets, &subset_tab),
+    CF_REFUSE("exportTo", "exportTo is not implemented by canaryd"),
+    CF_REFUSE("workloadSelector", "workloadSelector is not implemented by canaryd"),
+    CF_END,
 };
+static const struct cf_table dr_tab = CF_TABLE(struct cf_dr, dr_fields);
 
 /* ---- ServiceEntry ---- */
 
 static const struct cf_enum protocol_enum[] = {
-    {"HTTP", 1}, {"HTTP2", -1}, {"HTTPS", -1}, {"GRPC", -1},  {"TCP", -1},
-    {"TLS", -1}, {"MONGO", -1}, {"REDIS", -1}, {"MYSQL", -1}, {NULL, 0},
+    {"HTTP", 1, NULL},
+    {"HTTP2", 0, "HTTP/2 is not yet available in canaryd; use HTTP"},
+    {"HTTPS", 0, TLS_UP_WHY},
+    {"GRPC", 0, "gRPC needs HTTP/2, which is not yet available in canaryd"},
+    {"TCP", 0, "canaryd routes HTTP only; TCP needs an L4 proxy"},
+    {"TLS", 0, "canaryd routes HTTP only; TLS passthrough needs an L4 proxy"},
+    {"MONGO", 0, "canaryd routes HTTP only"},
+    {"REDIS", 0, "canaryd routes HTTP only"},
+    {"MYSQL", 0, "canaryd routes HTTP only"},
+    {NULL, 0, NULL},
 };
 
+/* A port protocol: checked against f->enums, kept as written. */
 static int
-h_protocol(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+h_protocol(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     int v = 0;
-    struct cf_field ef = {.aux = protocol_enum};
-    if (cf_h_enum(c, &ef, n, &v) == -1)
+    if (cf_parse_enum(c, f->enums, n, &v) == -1)
         return -1;
-    return cf_h_tstr(c, f, n, obj);
+    return cf_h_tstr(c, f, n, p);
 }
 
-static const struct cf_field se_port_tab[] = {
-    FINT("number", true, cf_h_u16, struct cf_port, number, 1, 65535),
-    F("name", CF_T_STR, false, cf_h_tstr, struct cf_port, name),
-    F("protocol", CF_T_STR, false, h_protocol, struct cf_port, protocol),
-    NOTSUP("targetPort"),
-    END,
+static const struct cf_field se_port_fields[] = {
+    {.key = "number",
+     .type = CF_T_INT,
+     .store = CF_ST_SLOT,
+     .required = true,
+     .fn.put = cf_h_u16,
+     CF__SLOT(struct cf_port, number, uint16_t),
+     .min = 1,
+     .max = 65535,
+     .sample = "80"},
+    CF_STR("name", false, cf_h_tstr, struct cf_port, name),
+    {.key = "protocol",
+     .type = CF_T_STR,
+     .store = CF_ST_SLOT,
+     .fn.put = h_protocol,
+     CF__SLOT(struct cf_port, protocol, const char *),
+     .enums = protocol_enum},
+    CF_REFUSE("targetPort", "targetPort is not implemented by canaryd"),
+    CF_END,
 };
+static const struct cf_table se_port_tab = CF_TABLE(struct cf_port, se_port_fields);
 
 static int
 h_se_ports(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
@@ -323,7 +388,7 @@ h_se_ports(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
     (void)f;
     struct cf_se *se = obj;
     int rc = 0;
-    se->ports = walk_list(c, n, se_port_tab, sizeof(*se->ports), NULL, &rc);
+    se->ports = walk_list(c, n, &se_port_tab, NULL, &rc);
     se->nports = se->ports != NULL ? n->nitems : 0;
     return rc;
 }
@@ -333,7 +398,7 @@ static int
 h_ep_ports(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    static const struct cf_field num = {"", CF_T_INT, false, cf_h_u16, 0, 1, 65535, NULL};
+    static const struct cf_field num = CF_U16("", false, struct cf_named_port, number, 1, 65535);
     struct cf_se_ep *ep = obj;
     ep->ports = arena_alloc_array(c->tmp, n->npairs, sizeof(*ep->ports));
     if (ep->ports == NULL)
@@ -359,20 +424,31 @@ h_ep_ports(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
 static int
 h_ep_address(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    ((struct cf_se_ep *)obj)->addr_where = cf_where_here(c, n);
-    return cf_h_tstr(c, f, n, obj);
+    struct cf_se_ep *ep = obj;
+    ep->addr_where = cf_where_here(c, n);
+    return cf_h_tstr(c, f, n, &ep->address);
 }
 
-static const struct cf_field se_ep_tab[] = {
-    F("address", CF_T_STR, true, h_ep_address, struct cf_se_ep, address),
-    FN("ports", CF_T_MAP, false, h_ep_ports),
-    F("labels", CF_T_MAP, false, cf_h_labels, struct cf_se_ep, labels),
-    FINT("weight", false, cf_h_u32, struct cf_se_ep, weight, 1, 1000000),
-    NOTSUP("network"),
-    NOTSUP("locality"),
-    NOTSUP("serviceAccount"),
-    END,
+static const struct cf_field se_ep_fields[] = {
+    {.key = "address",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .required = true,
+     .fn.put = h_ep_address,
+     .sample = "127.0.0.1"},
+    {.key = "ports",
+     .type = CF_T_MAP,
+     .store = CF_ST_OBJ,
+     .fn.put = h_ep_ports,
+     .sample = "{http: 8080}"},
+    CF_SLOT("labels", CF_T_MAP, false, cf_h_labels, struct cf_se_ep, labels, struct cf_labels),
+    CF_U32("weight", false, struct cf_se_ep, weight, 1, 1000000),
+    CF_REFUSE("network", "multi-network endpoints are not implemented by canaryd"),
+    CF_REFUSE("locality", "locality is not implemented by canaryd"),
+    CF_REFUSE("serviceAccount", "workload identities are not implemented by canaryd"),
+    CF_END,
 };
+static const struct cf_table se_ep_tab = CF_TABLE(struct cf_se_ep, se_ep_fields);
 
 static void
 ep_init(void *p)
@@ -386,7 +462,7 @@ h_se_eps(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
     (void)f;
     struct cf_se *se = obj;
     int rc = 0;
-    se->eps = walk_list(c, n, se_ep_tab, sizeof(*se->eps), ep_init, &rc);
+    se->eps = walk_list(c, n, &se_ep_tab, ep_init, &rc);
     se->neps = se->eps != NULL ? n->nitems : 0;
     for (size_t i = 0; i < se->neps; i++) {
         size_t mark = cf_path_idx(c, i);
@@ -397,80 +473,134 @@ h_se_eps(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
 }
 
 static const struct cf_enum resolution_enum[] = {
-    {"STATIC", CF_RES_STATIC},
-    {"DNS", CF_RES_DNS},
-    {"DNS_ROUND_ROBIN", CF_RES_DNS},
-    {"NONE", -1},
-    {NULL, 0},
+    {"DNS", CF_RES_DNS, NULL},
+    {"STATIC", CF_RES_STATIC, NULL},
+    {"DNS_ROUND_ROBIN", CF_RES_DNS, NULL},
+    {"NONE", 0, "resolution NONE is not implemented by canaryd; use STATIC or DNS"},
+    {NULL, 0, NULL},
 };
 
 static int
 h_resolution(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    ((struct cf_se *)obj)->res_where = cf_where_here(c, n);
-    return cf_h_enum(c, f, n, obj);
+    struct cf_se *se = obj;
+    int v = 0;
+    se->res_where = cf_where_here(c, n);
+    if (cf_parse_enum(c, f->enums, n, &v) == -1)
+        return -1;
+    se->resolution = (enum cf_resolution)v;
+    return 0;
 }
 
 static const struct cf_enum location_enum[] = {
-    {"MESH_EXTERNAL", 0},
-    {"MESH_INTERNAL", 0},
-    {NULL, 0},
-};
-
-static const struct cf_field se_tab[] = {
-    F("hosts", CF_T_SEQ, true, cf_h_lstrs, struct cf_se, hosts),
-    F("ports", CF_T_SEQ, true, h_se_ports, struct cf_se, ports),
-    FAUX("resolution", CF_T_STR, true, h_resolution, struct cf_se, resolution, resolution_enum),
-    FN("endpoints", CF_T_SEQ, false, h_se_eps),
-    {"location", CF_T_STR, false, cf_h_enum, 0, 0, 0, location_enum},
-    NOTSUP("addresses"),
-    NOTSUP("workloadSelector"),
-    NOTSUP("exportTo"),
-    NOTSUP("subjectAltNames"),
-    END,
-};
-
-/* ---- Gateway ---- */
-
-static const struct cf_enum gw_protocol_enum[] = {
-    {"HTTP", 1}, {"HTTPS", -1}, {"HTTP2", -1}, {"GRPC", -1}, {"TCP", -1}, {"TLS", -1}, {NULL, 0},
+    {"MESH_EXTERNAL", 0, NULL},
+    {"MESH_INTERNAL", 1, NULL},
+    {NULL, 0, NULL},
 };
 
 static int
-h_gw_protocol(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+h_se_hosts(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    int v = 0;
-    struct cf_field ef = {.aux = gw_protocol_enum};
-    if (cf_h_enum(c, &ef, n, &v) == -1)
-        return -1;
-    return cf_h_tstr(c, f, n, obj);
+    (void)f;
+    struct cf_se *se = obj;
+    return cf_parse_strs(c, n, true, &se->hosts, &se->nhosts);
 }
 
-static const struct cf_field gw_port_tab[] = {
-    FINT("number", true, cf_h_u16, struct cf_server, port, 1, 65535),
-    F("name", CF_T_STR, false, cf_h_tstr, struct cf_server, port_name),
-    F("protocol", CF_T_STR, true, h_gw_protocol, struct cf_server, protocol),
-    NOTSUP("targetPort"),
-    END,
+static const struct cf_field se_fields[] = {
+    {.key = "hosts",
+     .type = CF_T_SEQ,
+     .store = CF_ST_OBJ,
+     .required = true,
+     .fn.put = h_se_hosts,
+     .sample = "[api.example.com]"},
+    CF_OBJ("ports", CF_T_SEQ, true, h_se_ports, &se_port_tab),
+    {.key = "resolution",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .required = true,
+     .fn.put = h_resolution,
+     .enums = resolution_enum},
+    CF_OBJ("endpoints", CF_T_SEQ, false, h_se_eps, &se_ep_tab),
+    {.key = "location",
+     .type = CF_T_STR,
+     .store = CF_ST_CHECK,
+     .fn.check = cf_check_enum,
+     .enums = location_enum},
+    CF_REFUSE("addresses", "addresses is not implemented by canaryd"),
+    CF_REFUSE("workloadSelector", "workloadSelector is not implemented by canaryd"),
+    CF_REFUSE("exportTo", "exportTo is not implemented by canaryd"),
+    CF_REFUSE("subjectAltNames", TLS_UP_WHY),
+    CF_END,
 };
+static const struct cf_table se_tab = CF_TABLE(struct cf_se, se_fields);
+
+/* ---- Gateway ---- */
+
+#define TLS_DOWN_WHY                                                                               \
+    "TLS termination needs the TLS support (not yet available); terminate TLS in front of canaryd"
+
+static const struct cf_enum gw_protocol_enum[] = {
+    {"HTTP", 1, NULL},
+    {"HTTPS", 0, TLS_DOWN_WHY},
+    {"HTTP2", 0, "HTTP/2 is not yet available in canaryd; use HTTP"},
+    {"GRPC", 0, "gRPC needs HTTP/2, which is not yet available in canaryd"},
+    {"TCP", 0, "canaryd routes HTTP only; TCP needs an L4 proxy"},
+    {"TLS", 0, TLS_DOWN_WHY},
+    {NULL, 0, NULL},
+};
+
+static const struct cf_field gw_port_fields[] = {
+    CF_U16("number", true, struct cf_server, port, 1, 65535),
+    CF_STR("name", false, cf_h_tstr, struct cf_server, port_name),
+    {.key = "protocol",
+     .type = CF_T_STR,
+     .store = CF_ST_SLOT,
+     .required = true,
+     .fn.put = h_protocol,
+     CF__SLOT(struct cf_server, protocol, const char *),
+     .enums = gw_protocol_enum},
+    CF_REFUSE("targetPort", "targetPort is not implemented by canaryd"),
+    CF_END,
+};
+static const struct cf_table gw_port_tab = CF_TABLE(struct cf_server, gw_port_fields);
 
 static int
 h_gw_port(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    ((struct cf_server *)obj)->where = cf_where_here(c, n);
-    return cf_walk(c, n, gw_port_tab, obj);
+    struct cf_server *s = obj;
+    s->where = cf_where_here(c, n);
+    return CF_WALK(c, n, &gw_port_tab, s);
 }
 
-static const struct cf_field server_tab[] = {
-    FN("port", CF_T_MAP, true, h_gw_port),
-    F("hosts", CF_T_SEQ, true, cf_h_lstrs, struct cf_server, hosts),
-    F("bind", CF_T_STR, false, cf_h_tstr, struct cf_server, bind),
-    F("name", CF_T_STR, false, cf_h_tstr, struct cf_server, name),
-    NOTSUP("tls"),
-    NOTSUP("defaultEndpoint"),
-    END,
+static int
+h_server_hosts(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct cf_server *s = obj;
+    return cf_parse_strs(c, n, true, &s->hosts, &s->nhosts);
+}
+
+static const struct cf_field server_fields[] = {
+    CF_OBJ("port", CF_T_MAP, true, h_gw_port, &gw_port_tab),
+    {.key = "hosts",
+     .type = CF_T_SEQ,
+     .store = CF_ST_OBJ,
+     .required = true,
+     .fn.put = h_server_hosts,
+     .sample = "[\"*\"]"},
+    {.key = "bind",
+     .type = CF_T_STR,
+     .store = CF_ST_SLOT,
+     .fn.put = cf_h_tstr,
+     CF__SLOT(struct cf_server, bind, const char *),
+     .sample = "127.0.0.1"},
+    CF_STR("name", false, cf_h_tstr, struct cf_server, name),
+    CF_REFUSE("tls", TLS_DOWN_WHY),
+    CF_REFUSE("defaultEndpoint", "defaultEndpoint is for sidecars; canaryd is addressed directly"),
+    CF_END,
 };
+static const struct cf_table server_tab = CF_TABLE(struct cf_server, server_fields);
 
 static int
 h_servers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
@@ -478,91 +608,86 @@ h_servers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     (void)f;
     struct cf_gw *gw = obj;
     int rc = 0;
-    gw->servers = walk_list(c, n, server_tab, sizeof(*gw->servers), NULL, &rc);
+    gw->servers = walk_list(c, n, &server_tab, NULL, &rc);
     gw->nservers = gw->servers != NULL ? n->nitems : 0;
     return rc;
 }
 
-static const struct cf_field gw_tab[] = {
-    FN("servers", CF_T_SEQ, true, h_servers),
-    {"selector", CF_T_MAP, false, cf_h_strmap, 0, 0, 0, NULL},
-    END,
+static const struct cf_field gw_fields[] = {
+    CF_OBJ("servers", CF_T_SEQ, true, h_servers, &server_tab),
+    {.key = "selector",
+     .type = CF_T_MAP,
+     .store = CF_ST_CHECK,
+     .fn.check = cf_check_strmap,
+     .sample = "{istio: ingressgateway}"},
+    CF_END,
 };
+static const struct cf_table gw_tab = CF_TABLE(struct cf_gw, gw_fields);
 
 /* ---- VirtualService: destinations ---- */
 
-static const struct cf_field portsel_tab[] = {
-    FINT("number", true, cf_h_u16, struct cf_destref, port, 1, 65535),
-    END,
-};
-
 static int
-h_portsel(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+h_portsel_number(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    (void)f;
-    ((struct cf_destref *)obj)->port_where = cf_where_here(c, n);
-    return cf_walk(c, n, portsel_tab, obj);
+    struct cf_destref *r = obj;
+    r->port_where = cf_where_here(c, n);
+    return cf_h_u16(c, f, n, &r->port);
 }
+
+static const struct cf_field portsel_fields[] = {
+    {.key = "number",
+     .type = CF_T_INT,
+     .store = CF_ST_OBJ,
+     .required = true,
+     .fn.put = h_portsel_number,
+     .min = 1,
+     .max = 65535,
+     .sample = "80"},
+    CF_END,
+};
+static const struct cf_table portsel_tab = CF_TABLE(struct cf_destref, portsel_fields);
 
 static int
 h_subset_ref(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    ((struct cf_destref *)obj)->subset_where = cf_where_here(c, n);
-    return cf_h_tstr(c, f, n, obj);
+    struct cf_destref *r = obj;
+    r->subset_where = cf_where_here(c, n);
+    return cf_h_tstr(c, f, n, &r->subset);
 }
 
-static const struct cf_field destination_tab[] = {
-    F("host", CF_T_STR, true, cf_h_tlstr, struct cf_destref, host),
-    F("subset", CF_T_STR, false, h_subset_ref, struct cf_destref, subset),
-    FN("port", CF_T_MAP, false, h_portsel),
-    END,
+static const struct cf_field destination_fields[] = {
+    CF_STR("host", true, cf_h_tlstr, struct cf_destref, host),
+    {.key = "subset", .type = CF_T_STR, .store = CF_ST_OBJ, .fn.put = h_subset_ref, .sample = "v1"},
+    CF_OBJ("port", CF_T_MAP, false, cf_h_map, &portsel_tab),
+    CF_END,
 };
+static const struct cf_table destination_tab = CF_TABLE(struct cf_destref, destination_fields);
 
+/* A destination: its where, then its fields. p is a struct cf_destref. */
 static int
-h_destref(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+h_destref(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    struct cf_destref *r = FIELD(obj, f, struct cf_destref);
+    (void)f;
+    struct cf_destref *r = p;
     r->where = cf_where_here(c, n);
-    return cf_walk(c, n, destination_tab, r);
+    return CF_WALK(c, n, &destination_tab, r);
 }
 
 static int
 h_weight(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     struct cf_dest *d = obj;
-    uint32_t w = 0;
-    if (cf_h_u32(c, f, n, &w) == -1)
+    if (cf_h_u32(c, f, n, &d->weight) == -1)
         return -1;
-    d->weight = w;
     d->has_weight = true;
     return 0;
 }
 
-static const struct cf_field hdr_ops_tab[];
-
-static int h_hdr_kvs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
-                     void *obj);
-static int h_hdr_remove(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
-                        void *obj);
-
-static const struct cf_field hdr_ops_tab[] = {
-    F("set", CF_T_MAP, false, h_hdr_kvs, struct conf_hdr_ops, set),
-    F("add", CF_T_MAP, false, h_hdr_kvs, struct conf_hdr_ops, add),
-    F("remove", CF_T_SEQ, false, h_hdr_remove, struct conf_hdr_ops, remove),
-    END,
-};
-
-static const struct cf_field headers_tab[] = {
-    FAUX("request", CF_T_MAP, false, cf_h_map, struct conf_headers, request, hdr_ops_tab),
-    FAUX("response", CF_T_MAP, false, cf_h_map, struct conf_headers, response, hdr_ops_tab),
-    END,
-};
-
 /* set/add: header name -> value. */
 static int
-h_hdr_kvs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+parse_hdr_kvs(struct cf_ctx *c, const struct ast_node *n, struct conf_hdr_kv **out, size_t *nout)
 {
-    if (cf_h_strmap(c, f, n, obj) == -1)
+    if (cf_check_strmap(c, NULL, n) == -1)
         return -1;
     struct conf_hdr_kv *v = arena_alloc_array(c->a, n->npairs, sizeof(*v));
     if (v == NULL)
@@ -576,32 +701,72 @@ h_hdr_kvs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
         if (v[i].name == NULL || v[i].value == NULL)
             return cf_oom(c);
     }
-    *FIELD(obj, f, struct conf_hdr_kv *) = v;
-    *(size_t *)(void *)((char *)obj + f->off + sizeof(void *)) = n->npairs;
+    *out = v;
+    *nout = n->npairs;
     return 0;
+}
+
+static int
+h_hdr_set(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_hdr_ops *ops = obj;
+    return parse_hdr_kvs(c, n, &ops->set, &ops->nset);
+}
+
+static int
+h_hdr_add(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_hdr_ops *ops = obj;
+    return parse_hdr_kvs(c, n, &ops->add, &ops->nadd);
 }
 
 static int
 h_hdr_remove(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
+    (void)f;
+    struct conf_hdr_ops *ops = obj;
     struct cf_str *names = NULL;
-    struct {
-        struct cf_str *v;
-        size_t n;
-    } tmp = {0};
-    struct cf_field sf = {.off = 0};
-    if (cf_h_lstrs(c, &sf, n, &tmp) == -1)
+    size_t nnames = 0;
+    if (cf_parse_strs(c, n, true, &names, &nnames) == -1)
         return -1;
-    names = tmp.v;
-    struct conf_hdr_kv *v = arena_alloc_array(c->a, tmp.n, sizeof(*v));
+    struct conf_hdr_kv *v = arena_alloc_array(c->a, nnames, sizeof(*v));
     if (v == NULL)
         return cf_oom(c);
-    for (size_t i = 0; i < tmp.n; i++)
+    for (size_t i = 0; i < nnames; i++)
         v[i] = (struct conf_hdr_kv){.name = names[i].s, .name_len = names[i].len, .value = ""};
-    *FIELD(obj, f, struct conf_hdr_kv *) = v;
-    *(size_t *)(void *)((char *)obj + f->off + sizeof(void *)) = tmp.n;
+    ops->remove = v;
+    ops->nremove = nnames;
     return 0;
 }
+
+static const struct cf_field hdr_ops_fields[] = {
+    {.key = "set",
+     .type = CF_T_MAP,
+     .store = CF_ST_OBJ,
+     .fn.put = h_hdr_set,
+     .sample = "{x-canary: \"yes\"}"},
+    {.key = "add",
+     .type = CF_T_MAP,
+     .store = CF_ST_OBJ,
+     .fn.put = h_hdr_add,
+     .sample = "{x-added: one}"},
+    {.key = "remove",
+     .type = CF_T_SEQ,
+     .store = CF_ST_OBJ,
+     .fn.put = h_hdr_remove,
+     .sample = "[x-internal]"},
+    CF_END,
+};
+static const struct cf_table hdr_ops_tab = CF_TABLE(struct conf_hdr_ops, hdr_ops_fields);
+
+static const struct cf_field headers_fields[] = {
+    CF_SUB("request", false, struct conf_headers, request, struct conf_hdr_ops, hdr_ops_tab),
+    CF_SUB("response", false, struct conf_headers, response, struct conf_hdr_ops, hdr_ops_tab),
+    CF_END,
+};
+static const struct cf_table headers_tab = CF_TABLE(struct conf_headers, headers_fields);
 
 /* Destination headers are rare: stored only when written. */
 static int
@@ -611,25 +776,45 @@ h_dest_headers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node
     struct cf_dest *d = obj;
     if ((d->headers = arena_alloc(c->tmp, sizeof(*d->headers))) == NULL)
         return cf_oom(c);
-    return cf_walk(c, n, headers_tab, d->headers);
+    return CF_WALK(c, n, &headers_tab, d->headers);
 }
 
-static const struct cf_field dest_tab[] = {
-    F("destination", CF_T_MAP, true, h_destref, struct cf_dest, ref),
-    {"weight", CF_T_INT, false, h_weight, 0, 0, INT32_MAX, NULL},
-    FN("headers", CF_T_MAP, false, h_dest_headers),
-    END,
+static const struct cf_field dest_fields[] = {
+    {.key = "destination",
+     .type = CF_T_MAP,
+     .store = CF_ST_SLOT,
+     .required = true,
+     .fn.put = h_destref,
+     CF__SLOT(struct cf_dest, ref, struct cf_destref),
+     .sub = &destination_tab},
+    {.key = "weight",
+     .type = CF_T_INT,
+     .store = CF_ST_OBJ,
+     .fn.put = h_weight,
+     .min = 0,
+     .max = INT32_MAX},
+    CF_OBJ("headers", CF_T_MAP, false, h_dest_headers, &headers_tab),
+    CF_END,
 };
+static const struct cf_table dest_tab = CF_TABLE(struct cf_dest, dest_fields);
+
+/* The route being parsed: the handlers of a route's parse-time parts. */
+static struct cf_route *
+cur_route(struct cf_ctx *c)
+{
+    BUG_ON(c->route == NULL);
+    return c->route;
+}
 
 static int
 h_dests(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
     (void)obj;
-    struct cf_route *r = c->route;
+    struct cf_route *r = cur_route(c);
     int rc = 0;
     r->actions |= CF_ACT_ROUTE;
-    r->dests = walk_list(c, n, dest_tab, sizeof(*r->dests), NULL, &rc);
+    r->dests = walk_list(c, n, &dest_tab, NULL, &rc);
     r->ndests = r->dests != NULL ? n->nitems : 0;
     if (n->nitems == 0) {
         cf_err(c, n, "a route needs at least one destination");
@@ -640,23 +825,61 @@ h_dests(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
 
 /* ---- VirtualService: match ---- */
 
-static const struct cf_field match_tab[] = {
-    F("name", CF_T_STR, false, cf_h_str, struct conf_match, name),
-    F("uri", CF_T_MAP, false, cf_h_match, struct conf_match, uri),
-    F("scheme", CF_T_MAP, false, cf_h_match, struct conf_match, scheme),
-    F("method", CF_T_MAP, false, cf_h_match, struct conf_match, method),
-    F("authority", CF_T_MAP, false, cf_h_match, struct conf_match, authority),
-    F("headers", CF_T_MAP, false, cf_h_headers, struct conf_match, headers),
-    FAUX("withoutHeaders", CF_T_MAP, false, cf_h_headers, struct conf_match, headers, ""),
-    {"queryParams", CF_T_MAP, false, cf_h_headers, offsetof(struct conf_match, query), 1, 0, NULL},
-    IGNORE("ignoreUriCase", CF_T_BOOL),
-    FINT("port", false, cf_h_u16, struct conf_match, port, 1, 65535),
-    NOTSUP("sourceLabels"),
-    NOTSUP("gateways"),
-    NOTSUP("sourceNamespace"),
-    NOTSUP("statPrefix"),
-    END,
+static int
+h_match_headers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_match *m = obj;
+    return cf_parse_hdr_matches(c, n, CF_HDR_HEADERS, &m->headers, &m->nheaders);
+}
+
+static int
+h_match_without(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_match *m = obj;
+    return cf_parse_hdr_matches(c, n, CF_HDR_WITHOUT, &m->headers, &m->nheaders);
+}
+
+static int
+h_match_query(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_match *m = obj;
+    return cf_parse_hdr_matches(c, n, CF_HDR_QUERY, &m->query, &m->nquery);
+}
+
+#define CF_STRING_MATCH(k, st, mem)                                                                \
+    {                                                                                              \
+        .key = k, .type = CF_T_MAP, .store = CF_ST_SLOT, .fn.put = cf_h_match,                     \
+        CF__SLOT(st, mem, struct match *), .sub = &cf_string_match_tab                             \
+    }
+#define CF_MATCH_MAP(k, put_)                                                                      \
+    {                                                                                              \
+        .key = k, .type = CF_T_MAP, .store = CF_ST_OBJ, .fn.put = put_,                            \
+        .sample = "{x-user: {exact: beta}}"                                                        \
+    }
+
+static const struct cf_field match_fields[] = {
+    CF_STR("name", false, cf_h_str, struct conf_match, name),
+    CF_STRING_MATCH("uri", struct conf_match, uri),
+    CF_STRING_MATCH("scheme", struct conf_match, scheme),
+    CF_STRING_MATCH("method", struct conf_match, method),
+    CF_STRING_MATCH("authority", struct conf_match, authority),
+    CF_MATCH_MAP("headers", h_match_headers),
+    CF_MATCH_MAP("withoutHeaders", h_match_without),
+    CF_MATCH_MAP("queryParams", h_match_query),
+    /* Read by h_matches once the uri matcher exists. */
+    CF_ACCEPT("ignoreUriCase", CF_T_BOOL),
+    CF_U16("port", false, struct conf_match, port, 1, 65535),
+    CF_REFUSE("sourceLabels", "sourceLabels is not implemented by canaryd"),
+    CF_REFUSE("gateways", "match gateways is not implemented by canaryd"),
+    CF_REFUSE("sourceNamespace", "sourceNamespace is not implemented by canaryd"),
+    CF_WARN("statPrefix", CF_T_STR,
+            "canaryd labels its metrics by virtual service and route; statPrefix is not used"),
+    CF_END,
 };
+static const struct cf_table match_tab = CF_TABLE(struct conf_match, match_fields);
 
 static int
 h_matches(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
@@ -674,7 +897,7 @@ h_matches(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
         if (it->type != AST_MAP) {
             cf_err(c, it, "expected a map, got %s", ast_type_name(it));
             rc = -1;
-        } else if (cf_walk(c, it, match_tab, &r->matches[i]) == -1) {
+        } else if (CF_WALK(c, it, &match_tab, &r->matches[i]) == -1) {
             rc = -1;
         }
         const struct ast_node *ic = ast_map_get(it, "ignoreUriCase");
@@ -690,41 +913,93 @@ h_matches(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
 
 /* ---- VirtualService: the rest of a route ---- */
 
-static const struct cf_field rewrite_tab[] = {
-    F("uri", CF_T_STR, false, cf_h_strlen, struct conf_rewrite, uri),
-    F("authority", CF_T_STR, false, cf_h_strlen, struct conf_rewrite, authority),
-    NOTSUP("uriRegexRewrite"),
-    END,
-};
+static int
+h_rewrite_uri(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_rewrite *rw = obj;
+    return cf_parse_strlen(c, n, &rw->uri, &rw->uri_len);
+}
 
-static const struct cf_field redirect_tab[] = {
-    F("uri", CF_T_STR, false, cf_h_strlen, struct conf_redirect, uri),
-    F("authority", CF_T_STR, false, cf_h_strlen, struct conf_redirect, authority),
-    F("scheme", CF_T_STR, false, cf_h_str, struct conf_redirect, scheme),
-    FINT("port", false, cf_h_u16, struct conf_redirect, port, 1, 65535),
-    FINT("redirectCode", false, cf_h_u16, struct conf_redirect, status, 300, 399),
-    NOTSUP("derivePort"),
-    END,
+static int
+h_rewrite_authority(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_rewrite *rw = obj;
+    return cf_parse_strlen(c, n, &rw->authority, &rw->authority_len);
+}
+
+static const struct cf_field rewrite_fields[] = {
+    {.key = "uri", .type = CF_T_STR, .store = CF_ST_OBJ, .fn.put = h_rewrite_uri, .sample = "/v2"},
+    {.key = "authority",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .fn.put = h_rewrite_authority,
+     .sample = "mobile-api.internal"},
+    CF_REFUSE("uriRegexRewrite", "regex rewrites are not implemented by canaryd; use a prefix "
+                                 "rewrite (rewrite.uri)"),
+    CF_END,
 };
+static const struct cf_table rewrite_tab = CF_TABLE(struct conf_rewrite, rewrite_fields);
+
+static int
+h_redirect_uri(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_redirect *rd = obj;
+    return cf_parse_strlen(c, n, &rd->uri, &rd->uri_len);
+}
+
+static int
+h_redirect_authority(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                     void *obj)
+{
+    (void)f;
+    struct conf_redirect *rd = obj;
+    return cf_parse_strlen(c, n, &rd->authority, &rd->authority_len);
+}
+
+static const struct cf_field redirect_fields[] = {
+    {.key = "uri",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .fn.put = h_redirect_uri,
+     .sample = "/new"},
+    {.key = "authority",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .fn.put = h_redirect_authority,
+     .sample = "www.example.com"},
+    {.key = "scheme",
+     .type = CF_T_STR,
+     .store = CF_ST_SLOT,
+     .fn.put = cf_h_str,
+     CF__SLOT(struct conf_redirect, scheme, const char *),
+     .sample = "https"},
+    CF_U16("port", false, struct conf_redirect, port, 1, 65535),
+    CF_U16("redirectCode", false, struct conf_redirect, status, 300, 399),
+    CF_REFUSE("derivePort", "derivePort is not implemented by canaryd; give redirect.port"),
+    CF_END,
+};
+static const struct cf_table redirect_tab = CF_TABLE(struct conf_redirect, redirect_fields);
 
 static int
 h_redirect(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
     struct conf_route *r = obj;
-    c->route->actions |= CF_ACT_REDIRECT;
+    cur_route(c)->actions |= CF_ACT_REDIRECT;
     r->redirect.status = 301;
-    return cf_walk(c, n, redirect_tab, &r->redirect);
+    return CF_WALK(c, n, &redirect_tab, &r->redirect);
 }
 
-static int h_body_bytes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
-                        void *obj);
-
-static const struct cf_field body_tab[] = {
-    F("string", CF_T_STR, false, cf_h_strlen, struct conf_direct, body),
-    FN("bytes", CF_T_STR, false, h_body_bytes),
-    END,
-};
+static int
+h_body_string(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct conf_direct *d = obj;
+    return cf_parse_strlen(c, n, &d->body, &d->body_len);
+}
 
 static int
 b64_value(unsigned char ch)
@@ -767,60 +1042,85 @@ h_body_bytes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
     return 0;
 }
 
-static const struct cf_field direct_tab[] = {
-    FINT("status", true, cf_h_u16, struct conf_direct, status, 200, 599),
-    {"body", CF_T_MAP, false, cf_h_map, 0, 0, 0, body_tab},
-    END,
+static const struct cf_field body_fields[] = {
+    {.key = "string",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .fn.put = h_body_string,
+     .sample = "maintenance"},
+    {.key = "bytes",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .fn.put = h_body_bytes,
+     .sample = "aGVsbG8="},
+    CF_END,
 };
+static const struct cf_table body_tab = CF_TABLE(struct conf_direct, body_fields);
+
+static const struct cf_field direct_fields[] = {
+    CF_U16("status", true, struct conf_direct, status, 200, 599),
+    CF_OBJ("body", CF_T_MAP, false, cf_h_map, &body_tab),
+    CF_END,
+};
+static const struct cf_table direct_tab = CF_TABLE(struct conf_direct, direct_fields);
 
 static int
 h_direct(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
     struct conf_route *r = obj;
-    c->route->actions |= CF_ACT_DIRECT;
+    cur_route(c)->actions |= CF_ACT_DIRECT;
     const struct ast_node *body = ast_map_get(n, "body");
     if (body != NULL && ast_map_get(body, "string") && ast_map_get(body, "bytes")) {
         cf_err(c, body, "string and bytes are mutually exclusive");
         return -1;
     }
-    return cf_walk(c, n, direct_tab, &r->direct);
+    return CF_WALK(c, n, &direct_tab, &r->direct);
 }
 
 static int h_retry_on(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
                       void *obj);
 
 static int
-h_retry_remote(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+check_retry_remote(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
 {
     (void)f;
-    (void)obj;
     if ((n->str[0] | 0x20) != 't')
         return 0;
-    cf_err(c, n, "retryRemoteLocalities: true is not supported by canaryd");
+    cf_err(c, n,
+           "retryRemoteLocalities: true needs localities, which canaryd does not have; "
+           "retries already go to other endpoints of the subset");
     return -1;
 }
 
-static const struct cf_field retries_tab[] = {
-    FINT("attempts", false, cf_h_u32, struct conf_retries, attempts, 0, 100),
-    F("perTryTimeout", CF_T_STR, false, cf_h_dur, struct conf_retries, per_try_timeout_ms),
-    FN("retryOn", CF_T_STR, false, h_retry_on),
-    FN("retryRemoteLocalities", CF_T_BOOL, false, h_retry_remote),
-    F("retryIgnorePreviousHosts", CF_T_BOOL, false, cf_h_bool, struct conf_retries,
-      ignore_previous_hosts),
-    NOTSUP("backoff"),
-    END,
+static const struct cf_field retries_fields[] = {
+    CF_U32("attempts", false, struct conf_retries, attempts, 0, 100),
+    CF_DUR("perTryTimeout", false, struct conf_retries, per_try_timeout_ms),
+    {.key = "retryOn",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .fn.put = h_retry_on,
+     .sample = "\"connect-failure,reset,503\""},
+    {.key = "retryRemoteLocalities",
+     .type = CF_T_BOOL,
+     .store = CF_ST_CHECK,
+     .fn.check = check_retry_remote,
+     .sample = "false"},
+    CF_BOOL("retryIgnorePreviousHosts", false, struct conf_retries, ignore_previous_hosts),
+    CF_REFUSE("backoff", "a retry backoff setting is not implemented by canaryd"),
+    CF_END,
 };
+static const struct cf_table retries_tab = CF_TABLE(struct conf_retries, retries_fields);
 
 static const struct cf_enum retry_on_enum[] = {
-    {"connect-failure", RETRY_ON_CONNECT_FAILURE},
-    {"refused-stream", RETRY_ON_REFUSED_STREAM},
-    {"reset", RETRY_ON_RESET},
-    {"5xx", RETRY_ON_5XX},
-    {"gateway-error", RETRY_ON_GATEWAY_ERROR},
-    {"retriable-4xx", RETRY_ON_RETRIABLE_4XX},
-    {"retriable-status-codes", RETRY_ON_STATUS_CODES},
-    {NULL, 0},
+    {"connect-failure", RETRY_ON_CONNECT_FAILURE, NULL},
+    {"refused-stream", RETRY_ON_REFUSED_STREAM, NULL},
+    {"reset", RETRY_ON_RESET, NULL},
+    {"5xx", RETRY_ON_5XX, NULL},
+    {"gateway-error", RETRY_ON_GATEWAY_ERROR, NULL},
+    {"retriable-4xx", RETRY_ON_RETRIABLE_4XX, NULL},
+    {"retriable-status-codes", RETRY_ON_STATUS_CODES, NULL},
+    {NULL, 0, NULL},
 };
 
 static int
@@ -839,11 +1139,10 @@ retry_token(struct cf_ctx *c, const struct ast_node *n, struct conf_retries *rt,
         return 0;
     }
     int bit = 0;
-    struct cf_field ef = {.aux = retry_on_enum};
     struct ast_node tn = *n;
     tn.str = tok;
     tn.len = strlen(tok);
-    if (cf_h_enum(c, &ef, &tn, &bit) == -1)
+    if (cf_parse_enum(c, retry_on_enum, &tn, &bit) == -1)
         return -1;
     rt->on |= (uint32_t)bit;
     return 0;
@@ -883,25 +1182,29 @@ h_retries(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     struct conf_retries *rt = &((struct conf_route *)obj)->retries;
     rt->is_set = true;
     rt->ignore_previous_hosts = true;
-    return cf_walk(c, n, retries_tab, rt);
+    return CF_WALK(c, n, &retries_tab, rt);
 }
 
-static const struct cf_field delay_tab[] = {
-    F("fixedDelay", CF_T_STR, true, cf_h_dur, struct conf_fault, delay_ms),
-    F("percentage", CF_T_MAP, false, cf_h_ppm, struct conf_fault, delay_ppm),
-    NOTSUP("percent"),
-    NOTSUP("exponentialDelay"),
-    END,
+static const struct cf_field delay_fields[] = {
+    CF_DUR("fixedDelay", true, struct conf_fault, delay_ms),
+    CF_PPM("percentage", false, struct conf_fault, delay_ppm),
+    CF_REFUSE("percent", "the deprecated integer percent is not implemented by canaryd; use "
+                         "percentage.value"),
+    CF_REFUSE("exponentialDelay", "exponentialDelay is not implemented by canaryd"),
+    CF_END,
 };
+static const struct cf_table delay_tab = CF_TABLE(struct conf_fault, delay_fields);
 
-static const struct cf_field abort_tab[] = {
-    FINT("httpStatus", true, cf_h_u16, struct conf_fault, abort_status, 200, 599),
-    F("percentage", CF_T_MAP, false, cf_h_ppm, struct conf_fault, abort_ppm),
-    NOTSUP("grpcStatus"),
-    NOTSUP("http2Error"),
-    NOTSUP("percent"),
-    END,
+static const struct cf_field abort_fields[] = {
+    CF_U16("httpStatus", true, struct conf_fault, abort_status, 200, 599),
+    CF_PPM("percentage", false, struct conf_fault, abort_ppm),
+    CF_REFUSE("grpcStatus", "gRPC needs HTTP/2, which is not yet available in canaryd"),
+    CF_REFUSE("http2Error", "HTTP/2 is not yet available in canaryd"),
+    CF_REFUSE("percent", "the deprecated integer percent is not implemented by canaryd; use "
+                         "percentage.value"),
+    CF_END,
 };
+static const struct cf_table abort_tab = CF_TABLE(struct conf_fault, abort_fields);
 
 static int
 h_delay(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
@@ -910,7 +1213,7 @@ h_delay(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
     struct conf_fault *ft = obj;
     ft->has_delay = true;
     ft->delay_ppm = CONF_PPM_ALL;
-    return cf_walk(c, n, delay_tab, ft);
+    return CF_WALK(c, n, &delay_tab, ft);
 }
 
 static int
@@ -920,20 +1223,28 @@ h_abort(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
     struct conf_fault *ft = obj;
     ft->has_abort = true;
     ft->abort_ppm = CONF_PPM_ALL;
-    return cf_walk(c, n, abort_tab, ft);
+    return CF_WALK(c, n, &abort_tab, ft);
 }
 
-static const struct cf_field fault_tab[] = {
-    FN("delay", CF_T_MAP, false, h_delay),
-    FN("abort", CF_T_MAP, false, h_abort),
-    END,
+static const struct cf_field fault_fields[] = {
+    CF_OBJ("delay", CF_T_MAP, false, h_delay, &delay_tab),
+    CF_OBJ("abort", CF_T_MAP, false, h_abort, &abort_tab),
+    CF_END,
 };
+static const struct cf_table fault_tab = CF_TABLE(struct conf_fault, fault_fields);
 
-static const struct cf_field mirror_item_tab[] = {
-    F("destination", CF_T_MAP, true, h_destref, struct cf_mirror, ref),
-    F("percentage", CF_T_MAP, false, cf_h_ppm, struct cf_mirror, ppm),
-    END,
+static const struct cf_field mirror_item_fields[] = {
+    {.key = "destination",
+     .type = CF_T_MAP,
+     .store = CF_ST_SLOT,
+     .required = true,
+     .fn.put = h_destref,
+     CF__SLOT(struct cf_mirror, ref, struct cf_destref),
+     .sub = &destination_tab},
+    CF_PPM("percentage", false, struct cf_mirror, ppm),
+    CF_END,
 };
+static const struct cf_table mirror_item_tab = CF_TABLE(struct cf_mirror, mirror_item_fields);
 
 /* mirror is rare: stored only when written. */
 static int
@@ -943,16 +1254,17 @@ h_mirror(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
     struct cf_mirror *m = arena_alloc(c->tmp, sizeof(*m));
     if (m == NULL)
         return cf_oom(c);
-    c->route->mirror = m;
-    return h_destref(c, f, n, m);
+    cur_route(c)->mirror = m;
+    return h_destref(c, f, n, &m->ref);
 }
 
 static int
 h_mirror_pct(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)obj;
-    c->route->has_mirror_ppm = true;
-    return cf_h_ppm(c, f, n, c->route);
+    struct cf_route *r = cur_route(c);
+    r->has_mirror_ppm = true;
+    return cf_h_ppm(c, f, n, &r->mirror_ppm);
 }
 
 static void
@@ -966,36 +1278,38 @@ h_mirrors(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
 {
     (void)f;
     (void)obj;
-    struct cf_route *r = c->route;
+    struct cf_route *r = cur_route(c);
     int rc = 0;
-    r->mirrors = walk_list(c, n, mirror_item_tab, sizeof(*r->mirrors), mirror_init, &rc);
+    r->mirrors = walk_list(c, n, &mirror_item_tab, mirror_init, &rc);
     r->nmirrors = r->mirrors != NULL ? n->nitems : 0;
     return rc;
 }
 
 /* Walked with the snapshot's struct conf_route as object; handlers of the
  * parse-time parts (destinations, mirrors, actions) use c->route. */
-static const struct cf_field route_tab[] = {
-    F("name", CF_T_STR, false, cf_h_str, struct conf_route, name),
-    FN("match", CF_T_SEQ, false, h_matches),
-    FN("route", CF_T_SEQ, false, h_dests),
-    FN("redirect", CF_T_MAP, false, h_redirect),
-    FN("directResponse", CF_T_MAP, false, h_direct),
-    FAUX("rewrite", CF_T_MAP, false, cf_h_map, struct conf_route, rewrite, rewrite_tab),
-    F("timeout", CF_T_STR, false, cf_h_dur, struct conf_route, timeout_ms),
-    FN("retries", CF_T_MAP, false, h_retries),
-    FAUX("fault", CF_T_MAP, false, cf_h_map, struct conf_route, fault, fault_tab),
-    {"mirror", CF_T_MAP, false, h_mirror, offsetof(struct cf_mirror, ref), 0, 0, NULL},
-    {"mirrorPercentage", CF_T_MAP, false, h_mirror_pct, offsetof(struct cf_route, mirror_ppm), 0, 0,
-     NULL},
-    FN("mirrors", CF_T_SEQ, false, h_mirrors),
-    FAUX("headers", CF_T_MAP, false, cf_h_map, struct conf_route, headers, headers_tab),
-    NOTSUP("delegate"),
-    NOTSUP("corsPolicy"),
-    NOTSUP("mirrorPercent"),
-    NOTSUP("mirror_percent"),
-    END,
+static const struct cf_field route_fields[] = {
+    CF_STR("name", false, cf_h_str, struct conf_route, name),
+    CF_OBJ("match", CF_T_SEQ, false, h_matches, &match_tab),
+    CF_OBJ("route", CF_T_SEQ, false, h_dests, &dest_tab),
+    CF_OBJ("redirect", CF_T_MAP, false, h_redirect, &redirect_tab),
+    CF_OBJ("directResponse", CF_T_MAP, false, h_direct, &direct_tab),
+    CF_SUB("rewrite", false, struct conf_route, rewrite, struct conf_rewrite, rewrite_tab),
+    CF_DUR("timeout", false, struct conf_route, timeout_ms),
+    CF_OBJ("retries", CF_T_MAP, false, h_retries, &retries_tab),
+    CF_SUB("fault", false, struct conf_route, fault, struct conf_fault, fault_tab),
+    CF_OBJ("mirror", CF_T_MAP, false, h_mirror, &destination_tab),
+    CF_OBJ("mirrorPercentage", CF_T_MAP, false, h_mirror_pct, &cf_pct_tab),
+    CF_OBJ("mirrors", CF_T_SEQ, false, h_mirrors, &mirror_item_tab),
+    CF_SUB("headers", false, struct conf_route, headers, struct conf_headers, headers_tab),
+    CF_REFUSE("delegate", "delegate is not implemented by canaryd"),
+    CF_REFUSE("corsPolicy", "corsPolicy is not implemented by canaryd"),
+    CF_REFUSE("mirrorPercent", "the deprecated mirrorPercent is not implemented by canaryd; use "
+                               "mirrorPercentage"),
+    CF_REFUSE("mirror_percent", "the deprecated mirror_percent is not implemented by canaryd; "
+                                "use mirrorPercentage"),
+    CF_END,
 };
+static const struct cf_table route_tab = CF_TABLE(struct conf_route, route_fields);
 
 /* The checks Istio's validation makes on one HTTPRoute. */
 static int
@@ -1039,7 +1353,7 @@ walk_routes(struct cf_ctx *c, const struct ast_node *n, struct cf_vs *vs)
             rc = -1;
         } else {
             c->route = r;
-            if (cf_walk(c, it, route_tab, r->r) == -1)
+            if (CF_WALK(c, it, &route_tab, r->r) == -1)
                 rc = -1;
             c->route = NULL;
         }
@@ -1074,15 +1388,41 @@ h_routes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
     return rc;
 }
 
-static const struct cf_field vs_tab[] = {
-    F("hosts", CF_T_SEQ, true, cf_h_lstrs, struct cf_vs, hosts),
-    F("gateways", CF_T_SEQ, false, cf_h_strs, struct cf_vs, gateways),
-    FN("http", CF_T_SEQ, false, h_routes),
-    NOTSUP("tls"),
-    NOTSUP("tcp"),
-    NOTSUP("exportTo"),
-    END,
+static int
+h_vs_hosts(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct cf_vs *vs = obj;
+    return cf_parse_strs(c, n, true, &vs->hosts, &vs->nhosts);
+}
+
+static int
+h_vs_gateways(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    struct cf_vs *vs = obj;
+    return cf_parse_strs(c, n, false, &vs->gateways, &vs->ngateways);
+}
+
+static const struct cf_field vs_fields[] = {
+    {.key = "hosts",
+     .type = CF_T_SEQ,
+     .store = CF_ST_OBJ,
+     .required = true,
+     .fn.put = h_vs_hosts,
+     .sample = "[mobile-api]"},
+    {.key = "gateways",
+     .type = CF_T_SEQ,
+     .store = CF_ST_OBJ,
+     .fn.put = h_vs_gateways,
+     .sample = "[edge]"},
+    CF_OBJ("http", CF_T_SEQ, false, h_routes, &route_tab),
+    CF_REFUSE("tls", "canaryd routes HTTP only; tls routes need an L4 proxy"),
+    CF_REFUSE("tcp", "canaryd routes HTTP only; tcp routes need an L4 proxy"),
+    CF_REFUSE("exportTo", "exportTo is not implemented by canaryd"),
+    CF_END,
 };
+static const struct cf_table vs_tab = CF_TABLE(struct cf_vs, vs_fields);
 
 /* ---- metadata and documents ---- */
 
@@ -1125,10 +1465,9 @@ parse_split_key(struct cf_ctx *c, const struct ast_node *n, struct conf_key *k)
 #define SPLIT_KEY_ANNOTATION "canaryd.io/split-key"
 
 static int
-h_annotations(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+check_annotations(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
 {
-    (void)obj;
-    if (cf_h_strmap(c, f, n, obj) == -1)
+    if (cf_check_strmap(c, f, n) == -1)
         return -1;
     const struct ast_node *v = ast_map_get(n, SPLIT_KEY_ANNOTATION);
     if (v == NULL)
@@ -1146,40 +1485,67 @@ h_annotations(struct cf_ctx *c, const struct cf_field *f, const struct ast_node 
 static int
 h_meta_name(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
-    ((struct cf_meta *)obj)->name_where = cf_where_here(c, n);
-    return cf_h_tstr(c, f, n, obj);
+    struct cf_meta *m = obj;
+    m->name_where = cf_where_here(c, n);
+    return cf_h_tstr(c, f, n, &m->name);
 }
 
-static const struct cf_field meta_tab[] = {
-    F("name", CF_T_STR, true, h_meta_name, struct cf_meta, name),
-    F("namespace", CF_T_STR, false, cf_h_tstr, struct cf_meta, ns),
-    FN("labels", CF_T_MAP, false, cf_h_strmap),
-    FN("annotations", CF_T_MAP, false, h_annotations),
+static const struct cf_field meta_fields[] = {
+    {.key = "name",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .required = true,
+     .fn.put = h_meta_name,
+     .sample = "reviews"},
+    {.key = "namespace",
+     .type = CF_T_STR,
+     .store = CF_ST_SLOT,
+     .fn.put = cf_h_tstr,
+     CF__SLOT(struct cf_meta, ns, const char *),
+     .sample = "default"},
+    {.key = "labels",
+     .type = CF_T_MAP,
+     .store = CF_ST_CHECK,
+     .fn.check = cf_check_strmap,
+     .sample = "{app: reviews}"},
+    {.key = "annotations",
+     .type = CF_T_MAP,
+     .store = CF_ST_CHECK,
+     .fn.check = check_annotations,
+     .sample = "{canaryd.io/split-key: \"cookie:user\"}"},
     /* Written by the API server; kept by "kubectl get -o yaml". */
-    IGNORE("uid", CF_T_ANY),
-    IGNORE("resourceVersion", CF_T_ANY),
-    IGNORE("generation", CF_T_ANY),
-    IGNORE("creationTimestamp", CF_T_ANY),
-    IGNORE("managedFields", CF_T_ANY),
-    IGNORE("ownerReferences", CF_T_ANY),
-    IGNORE("finalizers", CF_T_ANY),
-    IGNORE("generateName", CF_T_ANY),
-    END,
+    CF_ACCEPT("uid", CF_T_ANY),
+    CF_ACCEPT("resourceVersion", CF_T_ANY),
+    CF_ACCEPT("generation", CF_T_ANY),
+    CF_ACCEPT("creationTimestamp", CF_T_ANY),
+    CF_ACCEPT("managedFields", CF_T_ANY),
+    CF_ACCEPT("ownerReferences", CF_T_ANY),
+    CF_ACCEPT("finalizers", CF_T_ANY),
+    CF_ACCEPT("generateName", CF_T_ANY),
+    CF_END,
 };
+const struct cf_table cf_meta_tab = CF_TABLE(struct cf_meta, meta_fields);
 
 struct kind_def {
     const char *name;
     enum cf_kind kind;
-    const struct cf_field *spec;
-    size_t spec_off;
+    const struct cf_table *spec;
 };
 
 static const struct kind_def kinds[] = {
-    {"ServiceEntry", CF_SE, se_tab, offsetof(struct cf_obj, u.se)},
-    {"DestinationRule", CF_DR, dr_tab, offsetof(struct cf_obj, u.dr)},
-    {"VirtualService", CF_VS, vs_tab, offsetof(struct cf_obj, u.vs)},
-    {"Gateway", CF_GW, gw_tab, offsetof(struct cf_obj, u.gw)},
+    {"ServiceEntry", CF_SE, &se_tab},
+    {"DestinationRule", CF_DR, &dr_tab},
+    {"VirtualService", CF_VS, &vs_tab},
+    {"Gateway", CF_GW, &gw_tab},
 };
+
+const struct cf_kind_schema cf_kind_schemas[] = {
+    {"ServiceEntry", &se_tab, NULL},
+    {"DestinationRule", &dr_tab, NULL},
+    {"VirtualService", &vs_tab, NULL},
+    {"Gateway", &gw_tab, NULL},
+};
+const size_t cf_nkind_schemas = countof(cf_kind_schemas);
 
 static const char *const api_versions[] = {
     "networking.istio.io/v1",
@@ -1194,10 +1560,9 @@ cf_kind_name(enum cf_kind k)
 }
 
 static int
-h_api_version(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+check_api_version(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
 {
     (void)f;
-    (void)obj;
     for (size_t i = 0; i < countof(api_versions); i++)
         if (strcmp(n->str, api_versions[i]) == 0)
             return 0;
@@ -1207,22 +1572,42 @@ h_api_version(struct cf_ctx *c, const struct cf_field *f, const struct ast_node 
     return -1;
 }
 
+/* The spec: walked into the kind's member of the object's union. */
 static int
 h_spec(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
     (void)f;
-    const struct kind_def *k = &kinds[c->cur->kind];
-    return cf_walk(c, n, k->spec, (char *)obj + k->spec_off);
+    struct cf_obj *o = obj;
+    switch (o->kind) {
+    case CF_SE:
+        return CF_WALK(c, n, &se_tab, &o->u.se);
+    case CF_DR:
+        return CF_WALK(c, n, &dr_tab, &o->u.dr);
+    case CF_VS:
+        return CF_WALK(c, n, &vs_tab, &o->u.vs);
+    case CF_GW:
+        return CF_WALK(c, n, &gw_tab, &o->u.gw);
+    case CF_NKINDS:
+        break;
+    }
+    return -1;
 }
 
-static const struct cf_field doc_tab[] = {
-    FN("apiVersion", CF_T_STR, true, h_api_version),
-    IGNORE("kind", CF_T_STR),
-    FAUX("metadata", CF_T_MAP, true, cf_h_map, struct cf_obj, meta, meta_tab),
-    FN("spec", CF_T_MAP, true, h_spec),
-    IGNORE("status", CF_T_ANY),
-    END,
+static const struct cf_field doc_fields[] = {
+    {.key = "apiVersion",
+     .type = CF_T_STR,
+     .store = CF_ST_CHECK,
+     .required = true,
+     .fn.check = check_api_version,
+     .sample = "networking.istio.io/v1"},
+    /* Read by find_kind before the walk. */
+    CF_ACCEPT("kind", CF_T_STR),
+    CF_SUB("metadata", true, struct cf_obj, meta, struct cf_meta, cf_meta_tab),
+    CF_OBJ("spec", CF_T_MAP, true, h_spec, NULL),
+    CF_ACCEPT("status", CF_T_ANY),
+    CF_END,
 };
+const struct cf_table cf_doc_tab = CF_TABLE(struct cf_obj, doc_fields);
 
 static const struct kind_def *
 find_kind(struct cf_ctx *c, const struct ast_node *root)
@@ -1275,7 +1660,7 @@ cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc)
     o->kind = k->kind;
     o->where = (struct cf_where){.loc = root->loc, .path = ""};
     c->cur = o;
-    cf_walk(c, root, doc_tab, o);
+    CF_WALK(c, root, &cf_doc_tab, o);
     if (o->meta.ns == NULL)
         o->meta.ns = "default";
     c->cur = NULL;

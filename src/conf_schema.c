@@ -193,9 +193,9 @@ cf_suggest(const char *s, const char *const *keys, size_t nkeys)
 /* ---- the walker ---- */
 
 static const char *const type_names[] = {
-    [CF_T_NOTSUP] = "",      [CF_T_STR] = "a string",   [CF_T_INT] = "an integer",
-    [CF_T_NUM] = "a number", [CF_T_BOOL] = "a boolean", [CF_T_MAP] = "a map",
-    [CF_T_SEQ] = "a list",   [CF_T_ANY] = "anything",
+    [CF_T_STR] = "a string",   [CF_T_INT] = "an integer", [CF_T_NUM] = "a number",
+    [CF_T_BOOL] = "a boolean", [CF_T_MAP] = "a map",      [CF_T_SEQ] = "a list",
+    [CF_T_ANY] = "anything",
 };
 
 static bool
@@ -216,20 +216,18 @@ type_ok(enum cf_type t, const struct ast_node *n)
     case CF_T_SEQ:
         return n->type == AST_SEQ;
     case CF_T_ANY:
-    case CF_T_NOTSUP:
         return true;
     }
     return false;
 }
 
 static void
-report_unknown(struct cf_ctx *c, const struct ast_node *key, const struct cf_field *tab)
+report_unknown(struct cf_ctx *c, const struct ast_node *key, const struct cf_table *tab)
 {
     const char *keys[64];
     size_t n = 0;
-    for (const struct cf_field *f = tab; f->key != NULL && n < countof(keys); f++)
-        if (f->type != CF_T_NOTSUP)
-            keys[n++] = f->key;
+    for (const struct cf_field *f = tab->fields; f->key != NULL && n < countof(keys); f++)
+        keys[n++] = f->key;
     const char *s = cf_suggest(key->str, keys, n);
     if (s != NULL)
         cf_err(c, key, "unknown field (did you mean \"%s\"?)", s);
@@ -238,17 +236,63 @@ report_unknown(struct cf_ctx *c, const struct ast_node *key, const struct cf_fie
 }
 
 static const struct cf_field *
-find_field(const struct cf_field *tab, const struct ast_node *key)
+find_field(const struct cf_table *tab, const struct ast_node *key)
 {
-    for (const struct cf_field *f = tab; f->key != NULL; f++)
+    for (const struct cf_field *f = tab->fields; f->key != NULL; f++)
         if (strlen(f->key) == key->len && memcmp(f->key, key->str, key->len) == 0)
             return f;
     return NULL;
 }
 
+static void
+report_type(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *v)
+{
+    if (f->type == CF_T_STR && v->type == AST_SCALAR)
+        cf_err(c, v, "expected a string, got %s (quote it: \"%s\")", ast_type_name(v), v->str);
+    else
+        cf_err(c, v, "expected %s, got %s", type_names[f->type], ast_type_name(v));
+}
+
+/* A slot must lie inside the object: the entry macros take offset and size
+ * from the member itself, and this check keeps a hand-written entry honest. */
+static bool
+slot_ok(struct cf_ctx *c, const struct ast_node *n, const struct cf_table *tab,
+        const struct cf_field *f)
+{
+    if (f->size > 0 && f->off <= tab->size && f->size <= tab->size - f->off &&
+        (f->sub == NULL || f->fn.put != cf_h_map || f->sub->size == f->size))
+        return true;
+    cf_err(c, n, "internal error: schema entry \"%s\" does not fit %s", f->key, tab->name);
+    return false;
+}
+
+static int
+dispatch(struct cf_ctx *c, const struct ast_pair *p, const struct cf_table *tab,
+         const struct cf_field *f, void *obj)
+{
+    switch (f->store) {
+    case CF_ST_SLOT:
+        if (!slot_ok(c, p->key, tab, f))
+            return -1;
+        return f->fn.put(c, f, p->val, (char *)obj + f->off);
+    case CF_ST_OBJ:
+        return f->fn.put(c, f, p->val, obj);
+    case CF_ST_CHECK:
+        return f->fn.check != NULL ? f->fn.check(c, f, p->val) : 0;
+    case CF_ST_ACCEPT:
+        return 0;
+    case CF_ST_WARN:
+        cf_warn(c, p->key, "%s", f->why);
+        return 0;
+    case CF_ST_REFUSE:
+        break;
+    }
+    return -1;
+}
+
 /* One key/value pair: returns 0 or -1; sets the field's bit in *seen. */
 static int
-walk_pair(struct cf_ctx *c, const struct ast_pair *p, const struct cf_field *tab, void *obj,
+walk_pair(struct cf_ctx *c, const struct ast_pair *p, const struct cf_table *tab, void *obj,
           uint64_t *seen)
 {
     const struct cf_field *f = find_field(tab, p->key);
@@ -256,24 +300,20 @@ walk_pair(struct cf_ctx *c, const struct ast_pair *p, const struct cf_field *tab
         report_unknown(c, p->key, tab);
         return -1;
     }
-    *seen |= 1ull << (f - tab);
-    if (f->type == CF_T_NOTSUP) {
-        cf_err(c, p->key, "not supported by canaryd");
+    *seen |= 1ull << (f - tab->fields);
+    if (f->store == CF_ST_REFUSE) {
+        cf_err(c, p->key, "%s", f->why);
         return -1;
     }
     if (!type_ok(f->type, p->val)) {
-        if (f->type == CF_T_STR && p->val->type == AST_SCALAR)
-            cf_err(c, p->val, "expected a string, got %s (quote it: \"%s\")", ast_type_name(p->val),
-                   p->val->str);
-        else
-            cf_err(c, p->val, "expected %s, got %s", type_names[f->type], ast_type_name(p->val));
+        report_type(c, f, p->val);
         return -1;
     }
-    return f->fn != NULL ? f->fn(c, f, p->val, obj) : 0;
+    return dispatch(c, p, tab, f, obj);
 }
 
 int
-cf_walk(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab, void *obj)
+cf_walk(struct cf_ctx *c, const struct ast_node *n, const struct cf_table *tab, void *obj)
 {
     int rc = 0;
     uint64_t seen = 0;
@@ -283,8 +323,8 @@ cf_walk(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab, 
             rc = -1;
         cf_path_pop(c, mark);
     }
-    for (const struct cf_field *f = tab; f->key != NULL; f++) {
-        if (!f->required || (seen & (1ull << (f - tab))) != 0)
+    for (const struct cf_field *f = tab->fields; f->key != NULL; f++) {
+        if (!f->required || (seen & (1ull << (f - tab->fields))) != 0)
             continue;
         size_t mark = cf_path_key(c, f->key);
         cf_err(c, n, "missing required field");
@@ -294,9 +334,18 @@ cf_walk(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab, 
     return rc;
 }
 
-/* ---- scalar handlers ---- */
+int
+cf_walk_sized(struct cf_ctx *c, const struct ast_node *n, const struct cf_table *tab, void *obj,
+              size_t size)
+{
+    if (size != tab->size) {
+        cf_err(c, n, "internal error: a %zu-byte object walked as %s", size, tab->name);
+        return -1;
+    }
+    return cf_walk(c, n, tab, obj);
+}
 
-#define FIELD(obj, f, type) ((type *)(void *)((char *)(obj) + (f)->off))
+/* ---- scalar handlers ---- */
 
 char *
 cf_lower_dup(struct arena *a, const char *s, size_t len)
@@ -309,52 +358,51 @@ cf_lower_dup(struct arena *a, const char *s, size_t len)
     return p;
 }
 
-int
-cf_h_str(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+static int
+put_str(struct cf_ctx *c, char *s, void *p)
 {
-    char *s = arena_strndup(c->a, n->str, n->len);
     if (s == NULL)
         return cf_oom(c);
-    *FIELD(obj, f, const char *) = s;
+    *(const char **)p = s;
     return 0;
 }
 
 int
-cf_h_lstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_str(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    char *s = cf_lower_dup(c->a, n->str, n->len);
-    if (s == NULL)
-        return cf_oom(c);
-    *FIELD(obj, f, const char *) = s;
-    return 0;
+    (void)f;
+    return put_str(c, arena_strndup(c->a, n->str, n->len), p);
 }
 
 int
-cf_h_tstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_lstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    char *s = arena_strndup(c->tmp, n->str, n->len);
-    if (s == NULL)
-        return cf_oom(c);
-    *FIELD(obj, f, const char *) = s;
-    return 0;
+    (void)f;
+    return put_str(c, cf_lower_dup(c->a, n->str, n->len), p);
 }
 
 int
-cf_h_tlstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_tstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    char *s = cf_lower_dup(c->tmp, n->str, n->len);
-    if (s == NULL)
-        return cf_oom(c);
-    *FIELD(obj, f, const char *) = s;
-    return 0;
+    (void)f;
+    return put_str(c, arena_strndup(c->tmp, n->str, n->len), p);
 }
 
 int
-cf_h_strlen(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_tlstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    if (cf_h_str(c, f, n, obj) == -1)
-        return -1;
-    *(size_t *)(void *)((char *)obj + f->off + sizeof(void *)) = n->len;
+    (void)f;
+    return put_str(c, cf_lower_dup(c->tmp, n->str, n->len), p);
+}
+
+int
+cf_parse_strlen(struct cf_ctx *c, const struct ast_node *n, const char **s, size_t *len)
+{
+    char *d = arena_strndup(c->a, n->str, n->len);
+    if (d == NULL)
+        return cf_oom(c);
+    *s = d;
+    *len = n->len;
     return 0;
 }
 
@@ -377,73 +425,86 @@ int_value(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
 }
 
 int
-cf_h_u16(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_u16(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     int64_t v;
     if (int_value(c, f, n, &v) == -1)
         return -1;
-    *FIELD(obj, f, uint16_t) = (uint16_t)v;
+    *(uint16_t *)p = (uint16_t)v;
     return 0;
 }
 
 int
-cf_h_u32(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_u32(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     int64_t v;
     if (int_value(c, f, n, &v) == -1)
         return -1;
-    *FIELD(obj, f, uint32_t) = (uint32_t)v;
+    *(uint32_t *)p = (uint32_t)v;
     return 0;
 }
 
 int
-cf_h_bool(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_bool(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     (void)c;
-    *FIELD(obj, f, bool) = n->str[0] == 't' || n->str[0] == 'T';
+    (void)f;
+    *(bool *)p = n->str[0] == 't' || n->str[0] == 'T';
     return 0;
 }
 
 int
-cf_h_dur(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_dur(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
+    (void)f;
     const char *why = NULL;
     uint32_t ms;
     if (cf_parse_duration(n->str, n->len, &ms, &why) == -1) {
         cf_err(c, n, "invalid duration \"%s\": %s", n->str, why);
         return -1;
     }
-    *FIELD(obj, f, uint32_t) = ms;
+    *(uint32_t *)p = ms;
     return 0;
 }
 
 static int
-h_pct_value(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+h_pct_value(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
+    (void)f;
     double v = strtod(n->str, NULL);
     if (!(v >= 0.0 && v <= 100.0)) {
         cf_err(c, n, "a percentage must be between 0 and 100 (got %s)", n->str);
         return -1;
     }
-    *FIELD(obj, f, uint32_t) = (uint32_t)lround(v * 10000.0);
+    *(uint32_t *)p = (uint32_t)lround(v * 10000.0);
     return 0;
 }
 
-static const struct cf_field pct_tab[] = {
-    {"value", CF_T_NUM, true, h_pct_value, 0, 0, 0, NULL},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL},
+/* A percentage map walks into the uint32_t it sets. */
+static const struct cf_field pct_fields[] = {
+    {.key = "value",
+     .type = CF_T_NUM,
+     .store = CF_ST_SLOT,
+     .required = true,
+     .fn.put = h_pct_value,
+     .off = 0,
+     .size = sizeof(uint32_t),
+     .sample = "12.5"},
+    CF_END,
 };
+const struct cf_table cf_pct_tab = {
+    .name = "uint32_t", .size = sizeof(uint32_t), .fields = pct_fields};
 
 int
-cf_h_ppm(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_ppm(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    return cf_walk(c, n, pct_tab, FIELD(obj, f, uint32_t));
+    (void)f;
+    return cf_walk(c, n, &cf_pct_tab, p);
 }
 
 int
-cf_h_enum(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_parse_enum(struct cf_ctx *c, const struct cf_enum *e, const struct ast_node *n, int *v)
 {
-    const struct cf_enum *e = f->aux;
     const char *names[32];
     size_t nnames = 0;
     for (; e->name != NULL; e++) {
@@ -458,24 +519,53 @@ cf_h_enum(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
                s ? "\"?)" : "");
         return -1;
     }
-    if (e->val < 0) {
-        cf_err(c, n, "%s is not supported by canaryd", e->name);
+    if (e->refused != NULL) {
+        cf_err(c, n, "%s: %s", e->name, e->refused);
         return -1;
     }
-    *FIELD(obj, f, int) = e->val;
+    *v = e->val;
     return 0;
 }
 
 int
-cf_h_map(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_enum(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    return cf_walk(c, n, f->aux, FIELD(obj, f, char));
+    int v = 0;
+    if (cf_parse_enum(c, f->enums, n, &v) == -1)
+        return -1;
+    switch (f->size) {
+    case sizeof(int8_t):
+        *(int8_t *)p = (int8_t)v;
+        return 0;
+    case sizeof(int16_t):
+        *(int16_t *)p = (int16_t)v;
+        return 0;
+    case sizeof(int32_t):
+        *(int32_t *)p = (int32_t)v;
+        return 0;
+    }
+    cf_err(c, n, "internal error: enum field of %zu bytes", f->size);
+    return -1;
+}
+
+int
+cf_check_enum(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
+{
+    int v;
+    return cf_parse_enum(c, f->enums, n, &v);
+}
+
+int
+cf_h_map(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
+{
+    return cf_walk(c, n, f->sub, p);
 }
 
 /* ---- lists and free-form maps ---- */
 
-static int
-strs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj, bool lower)
+int
+cf_parse_strs(struct cf_ctx *c, const struct ast_node *n, bool lower, struct cf_str **out,
+              size_t *nout)
 {
     struct cf_str *v = arena_alloc_array(c->tmp, n->nitems, sizeof(*v));
     if (v == NULL)
@@ -496,29 +586,32 @@ strs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void 
         }
         cf_path_pop(c, mark);
     }
-    *FIELD(obj, f, struct cf_str *) = v;
-    *(size_t *)(void *)((char *)obj + f->off + sizeof(void *)) = rc == 0 ? n->nitems : 0;
+    *out = v;
+    *nout = rc == 0 ? n->nitems : 0;
     return rc;
 }
 
 int
-cf_h_strs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_check_strs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
 {
-    return strs(c, f, n, obj, false);
-}
-
-int
-cf_h_lstrs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
-{
-    return strs(c, f, n, obj, true);
+    (void)f;
+    int rc = 0;
+    for (size_t i = 0; i < n->nitems; i++) {
+        if (type_ok(CF_T_STR, n->items[i]))
+            continue;
+        size_t mark = cf_path_idx(c, i);
+        cf_err(c, n->items[i], "expected a string, got %s", ast_type_name(n->items[i]));
+        cf_path_pop(c, mark);
+        rc = -1;
+    }
+    return rc;
 }
 
 /* A map whose values must all be strings (annotations, selectors). */
 int
-cf_h_strmap(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_check_strmap(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
 {
     (void)f;
-    (void)obj;
     int rc = 0;
     for (size_t i = 0; i < n->npairs; i++) {
         const struct ast_node *v = n->pairs[i].val;
@@ -533,18 +626,18 @@ cf_h_strmap(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n
 }
 
 int
-cf_h_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
-    if (cf_h_strmap(c, f, n, obj) == -1)
+    if (cf_check_strmap(c, f, n) == -1)
         return -1;
-    struct cf_labels *l = FIELD(obj, f, struct cf_labels);
+    struct cf_labels *l = p;
     l->v = arena_alloc_array(c->tmp, n->npairs, sizeof(*l->v));
     if (l->v == NULL)
         return cf_oom(c);
     for (size_t i = 0; i < n->npairs; i++) {
-        const struct ast_pair *p = &n->pairs[i];
-        l->v[i].key = arena_strndup(c->tmp, p->key->str, p->key->len);
-        l->v[i].val = arena_strndup(c->tmp, p->val->str, p->val->len);
+        const struct ast_pair *pr = &n->pairs[i];
+        l->v[i].key = arena_strndup(c->tmp, pr->key->str, pr->key->len);
+        l->v[i].val = arena_strndup(c->tmp, pr->val->str, pr->val->len);
         if (l->v[i].key == NULL || l->v[i].val == NULL)
             return cf_oom(c);
     }
@@ -561,19 +654,28 @@ struct sm_raw {
 };
 
 static int
-h_node(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+h_node(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     (void)c;
-    *FIELD(obj, f, const struct ast_node *) = n;
+    (void)f;
+    *(const struct ast_node **)p = n;
     return 0;
 }
 
-static const struct cf_field sm_tab[] = {
-    {"exact", CF_T_STR, false, h_node, offsetof(struct sm_raw, exact), 0, 0, NULL},
-    {"prefix", CF_T_STR, false, h_node, offsetof(struct sm_raw, prefix), 0, 0, NULL},
-    {"regex", CF_T_STR, false, h_node, offsetof(struct sm_raw, regex), 0, 0, NULL},
-    {NULL, 0, 0, NULL, 0, 0, 0, NULL},
+#define SM_NODE(k, mem, smp)                                                                       \
+    {                                                                                              \
+        .key = k, .type = CF_T_STR, .store = CF_ST_SLOT, .fn.put = h_node,                         \
+        CF__SLOT(struct sm_raw, mem, const struct ast_node *), .sample = smp                       \
+    }
+
+static const struct cf_field sm_fields[] = {
+    SM_NODE("exact", exact, "v1"),
+    SM_NODE("prefix", prefix, "/api"),
+    SM_NODE("regex", regex, "\"^(.*?;\\\\s*)?(user=v2)(;.*)?$\""),
+    CF_END,
 };
+/* A StringMatch (exact, prefix or regex); exported for the schema tests. */
+const struct cf_table cf_string_match_tab = CF_TABLE(struct sm_raw, sm_fields);
 
 /* Compiles regex n into m. A pattern already compiled in this build is not
  * compiled again: m shares the first one's code (matching is thread-safe on
@@ -640,24 +742,25 @@ static int
 parse_match(struct cf_ctx *c, const struct ast_node *n, struct match *m)
 {
     struct sm_raw raw = {0};
-    if (cf_walk(c, n, sm_tab, &raw) == -1)
+    if (CF_WALK(c, n, &cf_string_match_tab, &raw) == -1)
         return -1;
     return fill_match(c, m, &raw, n);
 }
 
 int
-cf_h_match(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_h_match(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
+    (void)f;
     struct sm_raw raw = {0};
     struct match *m = NULL;
-    *FIELD(obj, f, struct match *) = NULL;
-    if (cf_walk(c, n, sm_tab, &raw) == -1)
+    *(struct match **)p = NULL;
+    if (CF_WALK(c, n, &cf_string_match_tab, &raw) == -1)
         return -1;
     if ((m = arena_alloc(c->a, sizeof(*m))) == NULL)
         return cf_oom(c);
     if (fill_match(c, m, &raw, n) == -1)
         return -1;
-    *FIELD(obj, f, struct match *) = m;
+    *(struct match **)p = m;
     return 0;
 }
 
@@ -709,10 +812,10 @@ header_name(struct cf_ctx *c, const struct ast_node *k, const char **name)
 
 /* One name -> StringMatch entry of headers / withoutHeaders / queryParams. */
 static int
-header_entry(struct cf_ctx *c, const struct cf_field *f, const struct ast_pair *p,
+header_entry(struct cf_ctx *c, enum cf_hdr_kind kind, const struct ast_pair *p,
              struct conf_hdr_match *h)
 {
-    bool is_query = f->min == 1;
+    bool is_query = kind == CF_HDR_QUERY;
     if (p->val->type != AST_MAP) {
         cf_err(c, p->val, "expected a map, got %s", ast_type_name(p->val));
         return -1;
@@ -727,20 +830,16 @@ header_entry(struct cf_ctx *c, const struct cf_field *f, const struct ast_pair *
     if (parse_match(c, p->val, &h->m) == -1)
         return -1;
     h->name_len = p->key->len;
-    h->invert = f->aux != NULL;
+    h->invert = kind == CF_HDR_WITHOUT;
     if (!is_query && strcmp(h->name, "cookie") == 0)
         check_cookie_regex(c, p->val, &h->m);
     return 0;
 }
 
-/* headers / withoutHeaders / queryParams: appended to the conf_hdr_match
- * array at off (count right after it). aux != NULL marks withoutHeaders
- * (inverted); min == 1 marks query parameters (name case kept). */
 int
-cf_h_headers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+cf_parse_hdr_matches(struct cf_ctx *c, const struct ast_node *n, enum cf_hdr_kind kind,
+                     struct conf_hdr_match **vp, size_t *np)
 {
-    struct conf_hdr_match **vp = FIELD(obj, f, struct conf_hdr_match *);
-    size_t *np = (size_t *)(void *)((char *)obj + f->off + sizeof(void *));
     /* Appending (withoutHeaders after headers) copies the entries: the old
      * array stays in the arena, and a regex compiled there is released
      * through it (the copies share its code). */
@@ -752,7 +851,7 @@ cf_h_headers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
     int rc = 0;
     for (size_t i = 0; i < n->npairs; i++) {
         size_t mark = cf_path_key(c, n->pairs[i].key->str);
-        if (header_entry(c, f, &n->pairs[i], &v[*np]) == 0)
+        if (header_entry(c, kind, &n->pairs[i], &v[*np]) == 0)
             (*np)++;
         else
             rc = -1;

@@ -264,9 +264,9 @@ struct cf_ctx {
 
 /* ---- schema tables (conf_schema.c) ---- */
 
+/* The YAML shape a field must have. */
 enum cf_type {
-    CF_T_NOTSUP = 0, /* an Istio field canaryd does not implement */
-    CF_T_STR,
+    CF_T_STR = 0,
     CF_T_INT,
     CF_T_NUM,
     CF_T_BOOL,
@@ -275,34 +275,154 @@ enum cf_type {
     CF_T_ANY,
 };
 
-struct cf_field;
+/* What the walker does with a field's value. The storage a handler may write
+ * is fixed by the entry's kind: a slot handler gets the one member the entry
+ * names (its offset and size are taken from the member itself, so an entry
+ * cannot name storage its object does not have), an object handler gets the
+ * table's whole object and names its members in C, a check handler gets no
+ * storage at all. */
+enum cf_store {
+    CF_ST_SLOT = 0, /* fn.put(slot): the member at off, size bytes */
+    CF_ST_OBJ,      /* fn.put(obj): the whole object the table describes */
+    CF_ST_CHECK,    /* fn.check: validates, stores nothing */
+    CF_ST_ACCEPT,   /* the shape is checked; nothing to do (API-server metadata) */
+    CF_ST_WARN,     /* accepted with a warning: why says what canaryd does instead */
+    CF_ST_REFUSE,   /* an Istio field canaryd cannot act on: why names what is missing */
+};
 
-/* Handles the value n of field f of the map being walked; obj is the object
- * the table describes. Returns 0, or -1 after recording a diagnostic. */
-typedef int cf_field_fn(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
-                        void *obj);
+struct cf_field;
+struct cf_table;
+
+/* Handles the value n of field f; p is the slot (CF_ST_SLOT) or the object
+ * (CF_ST_OBJ). Returns 0, or -1 after recording a diagnostic. */
+typedef int cf_put_fn(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                      void *p);
+/* Validates the value n of field f; stores nothing. 0, or -1 after a diagnostic. */
+typedef int cf_check_fn(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n);
+
+/* Enum tables for cf_h_enum: names with their values. */
+struct cf_enum {
+    const char *name; /* NULL ends a table */
+    int val;
+    const char *refused; /* non-NULL: valid Istio, refused with this reason */
+};
 
 struct cf_field {
     const char *key; /* NULL ends a table */
     enum cf_type type;
+    enum cf_store store;
     bool required;
-    cf_field_fn *fn; /* NULL: accepted and ignored */
-    size_t off;      /* where the handler writes, from obj */
-    int64_t min;     /* integer bounds */
+    union {
+        cf_put_fn *put;     /* CF_ST_SLOT, CF_ST_OBJ */
+        cf_check_fn *check; /* CF_ST_CHECK */
+    } fn;
+    const char *why; /* CF_ST_WARN, CF_ST_REFUSE */
+    size_t off;      /* CF_ST_SLOT: the member's offset */
+    size_t size;     /* CF_ST_SLOT: the member's size */
+    int64_t min;     /* CF_T_INT bounds */
     int64_t max;
-    const void *aux; /* handler data: a sub-table, an enum table */
+    const struct cf_table *sub;  /* the table the value (a map, or each item of a list) is
+                                    walked with; NULL = none */
+    const struct cf_enum *enums; /* cf_h_enum's names; NULL = none */
+    const char *sample;          /* a valid value in YAML flow style, for the schema tests
+                                    and the structure-aware fuzzer; NULL = derived */
 };
 
-/* Enum tables for cf_h_enum: val < 0 means "valid Istio, not supported". */
-struct cf_enum {
-    const char *name; /* NULL ends a table */
-    int val;
+/* One YAML map's fields and the C object a walk of it fills. */
+struct cf_table {
+    const char *name; /* the object's C type, for diagnostics and tests */
+    size_t size;      /* sizeof the object */
+    const struct cf_field *fields;
 };
 
-/* Walks map n with table tab, calling handlers on obj: unknown fields (with a
- * suggestion), unsupported fields, wrong types and missing required fields
- * are reported. Returns 0 when nothing was wrong, else -1. */
-int cf_walk(struct cf_ctx *c, const struct ast_node *n, const struct cf_field *tab, void *obj);
+/* Entry builders. st is the table's struct type; mem one of its members,
+ * whose type must be T (checked by the compiler: a mismatch does not build). */
+#define CF__OFF(st, mem, T) _Generic(((st *)0)->mem, T : offsetof(st, mem))
+#define CF__SLOT(st, mem, T) .off = CF__OFF(st, mem, T), .size = sizeof(((st *)0)->mem)
+
+/* A member of type T written by put. */
+#define CF_SLOT(k, t, req, put_, st, mem, T)                                                       \
+    {                                                                                              \
+        .key = k, .type = t, .store = CF_ST_SLOT, .required = req, .fn.put = put_,                 \
+        CF__SLOT(st, mem, T)                                                                       \
+    }
+#define CF_STR(k, req, put_, st, mem) CF_SLOT(k, CF_T_STR, req, put_, st, mem, const char *)
+#define CF_BOOL(k, req, st, mem) CF_SLOT(k, CF_T_BOOL, req, cf_h_bool, st, mem, bool)
+#define CF_DUR(k, req, st, mem)                                                                    \
+    {                                                                                              \
+        .key = k, .type = CF_T_STR, .store = CF_ST_SLOT, .required = req, .fn.put = cf_h_dur,      \
+        CF__SLOT(st, mem, uint32_t), .sample = "1.5s"                                              \
+    }
+#define CF_PPM(k, req, st, mem)                                                                    \
+    {                                                                                              \
+        .key = k, .type = CF_T_MAP, .store = CF_ST_SLOT, .required = req, .fn.put = cf_h_ppm,      \
+        CF__SLOT(st, mem, uint32_t), .sub = &cf_pct_tab                                            \
+    }
+#define CF_U16(k, req, st, mem, lo, hi)                                                            \
+    {                                                                                              \
+        .key = k, .type = CF_T_INT, .store = CF_ST_SLOT, .required = req, .fn.put = cf_h_u16,      \
+        CF__SLOT(st, mem, uint16_t), .min = lo, .max = hi                                          \
+    }
+#define CF_U32(k, req, st, mem, lo, hi)                                                            \
+    {                                                                                              \
+        .key = k, .type = CF_T_INT, .store = CF_ST_SLOT, .required = req, .fn.put = cf_h_u32,      \
+        CF__SLOT(st, mem, uint32_t), .min = lo, .max = hi                                          \
+    }
+/* An enum member of type T (an enum type, stored with its own size). */
+#define CF_ENUM(k, req, st, mem, T, tab)                                                           \
+    {                                                                                              \
+        .key = k, .type = CF_T_STR, .store = CF_ST_SLOT, .required = req, .fn.put = cf_h_enum,     \
+        CF__SLOT(st, mem, T), .enums = tab                                                         \
+    }
+/* A struct member of type T walked with table tab (whose size must be T's). */
+#define CF_SUB(k, req, st, mem, T, tab)                                                            \
+    {                                                                                              \
+        .key = k, .type = CF_T_MAP, .store = CF_ST_SLOT, .required = req, .fn.put = cf_h_map,      \
+        CF__SLOT(st, mem, T), .sub = &(tab)                                                        \
+    }
+/* A handler of the whole object; tab (may be NULL) is what it walks the value,
+ * or each item of it, with. */
+#define CF_OBJ(k, t, req, put_, tab)                                                               \
+    {                                                                                              \
+        .key = k, .type = t, .store = CF_ST_OBJ, .required = req, .fn.put = put_, .sub = tab       \
+    }
+#define CF_CHECK(k, t, req, check_)                                                                \
+    {                                                                                              \
+        .key = k, .type = t, .store = CF_ST_CHECK, .required = req, .fn.check = check_             \
+    }
+#define CF_ACCEPT(k, t)                                                                            \
+    {                                                                                              \
+        .key = k, .type = t, .store = CF_ST_ACCEPT                                                 \
+    }
+#define CF_WARN(k, t, why_)                                                                        \
+    {                                                                                              \
+        .key = k, .type = t, .store = CF_ST_WARN, .why = why_                                      \
+    }
+#define CF_REFUSE(k, why_)                                                                         \
+    {                                                                                              \
+        .key = k, .type = CF_T_ANY, .store = CF_ST_REFUSE, .why = why_                             \
+    }
+#define CF_END                                                                                     \
+    {                                                                                              \
+        .key = NULL                                                                                \
+    }
+
+/* A table for objects of type T. */
+#define CF_TABLE(T, fields_)                                                                       \
+    {                                                                                              \
+        .name = #T, .size = sizeof(T), .fields = fields_                                           \
+    }
+
+/* Walks map n with table tab into obj, an object of tab->size bytes: unknown
+ * fields (with a suggestion), refused fields, wrong types and missing required
+ * fields are reported, warnings given. Returns 0 when nothing was wrong, else
+ * -1. */
+int cf_walk(struct cf_ctx *c, const struct ast_node *n, const struct cf_table *tab, void *obj);
+
+/* cf_walk for an object whose type the compiler knows: checks its size. */
+#define CF_WALK(c, n, tab, objp) cf_walk_sized(c, n, tab, objp, sizeof(*(objp)))
+int cf_walk_sized(struct cf_ctx *c, const struct ast_node *n, const struct cf_table *tab, void *obj,
+                  size_t size);
 
 /* Path helpers: push returns a mark for cf_path_pop. */
 size_t cf_path_key(struct cf_ctx *c, const char *key);
@@ -324,28 +444,75 @@ int cf_oom(struct cf_ctx *c);
 /* True when errors were recorded since the build started. */
 bool cf_failed(const struct cf_ctx *c);
 
-/* Generic handlers. Pointer+count pairs are written at off and
- * off + sizeof(void *). */
-int cf_h_str(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_lstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-/* cf_h_str and cf_h_lstr for parse-time objects: the copy goes to the scratch
- * arena, not the snapshot. */
-int cf_h_tstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_tlstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_strlen(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_u16(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_u32(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_bool(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_dur(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_ppm(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_enum(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_map(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_strs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_lstrs(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_strmap(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_match(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
-int cf_h_headers(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+/* Slot handlers (CF_ST_SLOT); each names the slot type it writes. */
+int cf_h_str(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+             void *p); /* const char *, snapshot arena */
+int cf_h_lstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+              void *p); /* const char *, lower case, snapshot arena */
+int cf_h_tstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+              void *p); /* const char *, scratch arena */
+int cf_h_tlstr(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+               void *p); /* const char *, lower case, scratch arena */
+int cf_h_u16(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+             void *p); /* uint16_t */
+int cf_h_u32(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+             void *p); /* uint32_t */
+int cf_h_bool(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+              void *p); /* bool */
+int cf_h_dur(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+             void *p); /* uint32_t milliseconds */
+int cf_h_ppm(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+             void *p); /* uint32_t parts per million, from {value: PERCENT} */
+int cf_h_enum(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+              void *p); /* an enum of f->size bytes */
+int cf_h_map(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+             void *p); /* a struct walked with f->sub */
+int cf_h_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                void *p); /* struct cf_labels */
+int cf_h_match(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+               void *p); /* struct match *, a StringMatch */
+
+/* Check handlers (CF_ST_CHECK). */
+int cf_check_strmap(struct cf_ctx *c, const struct cf_field *f,
+                    const struct ast_node *n); /* every value a string */
+int cf_check_enum(struct cf_ctx *c, const struct cf_field *f,
+                  const struct ast_node *n); /* one of f->enums */
+int cf_check_strs(struct cf_ctx *c, const struct cf_field *f,
+                  const struct ast_node *n); /* a list of strings */
+
+/* Value parsers for object handlers, which name their members themselves. */
+/* A string with its length in the snapshot arena. */
+int cf_parse_strlen(struct cf_ctx *c, const struct ast_node *n, const char **s, size_t *len);
+/* A list of strings (lower-cased when lower) into the snapshot arena. */
+int cf_parse_strs(struct cf_ctx *c, const struct ast_node *n, bool lower, struct cf_str **v,
+                  size_t *nv);
+/* A value of enum table e into *v; -1 after a diagnostic. */
+int cf_parse_enum(struct cf_ctx *c, const struct cf_enum *e, const struct ast_node *n, int *v);
+/* headers / withoutHeaders / queryParams maps of StringMatch, appended to *v. */
+enum cf_hdr_kind {
+    CF_HDR_HEADERS = 0,
+    CF_HDR_WITHOUT,
+    CF_HDR_QUERY,
+};
+int cf_parse_hdr_matches(struct cf_ctx *c, const struct ast_node *n, enum cf_hdr_kind kind,
+                         struct conf_hdr_match **v, size_t *nv);
+
+/* The percentage table ({value: N}), for CF_PPM, and the StringMatch table. */
+extern const struct cf_table cf_pct_tab;
+extern const struct cf_table cf_string_match_tab;
+
+/* Every table reachable from the documents, for the schema tests and the
+ * structure-aware fuzzer: the document table of each kind. */
+struct cf_kind_schema {
+    const char *kind;            /* "ServiceEntry", ... */
+    const struct cf_table *spec; /* the spec table; NULL for a kind refused whole */
+    const char *why;             /* a kind accepted with a warning or refused: the reason */
+};
+extern const struct cf_kind_schema cf_kind_schemas[];
+extern const size_t cf_nkind_schemas;
+/* The document (apiVersion, kind, metadata, spec) and metadata tables. */
+extern const struct cf_table cf_doc_tab;
+extern const struct cf_table cf_meta_tab;
 
 /* Parses a duration ("1.5s", "250ms", "1m", "1h", "10us", "1h30m") into
  * milliseconds, rounding a non-zero sub-millisecond value up to 1. Returns 0,
@@ -383,7 +550,7 @@ char *cf_printf(struct arena *a, const char *fmt, ...) __attribute__((format(pri
 void cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc);
 
 /* The trafficPolicy table, for re-walking validated policies at compile. */
-extern const struct cf_field cf_policy_tab[];
+extern const struct cf_table cf_policy_tab;
 
 /* Cross-object checks and snapshot construction; 0 or -1. */
 int cf_compile(struct cf_ctx *c);

@@ -272,17 +272,16 @@ test_conf_unsupported_fields_are_rejected(void **state)
 {
     struct fx *f = *state;
     expect_error(f,
-                 VS_HEAD "  - corsPolicy: {allowOrigins: []}\n" V1
+                 VS_HEAD "  - tcp: []\n" V1
                          "    rewrite: {uriRegexRewrite: {match: a, rewrite: b}}\n"
                          "    retries: {attempts: 2, retryRemoteLocalities: true}\n"
-                         "  - match: [{sourceLabels: {app: x}}]\n" V1 SEDR,
-                 "t.yaml:7:5: error: spec.http[0].corsPolicy: not supported by canaryd");
-    expect_diag(f, "t.yaml:9:15: error: spec.http[0].rewrite.uriRegexRewrite: not supported by "
-                   "canaryd");
+                         "  - match: [{uri: {prefix: /}}]\n" V1 SEDR,
+                 "t.yaml:7:5: error: spec.http[0].tcp: unknown field");
+    expect_diag(f, "t.yaml:9:15: error: spec.http[0].rewrite.uriRegexRewrite: regex rewrites are "
+                   "not implemented by canaryd; use a prefix rewrite (rewrite.uri)");
     expect_diag(f, "t.yaml:10:51: error: spec.http[0].retries.retryRemoteLocalities: "
-                   "retryRemoteLocalities: true is not supported by canaryd");
-    expect_diag(f, "t.yaml:11:14: error: spec.http[1].match[0].sourceLabels: not supported by "
-                   "canaryd");
+                   "retryRemoteLocalities: true needs localities, which canaryd does not have; "
+                   "retries already go to other endpoints of the subset");
 }
 
 static void
