@@ -110,7 +110,7 @@ headers:
 	done
 
 fmt:
-	clang-format -i src/*.c include/canaryd/*.h tests/unit/*.c tests/fuzz/*.c
+	clang-format -i src/*.c include/canaryd/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
 
 fmt-check:
 	clang-format --dry-run --Werror src/*.c include/canaryd/*.h

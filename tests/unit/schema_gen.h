@@ -96,9 +96,16 @@ sg_pick(struct sg_src *s, unsigned n)
 
 /* A hostile value of any shape, for the fuzzer's "wrong" choices. */
 static const char *const sg_hostile[] = {
-    "\"\"", "-1", "0", "99999999999999999999", "{}", "[]", "~", "true", "1.5", "\"*\"",
-    "\"a b\"", "\"\\xff\"", "[{}]", "{a: [1, {b: c}]}", "\"0s\"", "\"-1s\"", "\"1ms\"",
-    "\"(a+)+$\"", "\"[\"", "\"h:\"",
+    "\"\"",    "-1",
+    "0",       "99999999999999999999",
+    "{}",      "[]",
+    "~",       "true",
+    "1.5",     "\"*\"",
+    "\"a b\"", "\"\\xff\"",
+    "[{}]",    "{a: [1, {b: c}]}",
+    "\"0s\"",  "\"-1s\"",
+    "\"1ms\"", "\"(a+)+$\"",
+    "\"[\"",   "\"h:\"",
 };
 
 /* A pool of names, so that references between generated objects resolve. */
@@ -270,8 +277,9 @@ static void
 sg_doc(struct sg_out *o, struct sg_src *s, const struct cf_kind_schema *ks, const char *name,
        bool fuzz)
 {
-    sg_printf(o, "---\n{apiVersion: networking.istio.io/v1, kind: %s, metadata: {name: %s}, "
-                 "spec: ",
+    sg_printf(o,
+              "---\n{apiVersion: networking.istio.io/v1, kind: %s, metadata: {name: %s}, "
+              "spec: ",
               ks->kind, name);
     if (ks->spec != NULL)
         sg_map(o, s, ks->spec, fuzz);
