@@ -353,10 +353,10 @@ keep_regexes(struct cf_ctx *c)
     *t = (struct cf_regexes){0};
 }
 
-/* Ends the build begun on set: the cross-object checks and the snapshot, on
- * a clean parse only (a half-read object would produce misleading follow-up
- * errors). Frees the context and the scratch arena. Returns the snapshot, or
- * NULL when any error was recorded. */
+/* Ends the build begun on set: the cross-object checks, for every object
+ * that parsed (so that one run reports everything), then the snapshot when
+ * nothing was wrong. Frees the context and the scratch arena. Returns the
+ * snapshot, or NULL when any error was recorded. */
 static struct conf *
 build_end(struct cf_ctx *c, struct ast_set *set)
 {
@@ -366,8 +366,7 @@ build_end(struct cf_ctx *c, struct ast_set *set)
     move_diags(c->out_diags, &c->parse_diags);
     diag_list_fini(&c->parse_diags);
     c->diags = c->out_diags;
-    if (!cf_failed(c))
-        cf_compile(c);
+    cf_compile(c);
     keep_regexes(c);
     bool failed = cf_failed(c);
     arena_free(c->tmp);

@@ -53,6 +53,8 @@ struct comp {
     struct cf_map se_host; /* fqdn -> struct cf_obj * */
     struct cf_map dr_host; /* fqdn -> struct cf_obj * */
     struct cf_map gw_name; /* "ns/name" -> struct cf_obj * */
+    struct cf_map broken;  /* fqdn of a ServiceEntry or DestinationRule host whose
+                              document had errors -> its struct cf_obj * */
     struct cf_map cl_key;  /* cluster key -> struct ccl * */
     struct cf_vec cls;     /* struct ccl * */
     struct cf_vec lis;     /* struct clis * */
@@ -99,6 +101,8 @@ check_dup_names(struct cf_ctx *c)
         struct cf_map seen = {0};
         for (size_t i = 0; i < c->objs[k].n; i++) {
             struct cf_obj *o = OBJ(c, k, i);
+            if (o->meta.name == NULL)
+                continue;
             const char *key = cf_printf(c->tmp, "%s/%s", o->meta.ns, o->meta.name);
             void *old = NULL;
             int rc = key != NULL ? cf_map_put(c->tmp, &seen, key, strlen(key), o, &old) : -1;
@@ -202,6 +206,8 @@ check_subsets(struct comp *m, struct cf_obj *o)
     char buf[FQDN_BUF];
     const char *h = fqdn_tmp(c, dr->host, o->meta.ns, buf);
     const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
+    if (se == NULL && cf_map_get(&m->broken, h, strlen(h)) != NULL)
+        return;
     for (size_t i = 0; i < dr->nsubsets; i++) {
         const struct cf_subset *s = &dr->subsets[i];
         for (size_t j = 0; j < i; j++)
@@ -285,6 +291,8 @@ check_destref(struct comp *m, const struct cf_destref *r, const char *ns)
     const char *h = fqdn_tmp(c, r->host, ns, buf);
     const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
     const struct cf_obj *dr = cf_map_get(&m->dr_host, h, strlen(h));
+    if (cf_map_get(&m->broken, h, strlen(h)) != NULL)
+        return; /* its ServiceEntry or DestinationRule was reported already */
     if (se != NULL && r->port != 0 && find_port(se, r->port) == NULL)
         cf_err_at(c, &r->port_where, "port %u is not a port of ServiceEntry %s/%s",
                   (unsigned)r->port, se->meta.ns, se->meta.name);
@@ -404,9 +412,39 @@ index_gateways(struct comp *m)
     struct cf_ctx *c = m->c;
     for (size_t i = 0; i < c->objs[CF_GW].n; i++) {
         struct cf_obj *o = OBJ(c, CF_GW, i);
+        if (o->meta.name == NULL)
+            continue;
         const char *key = cf_printf(c->tmp, "%s/%s", o->meta.ns, o->meta.name);
         if (key == NULL || cf_map_put(c->tmp, &m->gw_name, key, strlen(key), o, NULL) == -1)
             cf_oom(c);
+    }
+}
+
+static void
+mark_broken(struct comp *m, const struct cf_obj *o, const char *host)
+{
+    if (host == NULL)
+        return;
+    const char *h = fqdn(m->c, host, o->meta.ns);
+    if (h == NULL || cf_map_put(m->c->tmp, &m->broken, h, strlen(h), (void *)o, NULL) == -1)
+        cf_oom(m->c);
+}
+
+/* Objects whose documents had errors are not checked further; the hosts
+ * they name are remembered so that references to them add no errors. */
+static void
+index_broken(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    for (size_t i = 0; i < c->objs[CF_SE].n; i++) {
+        const struct cf_obj *o = OBJ(c, CF_SE, i);
+        for (size_t j = 0; o->failed && j < o->u.se.nhosts; j++)
+            mark_broken(m, o, o->u.se.hosts[j].s);
+    }
+    for (size_t i = 0; i < c->objs[CF_DR].n; i++) {
+        const struct cf_obj *o = OBJ(c, CF_DR, i);
+        if (o->failed)
+            mark_broken(m, o, o->u.dr.host);
     }
 }
 
@@ -416,12 +454,16 @@ check_all(struct comp *m)
     struct cf_ctx *c = m->c;
     check_dup_names(c);
     index_gateways(m);
+    index_broken(m);
     for (size_t i = 0; i < c->objs[CF_SE].n; i++)
-        check_se(m, OBJ(c, CF_SE, i));
+        if (!OBJ(c, CF_SE, i)->failed)
+            check_se(m, OBJ(c, CF_SE, i));
     for (size_t i = 0; i < c->objs[CF_DR].n; i++)
-        check_dr(m, OBJ(c, CF_DR, i));
+        if (!OBJ(c, CF_DR, i)->failed)
+            check_dr(m, OBJ(c, CF_DR, i));
     for (size_t i = 0; i < c->objs[CF_VS].n; i++)
-        check_vs(m, OBJ(c, CF_VS, i));
+        if (!OBJ(c, CF_VS, i)->failed)
+            check_vs(m, OBJ(c, CF_VS, i));
 }
 
 /* ---- clusters and endpoints ---- */

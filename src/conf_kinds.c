@@ -1660,7 +1660,9 @@ cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc)
     o->kind = k->kind;
     o->where = (struct cf_where){.loc = root->loc, .path = ""};
     c->cur = o;
+    size_t nerrors = c->diags->nerrors;
     CF_WALK(c, root, &cf_doc_tab, o);
+    o->failed = c->diags->nerrors > nerrors;
     if (o->meta.ns == NULL)
         o->meta.ns = "default";
     c->cur = NULL;

@@ -229,6 +229,8 @@ struct cf_gw {
 
 struct cf_obj {
     enum cf_kind kind;
+    bool failed; /* its document had errors: checked no further, and what refers to it
+                    gets no follow-up errors */
     struct cf_meta meta;
     struct conf_key split_key; /* canaryd.io/split-key (VirtualService) */
     struct cf_where where;     /* the document */

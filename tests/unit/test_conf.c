@@ -393,6 +393,28 @@ test_conf_zero_weight_gets_empty_range(void **state)
     assert_int_equal(f->dl.n, 0);
 }
 
+/* One run lists everything: a parse error in one object does not hide the
+ * semantic errors of the others, and adds none for what refers to it. */
+static void
+test_conf_all_errors_in_one_run(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\n"
+                 "kind: DestinationRule\n"
+                 "metadata: {name: broken}\n"
+                 "spec:\n"
+                 "  host: reviews\n"
+                 "  subsetz: []\n"
+                 "---\n" VS_HEAD "  - route:\n"
+                 "    - {destination: {host: mobile-api, subset: v3}, weight: 50}\n"
+                 "    - {destination: {host: reviews, subset: v9}, weight: 50}\n" SEDR,
+                 "t.yaml:6:3: error: spec.subsetz: unknown field (did you mean \"subsets\"?)");
+    expect_diag(f, "t.yaml:15:48: error: spec.http[0].route[0].destination.subset: subset \"v3\" "
+                   "is not defined by DestinationRule default/mobile-api");
+    assert_int_equal(f->dl.nerrors, 2);
+}
+
 static void
 test_conf_undefined_subsets_are_reported(void **state)
 {
@@ -1008,6 +1030,7 @@ main(void)
         T(test_conf_weights_not_100_warn_and_stay_relative),
         T(test_conf_zero_weight_gets_empty_range),
         T(test_conf_undefined_subsets_are_reported),
+        T(test_conf_all_errors_in_one_run),
         T(test_conf_subset_of_host_without_service_entry_is_reported),
         T(test_conf_subset_selecting_nothing_is_an_error),
         T(test_conf_route_actions_must_be_exactly_one),
