@@ -12,6 +12,7 @@
 #include "canaryd/common.h"
 #include "canaryd/conf_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "canaryd/arena.h"
@@ -1185,11 +1186,42 @@ h_retries(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     return CF_WALK(c, n, &retries_tab, rt);
 }
 
+/* The deprecated integer percent forms (fault percent, mirrorPercent): 0 to
+ * 100, validated here, applied by the map's handler when the percentage form
+ * is not also given (Istio lets the newer form win). */
+static int
+check_int_percent(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
+{
+    uint32_t v;
+    return cf_h_u32(c, f, n, &v);
+}
+
+#define CF_INT_PERCENT(k)                                                                          \
+    {.key = k, .type = CF_T_INT, .store = CF_ST_CHECK, .fn.check = check_int_percent, .min = 0,    \
+     .max = 100}
+
+/* The ppm an integer percent n stands for; n was validated by its entry. */
+static uint32_t
+int_percent_ppm(const struct ast_node *n)
+{
+    return (uint32_t)strtoul(n->str, NULL, 10) * 10000u;
+}
+
+/* The value of the deprecated integer form k of map n, when n does not also
+ * have the percentage form; NULL otherwise. */
+static const struct ast_node *
+old_percent(const struct ast_node *n, const char *k, const char *newer)
+{
+    const struct ast_node *v = ast_map_get(n, k);
+    if (v == NULL || ast_map_get(n, newer) != NULL || ast_scalar_kind(v) != AST_S_INT)
+        return NULL;
+    return v;
+}
+
 static const struct cf_field delay_fields[] = {
     CF_DUR("fixedDelay", true, struct conf_fault, delay_ms),
     CF_PPM("percentage", false, struct conf_fault, delay_ppm),
-    CF_REFUSE("percent", "the deprecated integer percent is not implemented by canaryd; use "
-                         "percentage.value"),
+    CF_INT_PERCENT("percent"),
     CF_REFUSE("exponentialDelay", "exponentialDelay is not implemented by canaryd"),
     CF_END,
 };
@@ -1200,8 +1232,7 @@ static const struct cf_field abort_fields[] = {
     CF_PPM("percentage", false, struct conf_fault, abort_ppm),
     CF_REFUSE("grpcStatus", "gRPC needs HTTP/2, which is not yet available in canaryd"),
     CF_REFUSE("http2Error", "HTTP/2 is not yet available in canaryd"),
-    CF_REFUSE("percent", "the deprecated integer percent is not implemented by canaryd; use "
-                         "percentage.value"),
+    CF_INT_PERCENT("percent"),
     CF_END,
 };
 static const struct cf_table abort_tab = CF_TABLE(struct conf_fault, abort_fields);
@@ -1213,7 +1244,12 @@ h_delay(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
     struct conf_fault *ft = obj;
     ft->has_delay = true;
     ft->delay_ppm = CONF_PPM_ALL;
-    return CF_WALK(c, n, &delay_tab, ft);
+    if (CF_WALK(c, n, &delay_tab, ft) == -1)
+        return -1;
+    const struct ast_node *pct = old_percent(n, "percent", "percentage");
+    if (pct != NULL)
+        ft->delay_ppm = int_percent_ppm(pct);
+    return 0;
 }
 
 static int
@@ -1223,7 +1259,12 @@ h_abort(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
     struct conf_fault *ft = obj;
     ft->has_abort = true;
     ft->abort_ppm = CONF_PPM_ALL;
-    return CF_WALK(c, n, &abort_tab, ft);
+    if (CF_WALK(c, n, &abort_tab, ft) == -1)
+        return -1;
+    const struct ast_node *pct = old_percent(n, "percent", "percentage");
+    if (pct != NULL)
+        ft->abort_ppm = int_percent_ppm(pct);
+    return 0;
 }
 
 static const struct cf_field fault_fields[] = {
@@ -1303,10 +1344,11 @@ static const struct cf_field route_fields[] = {
     CF_SUB("headers", false, struct conf_route, headers, struct conf_headers, headers_tab),
     CF_REFUSE("delegate", "delegate is not implemented by canaryd"),
     CF_REFUSE("corsPolicy", "corsPolicy is not implemented by canaryd"),
-    CF_REFUSE("mirrorPercent", "the deprecated mirrorPercent is not implemented by canaryd; use "
-                               "mirrorPercentage"),
-    CF_REFUSE("mirror_percent", "the deprecated mirror_percent is not implemented by canaryd; "
-                                "use mirrorPercentage"),
+    CF_INT_PERCENT("mirrorPercent"),
+    CF_INT_PERCENT("mirror_percent"),
+    CF_WARN("websocketUpgrade", CF_T_BOOL,
+            "canaryd always tunnels an Upgrade (WebSocket) request to the upstream; "
+            "websocketUpgrade is not needed"),
     CF_END,
 };
 static const struct cf_table route_tab = CF_TABLE(struct conf_route, route_fields);
@@ -1332,7 +1374,7 @@ check_route(struct cf_ctx *c, struct cf_route *r, const struct ast_node *n)
         return -1;
     }
     if (r->has_mirror_ppm && r->mirror == NULL) {
-        cf_err(c, n, "mirrorPercentage needs mirror");
+        cf_err(c, n, "mirrorPercentage (or mirrorPercent) needs mirror");
         return -1;
     }
     return 0;
@@ -1362,6 +1404,21 @@ walk_routes(struct cf_ctx *c, const struct ast_node *n, struct cf_vs *vs)
     return rc;
 }
 
+/* mirrorPercent (mirror_percent), when mirrorPercentage is not given. */
+static void
+mirror_int_percent(struct cf_route *r, const struct ast_node *route)
+{
+    if (route->type != AST_MAP)
+        return;
+    const struct ast_node *pct = old_percent(route, "mirrorPercent", "mirrorPercentage");
+    if (pct == NULL)
+        pct = old_percent(route, "mirror_percent", "mirrorPercentage");
+    if (pct == NULL)
+        return;
+    r->has_mirror_ppm = true;
+    r->mirror_ppm = int_percent_ppm(pct);
+}
+
 /* The routes are built in place in the snapshot (vs->out becomes
  * conf_vs.routes), so only the parse-time parts are scratch. */
 static int
@@ -1379,6 +1436,7 @@ h_routes(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
         struct cf_route *r = &vs->routes[i];
         size_t mark = cf_path_idx(c, i);
         r->where = cf_where_here(c, n->items[i]);
+        mirror_int_percent(r, n->items[i]);
         if (r->mirror != NULL)
             r->mirror->ppm = r->has_mirror_ppm ? r->mirror_ppm : CONF_PPM_ALL;
         if (n->items[i]->type == AST_MAP && check_route(c, r, n->items[i]) == -1)

@@ -232,7 +232,8 @@ sg_needs(const struct sg_src *s, const struct cf_table *t, const struct cf_field
     if (strcmp(t->name, "struct conf_route") == 0 && strcmp(f->key, "route") == 0)
         return want == NULL || !sg_is_action(want->key);
     if (strcmp(t->name, "struct conf_route") == 0 && strcmp(f->key, "mirror") == 0)
-        return want != NULL && strcmp(want->key, "mirrorPercentage") == 0;
+        return want != NULL && strncmp(want->key, "mirror", 6) == 0 &&
+               strcmp(want->key, "mirrors") != 0 && strcmp(want->key, "mirror") != 0;
     return false;
 }
 
