@@ -1197,8 +1197,10 @@ check_int_percent(struct cf_ctx *c, const struct cf_field *f, const struct ast_n
 }
 
 #define CF_INT_PERCENT(k)                                                                          \
-    {.key = k, .type = CF_T_INT, .store = CF_ST_CHECK, .fn.check = check_int_percent, .min = 0,    \
-     .max = 100}
+    {                                                                                              \
+        .key = k, .type = CF_T_INT, .store = CF_ST_CHECK, .fn.check = check_int_percent, .min = 0, \
+        .max = 100                                                                                 \
+    }
 
 /* The ppm an integer percent n stands for; n was validated by its entry. */
 static uint32_t

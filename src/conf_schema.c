@@ -802,6 +802,14 @@ is_token(const char *s, size_t len)
 static int
 header_name(struct cf_ctx *c, const struct ast_node *k, const char **name)
 {
+    if (k->len > 0 && k->str[0] == '@') {
+        cf_err(c, k,
+               "matching on \"%s\" needs JWT authentication (RequestAuthentication), which "
+               "canaryd does not do; authenticate in front of canaryd and match on a header it "
+               "sets",
+               k->str);
+        return -1;
+    }
     if (!is_token(k->str, k->len)) {
         cf_err(c, k, "invalid header name \"%s\"", k->str);
         return -1;
