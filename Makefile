@@ -37,7 +37,7 @@ LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all deps run test check check-unit check-e2e check-asan unit e2e fuzz fuzz-run \
-        bench fmt fmt-check headers clean
+        bench fmt fmt-check headers compat-table clean
 
 all: $(B)/canaryd
 
@@ -103,6 +103,10 @@ run: deps $(B)/canaryd
 
 bench: deps $(B)/canaryd
 	@bash bench/run.sh
+
+# Rewrites README.md's Istio compatibility table from the schema tables.
+compat-table: $(B)/tests/test_schema
+	CANARYD_COMPAT_WRITE=1 $(B)/tests/test_schema >/dev/null
 
 headers:
 	@for h in $(HEADERS); do \

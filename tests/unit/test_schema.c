@@ -209,6 +209,158 @@ test_schema_service_entry_location_after_hosts_compiles(void **state)
     diag_list_fini(&dl);
 }
 
+/* ---- the README's Istio compatibility table, generated from the tables ---- */
+
+struct seen_tabs {
+    const struct cf_table *v[256];
+    const char *at[256]; /* where each was first listed */
+    size_t n;
+};
+
+static const char *
+seen_at(const struct seen_tabs *st, const struct cf_table *t)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (st->v[i] == t)
+            return st->at[i];
+    return NULL;
+}
+
+static void
+md_escape(struct sg_out *o, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '|')
+            sg_puts(o, "\\|");
+        else
+            sg_put(o, s, 1);
+    }
+}
+
+static void
+table_rows(struct sg_out *o, struct seen_tabs *st, const struct cf_table *t, const char *prefix)
+{
+    for (const struct cf_field *f = t->fields; f->key != NULL; f++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s.%s", prefix, f->key);
+        sg_printf(o, "| `%s` | ", path);
+        const char *same = f->sub != NULL ? seen_at(st, f->sub) : NULL;
+        switch (f->store) {
+        case CF_ST_WARN:
+            sg_puts(o, "accepted with a warning: ");
+            md_escape(o, f->why);
+            break;
+        case CF_ST_REFUSE:
+            sg_puts(o, "refused: ");
+            md_escape(o, f->why);
+            break;
+        case CF_ST_ACCEPT:
+            sg_puts(o, "accepted (read elsewhere, or written by the API server)");
+            break;
+        default:
+            sg_puts(o, "acted on");
+            if (same != NULL)
+                sg_printf(o, "; its fields as `%s`", same);
+            break;
+        }
+        sg_puts(o, " |\n");
+        if (f->sub != NULL && same == NULL && st->n < countof(st->v)) {
+            char *at = strdup(path);
+            assert_non_null(at);
+            st->v[st->n] = f->sub;
+            st->at[st->n++] = at;
+            table_rows(o, st, f->sub, path);
+        }
+    }
+}
+
+/* The Markdown table of every Istio field canaryd reads, with what it does. */
+static void
+compat_table(struct sg_out *o)
+{
+    struct seen_tabs st = {.n = 0};
+    sg_puts(o, "| Field | canaryd |\n|---|---|\n");
+    sg_puts(o, "| **metadata** (every kind) | read; every field below |\n");
+    table_rows(o, &st, &cf_meta_tab, "metadata");
+    for (size_t i = 0; i < cf_nkind_schemas; i++) {
+        const struct cf_kind_schema *ks = &cf_kind_schemas[i];
+        if (ks->spec == NULL) {
+            sg_printf(o, "| **%s** | ", ks->kind);
+            md_escape(o, ks->why != NULL ? ks->why : "");
+            sg_puts(o, " |\n");
+            continue;
+        }
+        sg_printf(o, "| **%s** | %s |\n", ks->kind,
+                  ks->why != NULL ? ks->why : "read; every field below");
+        table_rows(o, &st, ks->spec, ks->kind);
+    }
+    for (size_t i = 0; i < st.n; i++)
+        free((char *)st.at[i]);
+}
+
+#define COMPAT_BEGIN "<!-- compat-table:begin (make compat-table) -->\n"
+#define COMPAT_END "<!-- compat-table:end -->"
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0, r;
+    do {
+        if (n + 65536 > cap) {
+            char *nb = realloc(buf, cap = cap * 2 + 65536);
+            assert_non_null(nb);
+            buf = nb;
+        }
+        r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+    } while (r > 0);
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* README.md's table is the generated one. With CANARYD_COMPAT_WRITE=1 the
+ * test rewrites it instead (make compat-table). */
+static void
+test_schema_readme_compat_table_is_current(void **state)
+{
+    (void)state;
+    const char *root = getenv("CANARYD_ROOT");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/README.md", root != NULL ? root : ".");
+    size_t len = 0;
+    char *readme = slurp(path, &len);
+    assert_non_null(readme);
+    char *b = strstr(readme, COMPAT_BEGIN);
+    char *e = b != NULL ? strstr(b, COMPAT_END) : NULL;
+    if (b == NULL || e == NULL)
+        fail_msg("%s has no %s ... %s section", path, COMPAT_BEGIN, COMPAT_END);
+    b += strlen(COMPAT_BEGIN);
+    struct sg_out t = {0};
+    compat_table(&t);
+    assert_false(t.oom);
+    bool same = (size_t)(e - b) == t.len && memcmp(b, t.buf, t.len) == 0;
+    const char *w = getenv("CANARYD_COMPAT_WRITE");
+    if (!same && w != NULL && strcmp(w, "1") == 0) {
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        fwrite(readme, 1, (size_t)(b - readme), f);
+        fwrite(t.buf, 1, t.len, f);
+        fwrite(e, 1, len - (size_t)(e - readme), f);
+        assert_int_equal(fclose(f), 0);
+        same = true;
+    }
+    if (!same)
+        fail_msg("README.md's Istio compatibility table is out of date: run make compat-table");
+    free(t.buf);
+    free(readme);
+}
+
 int
 main(void)
 {
@@ -216,6 +368,7 @@ main(void)
         cmocka_unit_test(test_schema_entries_fit_their_tables),
         cmocka_unit_test(test_schema_every_field_accepts_a_valid_value),
         cmocka_unit_test(test_schema_service_entry_location_after_hosts_compiles),
+        cmocka_unit_test(test_schema_readme_compat_table_is_current),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }
