@@ -37,7 +37,7 @@ LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all deps run test check check-unit check-e2e check-asan unit e2e fuzz fuzz-run \
-        bench fmt fmt-check headers compat-table clean
+        bench fmt fmt-check headers compat-table fuzz-dict clean
 
 all: $(B)/canaryd
 
@@ -107,6 +107,10 @@ bench: deps $(B)/canaryd
 # Rewrites README.md's Istio compatibility table from the schema tables.
 compat-table: $(B)/tests/test_schema
 	CANARYD_COMPAT_WRITE=1 $(B)/tests/test_schema >/dev/null
+
+# Rewrites the loader's libFuzzer dictionary from the schema tables.
+fuzz-dict: $(B)/tests/test_schema
+	CANARYD_DICT_WRITE=tests/fuzz/fuzz_conf.dict $(B)/tests/test_schema >/dev/null
 
 headers:
 	@for h in $(HEADERS); do \

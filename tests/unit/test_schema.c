@@ -361,6 +361,48 @@ test_schema_readme_compat_table_is_current(void **state)
     free(readme);
 }
 
+/* ---- the libFuzzer dictionary of the loader ---- */
+
+static void
+dict_table(FILE *f, struct seen_tabs *st, const struct cf_table *t)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (st->v[i] == t)
+            return;
+    if (st->n < countof(st->v))
+        st->v[st->n++] = t;
+    for (const struct cf_field *fl = t->fields; fl->key != NULL; fl++) {
+        fprintf(f, "\"%s:\"\n", fl->key);
+        for (const struct cf_enum *e = fl->enums; e != NULL && e->name != NULL; e++)
+            fprintf(f, "\"%s\"\n", e->name);
+        if (fl->sub != NULL)
+            dict_table(f, st, fl->sub);
+    }
+}
+
+/* With CANARYD_DICT_WRITE=PATH, writes every field name and enum value of
+ * the schema tables as a libFuzzer dictionary (tests/fuzz/fuzz_conf.dict). */
+static void
+test_schema_fuzz_dictionary(void **state)
+{
+    (void)state;
+    const char *path = getenv("CANARYD_DICT_WRITE");
+    if (path == NULL)
+        skip();
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    struct seen_tabs st = {.n = 0};
+    fprintf(f, "# Generated from the schema tables: make fuzz-dict\n");
+    for (size_t i = 0; i < cf_nkind_schemas; i++) {
+        fprintf(f, "\"%s\"\n", cf_kind_schemas[i].kind);
+        if (cf_kind_schemas[i].spec != NULL)
+            dict_table(f, &st, cf_kind_schemas[i].spec);
+    }
+    dict_table(f, &st, &cf_doc_tab);
+    dict_table(f, &st, &cf_meta_tab);
+    assert_int_equal(fclose(f), 0);
+}
+
 int
 main(void)
 {
@@ -369,6 +411,7 @@ main(void)
         cmocka_unit_test(test_schema_every_field_accepts_a_valid_value),
         cmocka_unit_test(test_schema_service_entry_location_after_hosts_compiles),
         cmocka_unit_test(test_schema_readme_compat_table_is_current),
+        cmocka_unit_test(test_schema_fuzz_dictionary),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }
