@@ -249,7 +249,9 @@ struct h1_parse {
     bool is_request;
     bool has_cl;
     bool has_te;
-    bool te_chunked; /* chunked seen and, so far, the final coding */
+    bool te_chunked;    /* chunked seen and, so far, the final coding */
+    bool te_unknown;    /* a request coding canaryd does not know (501) */
+    bool has_bad_major; /* HTTP-version with a major other than 1 (505) */
     uint8_t nhost;
 };
 
@@ -342,23 +344,37 @@ expect_crlf(struct h1_parse *ps, const char *why)
     return 1;
 }
 
-/* Consumes "HTTP/1.0" or "HTTP/1.1"; any prefix of them is "need more". */
+/* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 2.3): '#' is a digit. */
+static const char version_shape[] = "HTTP/#.#";
+
+static bool
+version_char_ok(size_t i, char c)
+{
+    if (version_shape[i] == '#')
+        return c >= '0' && c <= '9';
+    return c == version_shape[i];
+}
+
+/* Consumes an HTTP-version; any prefix of one is "need more". HTTP/1.0 and
+ * HTTP/1.1 are parsed; another major version is well-formed but unsupported
+ * (ps->has_bad_major: 505 once the line is complete); another 1.x is 400. */
 static int
 parse_version(struct h1_parse *ps)
 {
-    static const char proto[] = "HTTP/1.";
     size_t avail = (size_t)(ps->end - ps->p);
+    size_t n = MIN(avail, sizeof(version_shape) - 1);
 
-    if (unlikely(avail < 8)) {
-        if (memcmp(ps->p, proto, MIN(avail, sizeof(proto) - 1)) != 0)
-            return fail(ps, 400, "unsupported HTTP version");
-        return ran_out(ps);
+    for (size_t i = 0; i < n; i++) {
+        if (!version_char_ok(i, ps->p[i]))
+            return fail(ps, 400, "malformed HTTP version");
     }
-    if (memcmp(ps->p, proto, sizeof(proto) - 1) != 0)
-        return fail(ps, 400, "unsupported HTTP version");
-    if (ps->p[7] != '0' && ps->p[7] != '1')
-        return fail(ps, 400, "unsupported HTTP version");
-    ps->msg->version_minor = (uint8_t)(ps->p[7] - '0');
+    if (unlikely(avail < sizeof(version_shape) - 1))
+        return ran_out(ps);
+    if (ps->p[5] != '1')
+        ps->has_bad_major = true;
+    else if (ps->p[7] != '0' && ps->p[7] != '1')
+        return fail(ps, 400, "unsupported HTTP/1 minor version");
+    ps->msg->version_minor = ps->has_bad_major ? 1 : (uint8_t)(ps->p[7] - '0');
     ps->p += 8;
     return 1;
 }
@@ -522,6 +538,9 @@ parse_request_line(struct h1_parse *ps)
     window_pop(ps, saved);
     if (rc > 0)
         rc = expect_crlf(ps, "invalid request line");
+    /* Before the target's form: "PRI * HTTP/2.0" is a version problem. */
+    if (rc > 0 && ps->has_bad_major)
+        return fail(ps, 505, "HTTP major version other than 1");
     if (rc > 0)
         rc = classify_target(ps);
     return rc;
@@ -634,8 +653,9 @@ te_coding(struct h1_parse *ps, const char *s, size_t n)
         ps->te_chunked = true;
         return 1;
     }
+    /* Answered 501 once the whole head proved well-formed (request_finish). */
     if (ps->is_request && !is_request_coding(s, n))
-        return fail(ps, 400, "unknown transfer-coding");
+        ps->te_unknown = true;
     ps->msg->flags |= H1_F_TE_OTHER;
     return 1;
 }
@@ -850,6 +870,10 @@ request_finish(struct h1_parse *ps)
 
     if (m->version_minor == 1 && ps->nhost == 0)
         return fail(ps, 400, "missing Host");
+    /* RFC 9112 6.1: a coding the server does not understand is 501; one it
+     * knows but not last before chunked leaves the length unknown: 400 (6.3). */
+    if (ps->te_unknown)
+        return fail(ps, 501, "transfer-coding not implemented");
     if (ps->has_te && !ps->te_chunked)
         return fail(ps, 400, "final transfer-coding is not chunked");
     if (ps->te_chunked)
@@ -928,6 +952,8 @@ parse_status_line(struct h1_parse *ps)
     struct h1_window saved = window_push(ps, H1_MAX_REQUEST_LINE + 1, 414);
     int rc = parse_version(ps);
 
+    if (rc > 0 && ps->has_bad_major)
+        rc = fail(ps, 502, "HTTP major version other than 1");
     if (rc > 0)
         rc = parse_status_code(ps);
     if (rc > 0)

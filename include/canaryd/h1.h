@@ -9,8 +9,8 @@
  *   > 0  the head is complete; the value is its length in bytes (through the
  *        blank line); the message fields are filled in;
  *   0    incomplete, call again with more bytes (from the start of the head);
- *   < 0  malformed: msg->err_status says what to answer (400, 414, 431 for a
- *        request; 502 for a response) and msg->err says why (static string).
+ *   < 0  malformed: msg->err_status says what to answer (400, 414, 431, 501,
+ *        505 for a request; 502 for a response) and msg->err says why (static string).
  */
 #ifndef CANARYD_H1_H
 #define CANARYD_H1_H
@@ -92,10 +92,13 @@ struct h1_msg {
  * Duplicate Content-Length (separate lines or a "5, 5" list) is accepted only when
  * every value is the same number. Transfer-Encoding on a request must end in a single
  * chunked; gzip, x-gzip, deflate, compress and x-compress may precede it
- * (H1_F_TE_OTHER); anything else is 400, as is Transfer-Encoding on HTTP/1.0.
- * Rejects (400): invalid method token, version other than HTTP/1.0 or HTTP/1.1,
- * CL together with TE, differing or malformed Content-Length, Transfer-Encoding
- * whose final coding is not chunked (or chunked applied twice), obs-fold, bare
+ * (H1_F_TE_OTHER). A coding name outside that list (and not chunked) is 501 once
+ * the rest of the head is well-formed (RFC 9112 6.1), unless chunked came before
+ * it (400). Transfer-Encoding on HTTP/1.0 is 400. A well-formed request line
+ * whose HTTP-version has a major other than 1 ("HTTP/2.0", "PRI * HTTP/2.0") is
+ * 505. Rejects (400): invalid method token, a malformed HTTP-version or HTTP/1.x
+ * other than 1.0 and 1.1, CL together with TE, differing or malformed Content-Length,
+ * Transfer-Encoding whose final coding is not chunked (or chunked applied twice), obs-fold, bare
  * CR, NUL or other control characters in names or values, whitespace before the
  * colon or inside a name, an HTTP/1.1 request without exactly one Host, more
  * than one Host. 414 when the request line exceeds H1_MAX_REQUEST_LINE, 431 when

@@ -110,7 +110,8 @@ parse(const uint8_t *data, size_t len, bool is_request, const char *method, stru
     if (rc < 0) {
         BUG_ON(m->err == NULL);
         if (is_request)
-            BUG_ON(m->err_status != 400 && m->err_status != 414 && m->err_status != 431);
+            BUG_ON(m->err_status != 400 && m->err_status != 414 && m->err_status != 431 &&
+                   m->err_status != 501 && m->err_status != 505);
         else
             BUG_ON(m->err_status != 502);
     }

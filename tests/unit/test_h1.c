@@ -452,14 +452,32 @@ test_h1_request_bad_version_400(void **state)
 {
     (void)state;
     static const char *const versions[] = {
-        "HTTP/2.0",  "HTTP/1.2", "HTTP/0.9", "http/1.1", "HTTP/1.10",
-        "HTTP/1.1 ", "HTTP/1",   "HTTP/11",  "HTTP/1.x", "HTTP/3",
+        "HTTP/1.2", "http/1.1", "HTTP/1.10", "HTTP/1.1 ", "HTTP/1",    "HTTP/11",
+        "HTTP/1.x", "HTTP/3",   "HTTP/2.0 ", "HTTP/x.0",  "HTTP/2.00", "HTTP/20.0",
     };
     for (size_t i = 0; i < countof(versions); i++) {
         char s[128];
         snprintf(s, sizeof(s), "GET / %s\r\n" HOST "\r\n", versions[i]);
         assert_req_fails(s, 400);
     }
+}
+
+static void
+test_h1_request_other_major_version_505(void **state)
+{
+    (void)state;
+    static const char *const versions[] = {"HTTP/2.0", "HTTP/0.9", "HTTP/3.0", "HTTP/9.9"};
+    for (size_t i = 0; i < countof(versions); i++) {
+        char s[128];
+        snprintf(s, sizeof(s), "GET / %s\r\n" HOST "\r\n", versions[i]);
+        assert_req_fails(s, 505);
+    }
+    /* The HTTP/2 connection preface: the version is judged before "*" is. */
+    assert_req_fails("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505);
+    /* Known at the end of the request line, before any header is read. */
+    assert_req_fails("GET / HTTP/2.0\r\nBad Name: x\r\n\r\n", 505);
+    /* A response from an upstream with another major is a bad response. */
+    assert_resp_fails("HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", "GET");
 }
 
 static void
@@ -512,9 +530,19 @@ test_h1_request_bad_transfer_encoding_400(void **state)
 {
     (void)state;
     static const char *const values[] = {
-        "chunked, gzip", "chunked, chunked", "gzip",         "identity",
-        "foo, chunked",  "chunked;q=1",      "chunked ;a=b", "",
-        " , ",           "chunked\x01",      "chun ked",     "x-foo",
+        "chunked, gzip",
+        "chunked, chunked",
+        "gzip",
+        "gzip, deflate",
+        "chunked;q=1",
+        "chunked ;a=b",
+        "",
+        " , ",
+        "chunked\x01",
+        "chun ked",
+        "chunked, foo",
+        "chunked, xchunked",
+        "x-gzip",
     };
     for (size_t i = 0; i < countof(values); i++) {
         char s[256];
@@ -525,6 +553,30 @@ test_h1_request_bad_transfer_encoding_400(void **state)
                      400);
     assert_req_fails(GET11 HOST "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n",
                      400);
+}
+
+static void
+test_h1_request_unknown_transfer_coding_501(void **state)
+{
+    (void)state;
+    static const char *const values[] = {
+        "xchunked", "identity", "x-foo", "foo, chunked", "gzip, foo, chunked", "trailers", "br",
+    };
+    for (size_t i = 0; i < countof(values); i++) {
+        char s[256];
+        snprintf(s, sizeof(s), GET11 HOST "Transfer-Encoding: %s\r\n\r\n", values[i]);
+        assert_req_fails(s, 501);
+    }
+    assert_req_fails(GET11 HOST "Transfer-Encoding: foo\r\nTransfer-Encoding: chunked\r\n\r\n",
+                     501);
+    /* Faulty framing or syntax anywhere in the head still wins: 400. */
+    assert_req_fails(GET11 HOST "Transfer-Encoding: xchunked\r\nContent-Length: 3\r\n\r\n", 400);
+    assert_req_fails(GET11 HOST "Content-Length: 3\r\nTransfer-Encoding: xchunked\r\n\r\n", 400);
+    assert_req_fails(GET11 HOST "Transfer-Encoding: xchunked\r\nBad Name: x\r\n\r\n", 400);
+    assert_req_fails(GET11 "Transfer-Encoding: xchunked\r\n\r\n", 400); /* no Host */
+    assert_req_fails("POST / HTTP/1.0\r\nTransfer-Encoding: xchunked\r\n\r\n", 400);
+    /* Response codings are not judged: the body is then close-delimited. */
+    assert_resp_ok("HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n", "GET");
 }
 
 static void
@@ -1312,10 +1364,12 @@ main(void)
         cmocka_unit_test(test_h1_request_bad_target_400),
         cmocka_unit_test(test_h1_request_bad_method_400),
         cmocka_unit_test(test_h1_request_bad_version_400),
+        cmocka_unit_test(test_h1_request_other_major_version_505),
         cmocka_unit_test(test_h1_request_cl_with_te_400),
         cmocka_unit_test(test_h1_request_differing_cl_400),
         cmocka_unit_test(test_h1_request_malformed_cl_400),
         cmocka_unit_test(test_h1_request_bad_transfer_encoding_400),
+        cmocka_unit_test(test_h1_request_unknown_transfer_coding_501),
         cmocka_unit_test(test_h1_request_te_on_http10_400),
         cmocka_unit_test(test_h1_request_obs_fold_400),
         cmocka_unit_test(test_h1_request_bare_cr_400),

@@ -2,7 +2,7 @@
 """http1: request framing that is ambiguous for request smuggling gets 400 and a closed
 connection and never reaches the upstream: Content-Length with Transfer-Encoding, differing
 or malformed Content-Length, a Transfer-Encoding whose final coding is not chunked, and bad
-chunk sizes / chunk framing. Each carries a smuggled second request that must never be
+chunk sizes / chunk framing (a transfer coding canaryd does not know is 501 instead). Each carries a smuggled second request that must never be
 seen or answered."""
 from canaryd_e2e import (Canaryd, Upstreams, check_rejections, expect_eq, expect_upstream,
                         fail, mesh_config, route_to, run, step, virtual_service)
@@ -30,9 +30,16 @@ HEAD_CASES = [
     ("empty Content-Length", req("Content-Length: \r\n", b"")),
     ("overflowing Content-Length", req("Content-Length: 99999999999999999999999\r\n", b"x")),
     ("Transfer-Encoding: gzip", req("Transfer-Encoding: gzip\r\n", b"0\r\n\r\n")),
-    ("Transfer-Encoding: identity", req("Transfer-Encoding: identity\r\n", b"0\r\n\r\n")),
     ("Transfer-Encoding: chunked, gzip", req("Transfer-Encoding: chunked, gzip\r\n",
                                              b"0\r\n\r\n")),
+]
+
+# RFC 9112 6.1: a transfer coding the server does not know is 501 Not Implemented; it is
+# closed and never forwarded all the same.
+UNKNOWN_CODING_CASES = [
+    ("Transfer-Encoding: identity", req("Transfer-Encoding: identity\r\n", b"0\r\n\r\n")),
+    ("Transfer-Encoding: foo, chunked", req("Transfer-Encoding: foo, chunked\r\n",
+                                            b"0\r\n\r\n")),
 ]
 
 BODY_CASES = [
@@ -61,7 +68,8 @@ def main():
             expect_upstream(proxy.request("POST", "/ok", body=b"hello"), "v1", "valid POST")
             up.clear()
             step("ambiguous framing in the head: 400, closed, upstream never sees a head")
-            check_rejections(proxy, [(w, raw, 400) for w, raw in HEAD_CASES])
+            check_rejections(proxy, [(w, raw, 400) for w, raw in HEAD_CASES]
+                             + [(w, raw, 501) for w, raw in UNKNOWN_CODING_CASES])
             expect_eq([q.target for q in up.heads], [], "request heads that reached the upstream")
             step("bad chunked framing in the body: 400, closed, no complete request upstream")
             check_rejections(proxy, [(w, raw, 400) for w, raw in BODY_CASES])
