@@ -4,7 +4,9 @@
  * connection for the next request (keep-alive, pipelining) until the client
  * closes, a timeout fires (--header-timeout while a head is incomplete,
  * --idle-timeout between requests), or the worker drains. Output is written
- * from s->out; the stream in progress fills it.
+ * from s->out; the stream in progress fills it. A session closed after an
+ * answer while the client may still be sending lingers first (staged close:
+ * half-close, drop input within bounds, then sess_close).
  */
 #include "canaryd/common.h"
 #include "canaryd/proxy.h"
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +32,7 @@ static void on_down_timeout(evutil_socket_t fd, short what, void *arg);
 static int sess_process(struct sess *s);
 static void sendq_unlink(struct sess *s);
 static int sess_process_loop(struct sess *s);
+static int sess_close_staged(struct sess *s);
 
 static void
 peer_format(struct sess *s, const struct sockaddr *peer)
@@ -127,6 +131,8 @@ set_interest(struct event *ev, bool *cur, bool want)
 void
 sess_update_events(struct sess *s)
 {
+    if (s->flags & SESS_F_LINGER)
+        return; /* its events are set by linger_arm */
     bool closing = (s->flags & (SESS_F_CLOSING | SESS_F_CLOSE_AFTER)) != 0;
     bool want_rd;
     if (s->flags & SESS_F_RDHUP)
@@ -173,10 +179,8 @@ sess_written(struct sess *s)
 {
     if (s->out.len == 0) {
         buf_release(&s->out, &s->w->bufs);
-        if ((s->flags & SESS_F_CLOSING) || ((s->flags & SESS_F_CLOSE_AFTER) && s->st == NULL)) {
-            sess_close(s);
-            return -1;
-        }
+        if ((s->flags & SESS_F_CLOSING) || ((s->flags & SESS_F_CLOSE_AFTER) && s->st == NULL))
+            return sess_close_staged(s);
     }
     return 0;
 }
@@ -308,10 +312,8 @@ sess_stream_done(struct sess *s)
         return -1;
     if (s->flags & SESS_F_CLOSE_AFTER) {
         s->flags |= SESS_F_CLOSING;
-        if (s->out.len == 0) {
-            sess_close(s);
-            return -1;
-        }
+        if (s->out.len == 0)
+            return sess_close_staged(s);
         sess_update_events(s);
         return 0;
     }
@@ -327,9 +329,82 @@ void
 sess_drain(struct sess *s)
 {
     /* Idle: close now. Otherwise the request in progress (even a head still
-     * arriving) is answered with Connection: close (w->is_draining). */
-    if (s->st == NULL && s->in.len == 0 && s->out.len == 0)
+     * arriving) is answered with Connection: close (w->is_draining). A
+     * lingering session ends within its own bounds. */
+    if (s->st == NULL && s->in.len == 0 && s->out.len == 0 && !(s->flags & SESS_F_LINGER))
         sess_close(s);
+}
+
+/* ---- staged close (RFC 9112 9.6) ---- */
+
+/* True when the client may still send bytes canaryd will not read: closing
+ * now, with them unread or yet to come, would make the kernel send a reset. */
+static bool
+sess_may_get_more(const struct sess *s)
+{
+    if (s->flags & (SESS_F_RDHUP | SESS_F_ABORT))
+        return false; /* the client half-closed (all read), or a reset is meant */
+    if ((s->flags & SESS_F_UNREAD) || s->in.len > 0)
+        return true;
+    int n = 0;
+    return ioctl(s->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* Closes at the deadline or after SESS_LINGER_IDLE_MS without input, whichever
+ * comes first. Returns -1 when the session is gone. */
+static int
+linger_arm(struct sess *s)
+{
+    uint64_t now = proxy_now_us();
+    if (now >= s->linger_end_us) {
+        sess_close(s);
+        return -1;
+    }
+    uint64_t left_ms = (s->linger_end_us - now + 999u) / 1000u;
+    timer_arm(s, (uint32_t)MIN(left_ms, (uint64_t)SESS_LINGER_IDLE_MS));
+    return 0;
+}
+
+/* The session's last answer is written: closes it, or first half-closes and
+ * drops what the client still sends (on_down_read, on_down_timeout end it).
+ * Returns -1: the caller must not touch the session any more either way. */
+static int
+sess_close_staged(struct sess *s)
+{
+    if (s->st != NULL || !sess_may_get_more(s) || shutdown(s->fd, SHUT_WR) == -1) {
+        sess_close(s);
+        return -1;
+    }
+    s->flags = (s->flags & ~(uint32_t)SESS_F_IN_PROCESS) | SESS_F_LINGER;
+    buf_release(&s->in, &s->w->bufs);
+    buf_release(&s->out, &s->w->bufs);
+    set_interest(&s->ev_wr, &s->want_wr, false);
+    set_interest(&s->ev_rd, &s->want_rd, true);
+    s->linger_end_us = proxy_now_us() + SESS_LINGER_MS * 1000u;
+    s->linger_bytes = 0;
+    (void)linger_arm(s);
+    return -1;
+}
+
+/* Reads and drops input; ends the session at EOF, on an error, or past a
+ * bound. At most a few reads per event, so that a fast sender cannot hold the
+ * worker. */
+static void
+linger_read(struct sess *s)
+{
+    char *sink = s->w->scratch; /* free: no routing runs now */
+    for (int i = 0; i < 4; i++) {
+        ssize_t n = recv(s->fd, sink, sizeof(s->w->scratch), 0);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0 || (s->linger_bytes += (uint32_t)n) >= SESS_LINGER_MAX_BYTES) {
+            sess_close(s);
+            return;
+        }
+    }
+    (void)linger_arm(s);
 }
 
 /* Parses and starts every complete request in s->in, one at a time.
@@ -348,10 +423,8 @@ sess_process(struct sess *s)
         /* Half-closed and every complete request answered: close once the
          * output is written (what is left in s->in can never complete). */
         s->flags |= SESS_F_CLOSING;
-        if (s->out.len == 0) {
-            sess_close(s);
-            return -1;
-        }
+        if (s->out.len == 0)
+            return sess_close_staged(s);
     }
     return 0;
 }
@@ -393,6 +466,10 @@ on_down_read(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sess *s = arg;
+    if (s->flags & SESS_F_LINGER) {
+        linger_read(s);
+        return;
+    }
     if (s->flags & SESS_F_TUNNEL || s->st != NULL) {
         (void)stream_on_down_read(s->st);
         return;
@@ -440,6 +517,10 @@ on_down_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sess *s = arg;
+    if (s->flags & SESS_F_LINGER) {
+        sess_close(s); /* quiet for SESS_LINGER_IDLE_MS, or SESS_LINGER_MS are up */
+        return;
+    }
     if (s->st != NULL) {
         (void)stream_on_down_timeout(s->st);
         return;

@@ -346,8 +346,8 @@ int
 stream_finish(struct stream *st, enum stream_end why, bool up_reusable)
 {
     struct sess *s = st->sess;
-    if (!st->req_done)
-        s->flags |= SESS_F_CLOSE_AFTER; /* unread request body: cannot reuse */
+    if (!st->req_done) /* unread request body: cannot reuse; may still arrive */
+        s->flags |= SESS_F_CLOSE_AFTER | SESS_F_UNREAD;
     stream_end(st, why, up_reusable);
     return sess_stream_done(s) == -1 ? -1 : 1;
 }
@@ -450,7 +450,7 @@ stream_reject(struct sess *s, uint16_t status, enum stream_end why, const char *
     out_u64(&o, (uint64_t)n);
     out_str(&o, "\r\n\r\n");
     out_mem(&o, body, (size_t)n);
-    s->flags |= SESS_F_CLOSE_AFTER | SESS_F_CLOSING;
+    s->flags |= SESS_F_CLOSE_AFTER | SESS_F_CLOSING | SESS_F_UNREAD;
     struct metric_labels ml = {"", "", "", "", 0};
     metric_request(w->metrics, &ml, status, 0);
     metric_error(w->metrics, reject_metric(status, why));

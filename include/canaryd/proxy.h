@@ -35,8 +35,18 @@ void worker_sessions_delta(int delta);
 struct sess *sess_new(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
                       const struct lsn *lsn);
 
-/* Ends the session: frees its stream (if any), buffers and socket. */
+/* Ends the session: frees its stream (if any), buffers and socket. The one
+ * way a session ends; a lingering one (below) ends here too. */
 void sess_close(struct sess *s);
+
+/* Staged close (RFC 9112 9.6) bounds: after its last answer is written, a
+ * session that may still receive request bytes half-closes and reads and drops
+ * input for at most SESS_LINGER_MS in all, SESS_LINGER_IDLE_MS without input
+ * and SESS_LINGER_MAX_BYTES, so that the kernel does not answer late input
+ * with a reset that destroys the answer before the client reads it. */
+#define SESS_LINGER_MS 2000u
+#define SESS_LINGER_IDLE_MS 1000u
+#define SESS_LINGER_MAX_BYTES (1024u * 1024u)
 
 /* Called by stream.c when the stream has finished (response fully queued);
  * the session writes out what is left and reads the next request. Returns -1

@@ -70,6 +70,8 @@ enum sess_flags {
     SESS_F_RDHUP = 1u << 5,       /* the client shut down its sending side */
     SESS_F_QUEUED = 1u << 6,      /* output waits on the worker's send queue */
     SESS_F_WBLOCKED = 1u << 7,    /* a send left output behind: write on EV_WRITE only */
+    SESS_F_UNREAD = 1u << 8,      /* answered before the request was read: more may come */
+    SESS_F_LINGER = 1u << 9,      /* answered and half-closed: dropping input, then free */
 };
 
 struct sess {
@@ -88,6 +90,8 @@ struct sess {
     uint32_t flags;
     uint32_t nreqs;
     uint64_t head_start_us;         /* first byte of the current head, for --header-timeout */
+    uint64_t linger_end_us;         /* SESS_F_LINGER: close at the latest then */
+    uint32_t linger_bytes;          /* SESS_F_LINGER: input dropped so far */
     struct h1_head_progress hp;     /* how much of the current head was scanned */
     bool want_rd, want_wr;          /* event interests currently armed */
     struct sess *prev, *next;       /* worker's list */
