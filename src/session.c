@@ -399,8 +399,10 @@ linger_read(struct sess *s)
             continue;
         if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        if (n <= 0 || (s->linger_bytes += (uint32_t)n) >= SESS_LINGER_MAX_BYTES) {
-            sess_close(s);
+        if (n > 0)
+            s->linger_bytes += (uint32_t)n;
+        if (n <= 0 || s->linger_bytes >= SESS_LINGER_MAX_BYTES) {
+            sess_close(s); /* EOF, an error (a reset), or enough dropped */
             return;
         }
     }
