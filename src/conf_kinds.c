@@ -144,7 +144,12 @@ h_chash(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, vo
     memset(&p->hash, 0, sizeof(p->hash));
     if (CF_WALK(c, n, &chash_tab, &p->hash) == -1)
         return -1;
-    if (n->npairs != 1) {
+    static const char *const sources[] = {"httpHeaderName", "httpCookie", "useSourceIp",
+                                          "httpQueryParameterName"};
+    size_t nsrc = 0;
+    for (size_t i = 0; i < countof(sources); i++)
+        nsrc += ast_map_get(n, sources[i]) != NULL;
+    if (nsrc != 1) {
         cf_err(c, n,
                "exactly one of httpHeaderName, httpCookie, useSourceIp or "
                "httpQueryParameterName must be set");
