@@ -11,6 +11,7 @@
 #include "canaryd/common.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "canaryd/conf.h"
@@ -18,6 +19,17 @@
 #include "../unit/schema_gen.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* CANARYD_FUZZ_STATS=1: how many inputs compiled to a snapshot, printed at
+ * exit, to show that the generated documents reach the compile step. */
+static unsigned long nruns, nbuilt;
+
+static void
+print_stats(void)
+{
+    fprintf(stderr, "fuzz_conf_struct: %lu inputs, %lu compiled to a snapshot (%.1f%%)\n", nruns,
+            nbuilt, nruns ? 100.0 * (double)nbuilt / (double)nruns : 0.0);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -41,6 +53,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct conf_opts opts = {.listen_addr = "127.0.0.1:8080"};
     diag_list_init(&dl);
     struct conf *c = conf_build_buffer("struct.yaml", o.buf, o.len, &opts, &dl);
+    if (nruns++ == 0 && getenv("CANARYD_FUZZ_STATS") != NULL)
+        atexit(print_stats);
+    nbuilt += c != NULL;
     if (c != NULL) {
         BUG_ON(diag_has_errors(&dl));
         char *sum = c->summary;

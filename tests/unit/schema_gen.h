@@ -231,6 +231,11 @@ sg_needs(const struct sg_src *s, const struct cf_table *t, const struct cf_field
         return true;
     if (strcmp(t->name, "struct conf_route") == 0 && strcmp(f->key, "route") == 0)
         return want == NULL || !sg_is_action(want->key);
+    /* consistentHash needs exactly one key source beside its ring settings. */
+    if (strcmp(f->key, "httpHeaderName") == 0)
+        return want == NULL ||
+               (strcmp(want->key, "httpCookie") != 0 && strcmp(want->key, "useSourceIp") != 0 &&
+                strcmp(want->key, "httpQueryParameterName") != 0);
     if (strcmp(t->name, "struct conf_route") == 0 && strcmp(f->key, "mirror") == 0)
         return want != NULL && strncmp(want->key, "mirror", 6) == 0 &&
                strcmp(want->key, "mirrors") != 0 && strcmp(want->key, "mirror") != 0;
