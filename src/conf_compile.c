@@ -55,6 +55,7 @@ struct comp {
     struct cf_map gw_name; /* "ns/name" -> struct cf_obj * */
     struct cf_map broken;  /* fqdn of a ServiceEntry or DestinationRule host whose
                               document had errors -> its struct cf_obj * */
+    struct cf_map we_ns;   /* namespace -> struct cf_vec of WorkloadEntries (cf_obj *) */
     struct cf_map cl_key;  /* cluster key -> struct ccl * */
     struct cf_vec cls;     /* struct ccl * */
     struct cf_vec lis;     /* struct clis * */
@@ -128,11 +129,13 @@ is_ip(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* A DNS ServiceEntry without endpoints resolves its hosts themselves. */
+/* A ServiceEntry without endpoints or workloadSelector whose resolution is
+ * DNS, or NONE (where Istio forwards to the address the client resolved the
+ * host to), resolves its hosts themselves. */
 static void
 se_default_eps(struct cf_ctx *c, struct cf_se *se)
 {
-    if (se->neps > 0 || se->resolution != CF_RES_DNS)
+    if (se->neps > 0 || se->selector.is_set || se->resolution == CF_RES_STATIC)
         return;
     se->eps = arena_alloc(c->tmp, (se->nhosts + 1) * sizeof(*se->eps));
     if (se->eps == NULL) {
@@ -145,6 +148,44 @@ se_default_eps(struct cf_ctx *c, struct cf_se *se)
                                        .where = se->hosts[i].where,
                                        .addr_where = se->hosts[i].where};
     se->neps = se->nhosts;
+    se->eps_from_hosts = se->resolution == CF_RES_NONE;
+}
+
+/* Hosts resolved by canaryd must be names it can resolve. */
+static void
+check_resolved_hosts(struct cf_ctx *c, const struct cf_se *se)
+{
+    if (se->neps > 0 || se->selector.is_set || se->resolution == CF_RES_STATIC)
+        return;
+    for (size_t i = 0; i < se->nhosts; i++)
+        if (strchr(se->hosts[i].s, '*') != NULL)
+            cf_err_at(c, &se->hosts[i].where,
+                      "canaryd cannot resolve the wildcard host \"%s\": with resolution %s and "
+                      "no endpoints it resolves the hosts themselves; give endpoints (or a "
+                      "workloadSelector) or list the host names",
+                      se->hosts[i].s, se->resolution == CF_RES_DNS ? "DNS" : "NONE");
+}
+
+/* resolution NONE (Istio's default) with endpoints: Istio's validation
+ * refuses it and its proxies forward to the address the client resolved;
+ * canaryd, addressed directly, routes to the endpoints as with STATIC. */
+static void
+check_none(struct cf_ctx *c, const struct cf_se *se, const struct cf_where *w)
+{
+    if (se->resolution != CF_RES_NONE)
+        return;
+    if (se->neps > 0 || se->selector.is_set)
+        cf_warn_at(c, w,
+                   "resolution NONE (the default) with %s: Istio forwards to the address the "
+                   "client resolved and ignores them; canaryd routes to them as with resolution "
+                   "STATIC (write resolution: STATIC, which both read alike)",
+                   se->selector.is_set ? "a workloadSelector" : "endpoints");
+    for (size_t i = 0; i < se->nports && se->neps == 0 && !se->selector.is_set; i++)
+        if (se->ports[i].target_port != 0)
+            cf_warn_at(c, w,
+                       "targetPort %u of port %u has no effect with resolution NONE and no "
+                       "endpoints: the hosts are reached on the port number, as in Istio",
+                       (unsigned)se->ports[i].target_port, (unsigned)se->ports[i].number);
 }
 
 static void
@@ -152,13 +193,16 @@ check_se(struct comp *m, struct cf_obj *o)
 {
     struct cf_ctx *c = m->c;
     struct cf_se *se = &o->u.se;
-    if (se->resolution == CF_RES_STATIC && se->neps == 0)
-        cf_err_at(c, &se->res_where, "resolution STATIC needs endpoints");
+    cf_workloads_select(c, &m->we_ns, o);
+    if (se->resolution == CF_RES_STATIC && se->neps == 0 && !se->selector.is_set)
+        cf_err_at(c, &se->res_where, "resolution STATIC needs endpoints or a workloadSelector");
     for (size_t i = 0; i < se->neps; i++)
         if (se->resolution == CF_RES_STATIC && !is_ip(se->eps[i].address))
             cf_err_at(c, &se->eps[i].addr_where,
                       "with resolution STATIC the address must be an IP address (use "
                       "resolution DNS for a host name)");
+    check_none(c, se, se->res_where.path != NULL ? &se->res_where : &o->meta.name_where);
+    check_resolved_hosts(c, se);
     se_default_eps(c, se);
     for (size_t i = 0; i < se->nhosts; i++) {
         const char *h = fqdn(c, se->hosts[i].s, o->meta.ns);
@@ -455,6 +499,8 @@ check_all(struct comp *m)
     check_dup_names(c);
     index_gateways(m);
     index_broken(m);
+    if (cf_workloads_index(c, &m->we_ns) == -1)
+        return;
     for (size_t i = 0; i < c->objs[CF_SE].n; i++)
         if (!OBJ(c, CF_SE, i)->failed)
             check_se(m, OBJ(c, CF_SE, i));
@@ -546,12 +592,17 @@ collect_clusters(struct comp *m)
     return 0;
 }
 
+/* As Istio: the endpoint's port for the port's name, else the port's
+ * targetPort, else its number (dflt). Hosts resolved for resolution NONE are
+ * reached on the number. */
 static uint16_t
-ep_port(const struct cf_se_ep *ep, const struct cf_port *sp, uint16_t dflt)
+ep_port(const struct cf_se *se, const struct cf_se_ep *ep, const struct cf_port *sp, uint16_t dflt)
 {
     for (size_t i = 0; sp != NULL && sp->name != NULL && i < ep->nports; i++)
         if (strcmp(ep->ports[i].name, sp->name) == 0)
             return ep->ports[i].number;
+    if (sp != NULL && sp->target_port != 0 && !se->eps_from_hosts)
+        return sp->target_port;
     return dflt;
 }
 
@@ -588,8 +639,8 @@ cluster_eps(struct cf_ctx *c, const struct ccl *cl, struct conf_endpoint *eps, s
         const struct cf_se_ep *ep = &se->eps[i];
         if (cl->sub != NULL && !labels_select(&cl->sub->labels, &ep->labels))
             continue;
-        if (eps != NULL &&
-            fill_endpoint(c, &eps[*next], ep->address, ep_port(ep, sp, cl->port), ep->weight) == -1)
+        if (eps != NULL && fill_endpoint(c, &eps[*next], ep->address, ep_port(se, ep, sp, cl->port),
+                                         ep->weight) == -1)
             return -1;
         (*next)++;
     }
@@ -1085,17 +1136,78 @@ print_strs(FILE *f, const char *label, const struct cf_str *v, size_t n)
         fprintf(f, "%s%s", i ? "," : "", v[i].s);
 }
 
+static const char *const resolution_names[] = {
+    [CF_RES_NONE] = "NONE",
+    [CF_RES_STATIC] = "STATIC",
+    [CF_RES_DNS] = "DNS",
+};
+
+static void
+print_labels(FILE *f, const char *label, const struct cf_labels *l)
+{
+    fprintf(f, " %s=", label);
+    for (size_t i = 0; i < l->n; i++)
+        fprintf(f, "%s%s=%s", i ? "," : "", l->v[i].key, l->v[i].val);
+}
+
+/* The endpoints' distinct localities, in order. */
+static void
+print_localities(struct cf_ctx *c, FILE *f, const struct cf_se *se)
+{
+    struct cf_map seen = {0};
+    size_t n = 0;
+    for (size_t i = 0; i < se->neps; i++) {
+        const char *l = se->eps[i].locality;
+        if (l == NULL)
+            continue;
+        int rc = cf_map_put(c->tmp, &seen, l, strlen(l), (void *)l, NULL);
+        if (rc == -1) {
+            cf_oom(c);
+            return;
+        }
+        if (rc == 0)
+            fprintf(f, "%s%s", n++ ? "," : " localities=", l);
+    }
+}
+
 static void
 sum_se(struct comp *m, FILE *f, const struct cf_obj *o)
 {
-    (void)m;
     const struct cf_se *se = &o->u.se;
     print_strs(f, "hosts", se->hosts, se->nhosts);
     fprintf(f, " ports=");
-    for (size_t i = 0; i < se->nports; i++)
+    for (size_t i = 0; i < se->nports; i++) {
         fprintf(f, "%s%u", i ? "," : "", se->ports[i].number);
-    fprintf(f, " resolution=%s endpoints=%zu", se->resolution == CF_RES_DNS ? "DNS" : "STATIC",
-            se->neps);
+        if (se->ports[i].target_port != 0 && !se->eps_from_hosts)
+            fprintf(f, "->%u", se->ports[i].target_port);
+    }
+    fprintf(f, " resolution=%s endpoints=%zu", resolution_names[se->resolution], se->neps);
+    if (se->eps_from_hosts)
+        fprintf(f, " (the hosts, by DNS)");
+    if (se->selector.is_set)
+        print_labels(f, "workloadSelector", &se->selector.labels);
+    if (se->location != CF_LOC_UNSET)
+        fprintf(f, " location=%s (routed alike)",
+                se->location == CF_LOC_EXTERNAL ? "MESH_EXTERNAL" : "MESH_INTERNAL");
+    print_localities(m->c, f, se);
+}
+
+static void
+sum_we(struct comp *m, FILE *f, const struct cf_obj *o)
+{
+    (void)m;
+    const struct cf_se_ep *we = &o->u.we;
+    fprintf(f, " address=%s", we->address);
+    if (we->nports > 0) {
+        fprintf(f, " ports=");
+        for (size_t i = 0; i < we->nports; i++)
+            fprintf(f, "%s%s:%u", i ? "," : "", we->ports[i].name, we->ports[i].number);
+    }
+    print_labels(f, "labels", &we->labels);
+    if (we->weight != 1)
+        fprintf(f, " weight=%u", we->weight);
+    if (we->locality != NULL)
+        fprintf(f, " locality=%s", we->locality);
 }
 
 static void
@@ -1136,10 +1248,7 @@ sum_gw(struct comp *m, FILE *f, const struct cf_obj *o)
 }
 
 static void (*const summarizers[CF_NKINDS])(struct comp *, FILE *, const struct cf_obj *) = {
-    [CF_SE] = sum_se,
-    [CF_DR] = sum_dr,
-    [CF_VS] = sum_vs,
-    [CF_GW] = sum_gw,
+    [CF_SE] = sum_se, [CF_DR] = sum_dr, [CF_VS] = sum_vs, [CF_GW] = sum_gw, [CF_WE] = sum_we,
 };
 
 static int

@@ -12,6 +12,7 @@
 #include "canaryd/common.h"
 #include "canaryd/conf_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -356,12 +357,13 @@ static const struct cf_enum protocol_enum[] = {
     {NULL, 0, NULL},
 };
 
-/* A port protocol: checked against f->enums, kept as written. */
+/* A port protocol: checked against f->enums whatever its case (as Istio
+ * does: "http", "Http"), kept as written. */
 static int
 h_protocol(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     int v = 0;
-    if (cf_parse_enum(c, f->enums, n, &v) == -1)
+    if (cf_parse_enum_nocase(c, f->enums, n, &v) == -1)
         return -1;
     return cf_h_tstr(c, f, n, p);
 }
@@ -383,7 +385,14 @@ static const struct cf_field se_port_fields[] = {
      .fn.put = h_protocol,
      CF__SLOT(struct cf_port, protocol, const char *),
      .enums = protocol_enum},
-    CF_REFUSE("targetPort", "targetPort is not implemented by canaryd"),
+    {.key = "targetPort",
+     .type = CF_T_INT,
+     .store = CF_ST_SLOT,
+     .fn.put = cf_h_u16,
+     CF__SLOT(struct cf_port, target_port, uint16_t),
+     .min = 1,
+     .max = 65535,
+     .sample = "8080"},
     CF_END,
 };
 static const struct cf_table se_port_tab = CF_TABLE(struct cf_port, se_port_fields);
@@ -449,9 +458,18 @@ static const struct cf_field se_ep_fields[] = {
      .sample = "{http: 8080}"},
     CF_SLOT("labels", CF_T_MAP, false, cf_h_labels, struct cf_se_ep, labels, struct cf_labels),
     CF_U32("weight", false, struct cf_se_ep, weight, 1, 1000000),
-    CF_REFUSE("network", "multi-network endpoints are not implemented by canaryd"),
-    CF_REFUSE("locality", "locality is not implemented by canaryd"),
-    CF_REFUSE("serviceAccount", "workload identities are not implemented by canaryd"),
+    {.key = "locality",
+     .type = CF_T_STR,
+     .store = CF_ST_SLOT,
+     .fn.put = cf_h_locality,
+     CF__SLOT(struct cf_se_ep, locality, const char *),
+     .sample = "us-east1/us-east1-b"},
+    CF_WARN("network", CF_T_STR,
+            "canaryd connects to the endpoint's address directly, as an Istio proxy without a "
+            "network of its own does; it does not go through the network's gateway"),
+    CF_WARN("serviceAccount", CF_T_STR,
+            "canaryd connects to endpoints in plain text and checks no workload identity; the "
+            "service account is not used"),
     CF_END,
 };
 static const struct cf_table se_ep_tab = CF_TABLE(struct cf_se_ep, se_ep_fields);
@@ -482,7 +500,7 @@ static const struct cf_enum resolution_enum[] = {
     {"DNS", CF_RES_DNS, NULL},
     {"STATIC", CF_RES_STATIC, NULL},
     {"DNS_ROUND_ROBIN", CF_RES_DNS, NULL},
-    {"NONE", 0, "resolution NONE is not implemented by canaryd; use STATIC or DNS"},
+    {"NONE", CF_RES_NONE, NULL},
     {NULL, 0, NULL},
 };
 
@@ -499,8 +517,8 @@ h_resolution(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *
 }
 
 static const struct cf_enum location_enum[] = {
-    {"MESH_EXTERNAL", 0, NULL},
-    {"MESH_INTERNAL", 1, NULL},
+    {"MESH_EXTERNAL", CF_LOC_EXTERNAL, NULL},
+    {"MESH_INTERNAL", CF_LOC_INTERNAL, NULL},
     {NULL, 0, NULL},
 };
 
@@ -523,17 +541,21 @@ static const struct cf_field se_fields[] = {
     {.key = "resolution",
      .type = CF_T_STR,
      .store = CF_ST_OBJ,
-     .required = true,
      .fn.put = h_resolution,
      .enums = resolution_enum},
     CF_OBJ("endpoints", CF_T_SEQ, false, h_se_eps, &se_ep_tab),
-    {.key = "location",
-     .type = CF_T_STR,
+    CF_ENUM("location", false, struct cf_se, location, enum cf_location, location_enum),
+    {.key = "addresses",
+     .type = CF_T_SEQ,
      .store = CF_ST_CHECK,
-     .fn.check = cf_check_enum,
-     .enums = location_enum},
-    CF_REFUSE("addresses", "addresses is not implemented by canaryd"),
-    CF_REFUSE("workloadSelector", "workloadSelector is not implemented by canaryd"),
+     .fn.check = cf_check_addresses,
+     .sample = "[240.240.0.1, 240.240.1.0/24]"},
+    {.key = "workloadSelector",
+     .type = CF_T_MAP,
+     .store = CF_ST_SLOT,
+     .fn.put = cf_h_selector,
+     CF__SLOT(struct cf_se, selector, struct cf_selector),
+     .sub = &cf_selector_tab},
     CF_REFUSE("exportTo", "exportTo is not implemented by canaryd"),
     CF_REFUSE("subjectAltNames", TLS_UP_WHY),
     CF_END,
@@ -1591,17 +1613,71 @@ static const struct cf_field meta_fields[] = {
 };
 const struct cf_table cf_meta_tab = CF_TABLE(struct cf_meta, meta_fields);
 
+/* The API groups' versions a kind is served in. */
+static const char *const net_apis[] = {
+    "networking.istio.io/v1",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1alpha3",
+    NULL,
+};
+static const char *const net_alpha_apis[] = {"networking.istio.io/v1alpha3", NULL};
+static const char *const net_beta_apis[] = {"networking.istio.io/v1beta1", NULL};
+static const char *const sec_apis[] = {"security.istio.io/v1", "security.istio.io/v1beta1", NULL};
+static const char *const tel_apis[] = {"telemetry.istio.io/v1", "telemetry.istio.io/v1alpha1",
+                                       NULL};
+static const char *const ext_apis[] = {"extensions.istio.io/v1alpha1", NULL};
+
+#define NOT_ENFORCED(k, what)                                                                      \
+    k " is not enforced by canaryd: loading it would let in requests that Istio " what             \
+      "; enforce it in front of canaryd or remove it from canaryd's config"
+
+static const char sidecar_why[] = "Sidecar has no effect on a proxy that clients address "
+                                  "directly; canaryd serves every host its VirtualServices name";
+static const char proxy_config_why[] =
+    "ProxyConfig tunes Envoy's own process (concurrency, environment, image), which canaryd "
+    "does not run; canaryd takes -w and its own environment";
+static const char telemetry_why[] =
+    "Telemetry is not applied by canaryd: it serves its own metrics (/metrics on the admin port) "
+    "and access log (--access-log); routing and access do not depend on it";
+static const char authz_why[] = NOT_ENFORCED("AuthorizationPolicy", "denies");
+static const char peer_why[] = NOT_ENFORCED("PeerAuthentication", "refuses without mutual TLS");
+static const char reqauth_why[] = NOT_ENFORCED("RequestAuthentication", "refuses for an invalid "
+                                                                        "JWT");
+static const char envoy_filter_why[] =
+    "EnvoyFilter patches Envoy's configuration, which canaryd does not have: its effect on "
+    "routing, headers or access would be lost; express it with VirtualService fields, or run it "
+    "in front of canaryd";
+static const char wasm_why[] =
+    "WasmPlugin is not run by canaryd: a plugin may deny or change requests (authentication, "
+    "rewrites), which canaryd would not do; run it in front of canaryd or remove it from "
+    "canaryd's config";
+
+/* A kind canaryd reads into an object (kind < CF_NKINDS), or one it accepts
+ * with a warning (why, !refused) or refuses whole (why, refused). */
 struct kind_def {
     const char *name;
     enum cf_kind kind;
     const struct cf_table *spec;
+    const char *const *apis;
+    const char *why;
+    bool refused;
 };
 
+/* The first CF_NKINDS entries in enum cf_kind's order (cf_kind_name). */
 static const struct kind_def kinds[] = {
-    {"ServiceEntry", CF_SE, &se_tab},
-    {"DestinationRule", CF_DR, &dr_tab},
-    {"VirtualService", CF_VS, &vs_tab},
-    {"Gateway", CF_GW, &gw_tab},
+    {"ServiceEntry", CF_SE, &se_tab, net_apis, NULL, false},
+    {"DestinationRule", CF_DR, &dr_tab, net_apis, NULL, false},
+    {"VirtualService", CF_VS, &vs_tab, net_apis, NULL, false},
+    {"Gateway", CF_GW, &gw_tab, net_apis, NULL, false},
+    {"WorkloadEntry", CF_WE, &se_ep_tab, net_apis, NULL, false},
+    {"Sidecar", CF_NKINDS, NULL, net_apis, sidecar_why, false},
+    {"ProxyConfig", CF_NKINDS, NULL, net_beta_apis, proxy_config_why, false},
+    {"Telemetry", CF_NKINDS, NULL, tel_apis, telemetry_why, false},
+    {"AuthorizationPolicy", CF_NKINDS, NULL, sec_apis, authz_why, true},
+    {"PeerAuthentication", CF_NKINDS, NULL, sec_apis, peer_why, true},
+    {"RequestAuthentication", CF_NKINDS, NULL, sec_apis, reqauth_why, true},
+    {"EnvoyFilter", CF_NKINDS, NULL, net_alpha_apis, envoy_filter_why, true},
+    {"WasmPlugin", CF_NKINDS, NULL, ext_apis, wasm_why, true},
 };
 
 const struct cf_kind_schema cf_kind_schemas[] = {
@@ -1609,14 +1685,17 @@ const struct cf_kind_schema cf_kind_schemas[] = {
     {"DestinationRule", &dr_tab, NULL},
     {"VirtualService", &vs_tab, NULL},
     {"Gateway", &gw_tab, NULL},
+    {"WorkloadEntry", &se_ep_tab, NULL},
+    {"Sidecar", NULL, sidecar_why},
+    {"ProxyConfig", NULL, proxy_config_why},
+    {"Telemetry", NULL, telemetry_why},
+    {"AuthorizationPolicy", NULL, authz_why},
+    {"PeerAuthentication", NULL, peer_why},
+    {"RequestAuthentication", NULL, reqauth_why},
+    {"EnvoyFilter", NULL, envoy_filter_why},
+    {"WasmPlugin", NULL, wasm_why},
 };
 const size_t cf_nkind_schemas = countof(cf_kind_schemas);
-
-static const char *const api_versions[] = {
-    "networking.istio.io/v1",
-    "networking.istio.io/v1beta1",
-    "networking.istio.io/v1alpha3",
-};
 
 const char *
 cf_kind_name(enum cf_kind k)
@@ -1624,20 +1703,39 @@ cf_kind_name(enum cf_kind k)
     return kinds[k].name;
 }
 
+static size_t
+count_strs(const char *const *v)
+{
+    size_t n = 0;
+    while (v[n] != NULL)
+        n++;
+    return n;
+}
+
 static int
 check_api_version(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
 {
     (void)f;
-    for (size_t i = 0; i < countof(api_versions); i++)
-        if (strcmp(n->str, api_versions[i]) == 0)
+    const char *const *apis = c->apis != NULL ? c->apis : net_apis;
+    size_t napis = count_strs(apis);
+    for (size_t i = 0; i < napis; i++)
+        if (strcmp(n->str, apis[i]) == 0)
             return 0;
-    const char *s = cf_suggest(n->str, api_versions, countof(api_versions));
-    cf_err(c, n, "unknown apiVersion \"%s\" (expected %s)", n->str,
-           s != NULL ? s : "networking.istio.io/v1, v1beta1 or v1alpha3");
+    const char *s = cf_suggest(n->str, apis, napis);
+    char all[256];
+    size_t at = 0;
+    for (size_t i = 0; i < napis && at < sizeof(all); i++)
+        at += (size_t)snprintf(all + at, sizeof(all) - at, "%s%s",
+                               i == 0           ? ""
+                               : i + 1 == napis ? " or "
+                                                : ", ",
+                               apis[i]);
+    cf_err(c, n, "unknown apiVersion \"%s\" (expected %s)", n->str, s != NULL ? s : all);
     return -1;
 }
 
-/* The spec: walked into the kind's member of the object's union. */
+/* The spec: walked into the kind's member of the object's union. A kind
+ * accepted with a warning (CF_NKINDS) has its spec's shape checked only. */
 static int
 h_spec(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
 {
@@ -1652,8 +1750,12 @@ h_spec(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, voi
         return CF_WALK(c, n, &vs_tab, &o->u.vs);
     case CF_GW:
         return CF_WALK(c, n, &gw_tab, &o->u.gw);
+    case CF_WE:
+        o->u.we.weight = 1;
+        o->u.we.where = cf_where_here(c, n);
+        return CF_WALK(c, n, &se_ep_tab, &o->u.we);
     case CF_NKINDS:
-        break;
+        return 0;
     }
     return -1;
 }
@@ -1697,10 +1799,36 @@ find_kind(struct cf_ctx *c, const struct ast_node *root)
     else
         cf_err(c, k,
                "unknown kind%s%s%s: canaryd reads ServiceEntry, DestinationRule, "
-               "VirtualService and Gateway",
+               "VirtualService, Gateway and WorkloadEntry",
                k->str ? " \"" : "", k->str ? k->str : "", k->str ? "\"" : "");
     cf_path_pop(c, mark);
     return NULL;
+}
+
+/* A kind refused whole, or accepted with a warning: its document is checked
+ * (apiVersion, metadata, a spec that is a map) but makes no object. */
+static void
+parse_other_kind(struct cf_ctx *c, const struct ast_node *root, const struct kind_def *k)
+{
+    size_t mark = cf_path_key(c, "kind");
+    const struct ast_node *kn = ast_map_get(root, "kind");
+    if (k->refused) {
+        cf_err(c, kn, "%s", k->why);
+        cf_path_pop(c, mark);
+        return;
+    }
+    struct cf_obj *o = arena_alloc(c->tmp, sizeof(*o));
+    if (o == NULL) {
+        cf_oom(c);
+        return;
+    }
+    cf_warn(c, kn, "%s", k->why);
+    cf_path_pop(c, mark);
+    o->kind = CF_NKINDS;
+    o->where = (struct cf_where){.loc = root->loc, .path = ""};
+    c->cur = o;
+    CF_WALK(c, root, &cf_doc_tab, o);
+    c->cur = NULL;
 }
 
 void
@@ -1717,6 +1845,12 @@ cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc)
     const struct kind_def *k = find_kind(c, root);
     if (k == NULL)
         return;
+    c->apis = k->apis;
+    if (k->kind == CF_NKINDS) {
+        parse_other_kind(c, root, k);
+        c->apis = NULL;
+        return;
+    }
     struct cf_obj *o = arena_alloc(c->tmp, sizeof(*o));
     if (o == NULL || cf_vec_push(c->tmp, &c->objs[k->kind], o) == -1) {
         cf_oom(c);
@@ -1731,4 +1865,5 @@ cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc)
     if (o->meta.ns == NULL)
         o->meta.ns = "default";
     c->cur = NULL;
+    c->apis = NULL;
 }

@@ -83,6 +83,7 @@ enum cf_kind {
     CF_DR,
     CF_VS,
     CF_GW,
+    CF_WE,
     CF_NKINDS,
 };
 
@@ -96,6 +97,7 @@ struct cf_meta {
 
 struct cf_port {
     uint16_t number;
+    uint16_t target_port; /* 0 = not written */
     const char *name;     /* borrowed: scratch arena; may be NULL */
     const char *protocol; /* borrowed: scratch arena; may be NULL */
 };
@@ -110,7 +112,8 @@ struct cf_se_ep {
     struct cf_named_port *ports; /* borrowed: arena */
     size_t nports;
     struct cf_labels labels;
-    uint32_t weight; /* default 1 */
+    uint32_t weight;      /* default 1 */
+    const char *locality; /* borrowed: scratch arena; NULL = not written */
     struct cf_where where;
     struct cf_where addr_where;
 };
@@ -121,15 +124,31 @@ enum cf_resolution {
     CF_RES_DNS,
 };
 
+/* ServiceEntry.workloadSelector. */
+struct cf_selector {
+    struct cf_labels labels;
+    bool is_set;
+    struct cf_where where;
+};
+
+enum cf_location {
+    CF_LOC_UNSET = 0,
+    CF_LOC_EXTERNAL,
+    CF_LOC_INTERNAL,
+};
+
 struct cf_se {
     struct cf_str *hosts; /* borrowed: arena */
     size_t nhosts;
     struct cf_port *ports; /* borrowed: arena */
     size_t nports;
-    int resolution; /* enum cf_resolution */
+    int resolution; /* enum cf_resolution; NONE when not written */
     struct cf_where res_where;
     struct cf_se_ep *eps; /* borrowed: arena */
     size_t neps;
+    enum cf_location location;
+    struct cf_selector selector;
+    bool eps_from_hosts; /* resolution NONE, no endpoints: the hosts are resolved */
 };
 
 /* ---- DestinationRule ---- */
@@ -239,6 +258,7 @@ struct cf_obj {
         struct cf_dr dr;
         struct cf_vs vs;
         struct cf_gw gw;
+        struct cf_se_ep we; /* WorkloadEntry: the spec is a ServiceEntry endpoint */
     } u;
 };
 
@@ -259,6 +279,7 @@ struct cf_ctx {
     struct cf_map paths;           /* interned object paths (cf_where.path), in tmp */
     struct cf_obj *cur;            /* borrowed: object being parsed */
     struct cf_route *route;        /* borrowed: route being parsed, or NULL */
+    const char *const *apis;       /* borrowed: static; the apiVersions of the document's kind */
     size_t nerrors0;               /* diags->nerrors when the build started */
     char path[CF_PATH_MAX];
     size_t plen;
@@ -527,6 +548,24 @@ char *cf_lower_dup(struct arena *a, const char *s, size_t len);
 /* The closest of the NULL-terminated keys to s (edit distance), or NULL when
  * none is close enough to be a likely typo. */
 const char *cf_suggest(const char *s, const char *const *keys, size_t nkeys);
+
+/* ---- endpoints and WorkloadEntries (conf_endpoints.c) ---- */
+
+/* cf_parse_enum, the name compared without regard to case (port protocols). */
+int cf_parse_enum_nocase(struct cf_ctx *c, const struct cf_enum *e, const struct ast_node *n,
+                         int *v);
+/* ServiceEntry fields: workloadSelector, addresses; endpoint locality. */
+int cf_h_selector(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                  void *p); /* struct cf_selector */
+int cf_check_addresses(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n);
+int cf_h_locality(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                  void *p); /* const char *, scratch arena */
+extern const struct cf_table cf_selector_tab;
+/* The WorkloadEntries by namespace (name -> struct cf_vec of struct cf_obj *), in tmp. */
+int cf_workloads_index(struct cf_ctx *c, struct cf_map *by_ns);
+/* Gives the ServiceEntry o with a workloadSelector the WorkloadEntries of its namespace
+ * that the selector selects, as its endpoints. */
+void cf_workloads_select(struct cf_ctx *c, const struct cf_map *by_ns, struct cf_obj *o);
 
 /* ---- utilities (conf.c) ---- */
 

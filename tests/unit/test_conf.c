@@ -1008,6 +1008,399 @@ test_conf_earlier_documents_survive_until_compile(void **state)
     assert_int_equal(cl->eps[0]->port, 9002);
 }
 
+/* ---- ServiceEntry fields, WorkloadEntry, mesh kinds ---- */
+
+/* A diagnostic containing text (for long messages whose place is tested
+ * elsewhere). */
+static void
+expect_diag_part(struct fx *f, const char *text)
+{
+    char buf[2048];
+    for (size_t i = 0; i < f->dl.n; i++) {
+        diag_format(&f->dl.v[i], buf, sizeof(buf));
+        if (strstr(buf, text) != NULL)
+            return;
+    }
+    diag_list_print(&f->dl, stderr);
+    fail_msg("missing diagnostic containing: %s", text);
+}
+
+#define SE_HEAD(name)                                                                              \
+    "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: " name "}\n"         \
+    "spec:\n"
+
+/* A VirtualService for host h (no subset), one route. */
+#define VS_TO(h)                                                                                   \
+    "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs}\n"        \
+    "spec:\n  hosts: [" h "]\n  http: [{route: [{destination: {host: " h "}}]}]\n"
+
+static const struct conf_cluster *
+first_cluster(const struct fx *f)
+{
+    assert_non_null(f->c);
+    return f->c->vss[0].routes[0].dests[0].cluster;
+}
+
+static void
+test_conf_resolution_none_routes_to_endpoints_or_resolves_hosts(void **state)
+{
+    struct fx *f = *state;
+    /* Omitted: NONE. With endpoints: routed to them, as STATIC, with a warning. */
+    expect_ok(f, SE_HEAD("ext") "  hosts: [api.example.com]\n"
+                                "  ports: [{number: 80, name: http}]\n"
+                                "  endpoints: [{address: 127.0.0.1, ports: {http: 9001}}]\n" VS_TO(
+                                    "api.example.com"));
+    const struct conf_cluster *cl = first_cluster(f);
+    assert_int_equal(cl->neps, 1);
+    assert_string_equal(cl->eps[0]->address, "127.0.0.1");
+    assert_int_equal(cl->eps[0]->port, 9001);
+    assert_false(cl->eps[0]->is_dns);
+    expect_diag(f, "t.yaml:3:18: warning: metadata.name: resolution NONE (the default) with "
+                   "endpoints: Istio forwards to the address the client resolved and ignores "
+                   "them; canaryd routes to them as with resolution STATIC (write resolution: "
+                   "STATIC, which both read alike)");
+    assert_non_null(strstr(f->c->summary, " resolution=NONE endpoints=1\n"));
+    /* Without endpoints: the hosts themselves, by DNS, on the port number. */
+    expect_ok(f, SE_HEAD("ext") "  hosts: [api.example.com]\n"
+                                "  ports: [{number: 8080, name: http, targetPort: 9999}]\n"
+                                "  resolution: NONE\n" VS_TO("api.example.com"));
+    cl = first_cluster(f);
+    assert_int_equal(cl->neps, 1);
+    assert_string_equal(cl->eps[0]->address, "api.example.com");
+    assert_int_equal(cl->eps[0]->port, 8080);
+    assert_true(cl->eps[0]->is_dns);
+    expect_diag(f, "t.yaml:7:15: warning: spec.resolution: targetPort 9999 of port 8080 has no "
+                   "effect with resolution NONE and no endpoints: the hosts are reached on the "
+                   "port number, as in Istio");
+    assert_non_null(strstr(f->c->summary, "endpoints=1 (the hosts, by DNS)"));
+    /* A wildcard cannot be resolved: NONE or DNS without endpoints. */
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [\"*.example.com\"]\n  ports: [{number: 80}]\n" VS_TO(
+                     "www.example.com"),
+                 "t.yaml:5:11: error: spec.hosts[0]: canaryd cannot resolve the wildcard host "
+                 "\"*.example.com\": with resolution NONE and no endpoints it resolves the hosts "
+                 "themselves; give endpoints (or a workloadSelector) or list the host names");
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [\"*.example.com\"]\n  ports: [{number: 80}]\n"
+                                "  resolution: DNS\n",
+                 "t.yaml:5:11: error: spec.hosts[0]: canaryd cannot resolve the wildcard host "
+                 "\"*.example.com\": with resolution DNS and no endpoints it resolves the hosts "
+                 "themselves; give endpoints (or a workloadSelector) or list the host names");
+    /* With endpoints a wildcard host is fine. */
+    expect_ok(f, SE_HEAD("ext") "  hosts: [\"*.example.com\"]\n  ports: [{number: 80}]\n"
+                                "  resolution: STATIC\n  endpoints: [{address: 127.0.0.1}]\n");
+}
+
+static void
+test_conf_target_port_comes_after_the_endpoint_port(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, SE_HEAD("ext") "  hosts: [api.example.com]\n"
+                                "  ports: [{number: 80, name: http, targetPort: 8080}]\n"
+                                "  resolution: STATIC\n"
+                                "  endpoints:\n"
+                                "  - {address: 127.0.0.1, ports: {http: 9001}}\n"
+                                "  - {address: 127.0.0.2}\n"
+                                "  - {address: 127.0.0.3, ports: {other: 7000}}\n" VS_TO(
+                                    "api.example.com"));
+    const struct conf_cluster *cl = first_cluster(f);
+    assert_int_equal(cl->neps, 3);
+    assert_int_equal(cl->port, 80);
+    assert_int_equal(cl->eps[0]->port, 9001);
+    assert_int_equal(cl->eps[1]->port, 8080);
+    assert_int_equal(cl->eps[2]->port, 8080);
+    assert_non_null(strstr(f->c->summary, " ports=80->8080 "));
+    /* DNS without endpoints: the hosts on targetPort. */
+    expect_ok(f, SE_HEAD("ext") "  hosts: [api.example.com]\n"
+                                "  ports: [{number: 80, targetPort: 8443}]\n"
+                                "  resolution: DNS\n" VS_TO("api.example.com"));
+    assert_int_equal(first_cluster(f)->eps[0]->port, 8443);
+    expect_error(
+        f,
+        SE_HEAD("ext") "  hosts: [a.example.com]\n"
+                       "  ports: [{number: 80, targetPort: 0}]\n  resolution: DNS\n",
+        "t.yaml:6:36: error: spec.ports[0].targetPort: must be between 1 and 65535 (got 0)");
+}
+
+static void
+test_conf_service_entry_mesh_fields_are_accepted_and_shown(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, SE_HEAD("ext") "  hosts: [api.example.com]\n"
+                                "  location: MESH_INTERNAL\n"
+                                "  addresses: [240.240.0.1, 2001:db8::/32]\n"
+                                "  ports: [{number: 80, name: http}]\n"
+                                "  resolution: STATIC\n"
+                                "  endpoints:\n"
+                                "  - {address: 127.0.0.1, locality: us-east1/us-east1-b}\n"
+                                "  - {address: 127.0.0.2, locality: us-east1/us-east1-b, network: "
+                                "west, serviceAccount: api}\n"
+                                "  - {address: 127.0.0.3, locality: eu-west1}\n");
+    expect_diag(f, "t.yaml:7:14: warning: spec.addresses: VIPs mean nothing to a proxy that "
+                   "clients address directly; canaryd routes by Host");
+    expect_diag_part(f, "t.yaml:12:57: warning: spec.endpoints[1].network: canaryd connects to "
+                        "the endpoint's address directly");
+    expect_diag_part(f, "spec.endpoints[1].serviceAccount: canaryd connects to endpoints in "
+                        "plain text and checks no workload identity");
+    assert_non_null(strstr(f->c->summary, " location=MESH_INTERNAL (routed alike) "
+                                          "localities=us-east1/us-east1-b,eu-west1\n"));
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [a.example.com]\n  addresses: [10.0.0.1/40, vip]\n"
+                                "  ports: [{number: 80}]\n  resolution: DNS\n",
+                 "t.yaml:6:28: error: spec.addresses[1]: \"vip\" is not an IP address or a CIDR "
+                 "block");
+    expect_diag(f, "t.yaml:6:15: error: spec.addresses[0]: \"10.0.0.1/40\" is not an IP "
+                   "address or a CIDR block");
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [a.example.com]\n  ports: [{number: 80}]\n"
+                                "  resolution: STATIC\n"
+                                "  endpoints: [{address: 127.0.0.1, locality: us//b}]\n",
+                 "t.yaml:8:46: error: spec.endpoints[0].locality: invalid locality \"us//b\": "
+                 "expected region, region/zone or region/zone/subzone");
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [a.example.com]\n  ports: [{number: 80}]\n"
+                                "  location: OUTSIDE\n  resolution: DNS\n",
+                 "t.yaml:7:13: error: spec.location: unknown value \"OUTSIDE\"");
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [a.example.com]\n  ports: [{number: 80}]\n"
+                                "  resolution: DNS\n  exportTo: [\".\"]\n",
+                 "t.yaml:8:3: error: spec.exportTo: exportTo is not implemented by canaryd");
+}
+
+static void
+test_conf_port_protocols_ignore_case(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, SE_HEAD("ext") "  hosts: [a.example.com, b.example.com]\n"
+                                "  ports: [{number: 80, name: http, protocol: http}, {number: 81, "
+                                "name: web, protocol: Http}, {number: 82, name: http-alt}]\n"
+                                "  resolution: DNS\n"
+                                "---\napiVersion: networking.istio.io/v1\nkind: Gateway\n"
+                                "metadata: {name: edge}\nspec:\n  servers:\n"
+                                "  - port: {number: 18080, name: http, protocol: http}\n"
+                                "    hosts: [\"*\"]\n");
+    assert_int_equal(f->c->nlisteners, 1);
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [a.example.com]\n"
+                                "  ports: [{number: 80, protocol: grpc}]\n  resolution: DNS\n",
+                 "t.yaml:6:34: error: spec.ports[0].protocol: GRPC: gRPC needs HTTP/2, which is "
+                 "not yet available in canaryd");
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [a.example.com]\n"
+                                "  ports: [{number: 80, protocol: htp}]\n  resolution: DNS\n",
+                 "t.yaml:6:34: error: spec.ports[0].protocol: unknown value \"htp\" (did you "
+                 "mean \"HTTP\"?)");
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: edge}\n"
+                 "spec:\n  servers:\n  - port: {number: 18443, name: https, protocol: Https}\n"
+                 "    hosts: [\"*\"]\n",
+                 "t.yaml:6:50: error: spec.servers[0].port.protocol: HTTPS: TLS termination "
+                 "needs the TLS support (not yet available); terminate TLS in front of canaryd");
+}
+
+/* Two WorkloadEntries per version of app reviews, one of another app, one in
+ * another namespace; the ServiceEntry selects app: reviews. */
+#define WE(name, ns, addr, labels)                                                                 \
+    "---\napiVersion: networking.istio.io/v1\nkind: WorkloadEntry\n"                               \
+    "metadata: {name: " name ", namespace: " ns "}\n"                                              \
+    "spec: {address: " addr ", ports: {http: 9001}, labels: " labels "}\n"
+
+static void
+test_conf_workload_selector_selects_workload_entries(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(
+        f,
+        SE_HEAD(
+            "reviews") "  hosts: [reviews.example.com]\n"
+                       "  ports: [{number: 80, name: http, targetPort: 8000}]\n"
+                       "  resolution: STATIC\n"
+                       "  workloadSelector: {labels: {app: reviews}}\n" WE(
+                           "r1", "default", "127.0.0.1", "{app: reviews, version: v1}")
+                           WE("r2", "default", "127.0.0.2",
+                              "{app: reviews, "
+                              "version: v2}") "---\napiVersion: networking.istio.io/v1\nkind: "
+                                              "WorkloadEntry\n"
+                                              "metadata: {name: r3}\n"
+                                              "spec: {address: 127.0.0.3, labels: {app: reviews, "
+                                              "version: v2}, weight: 3, "
+                                              "locality: eu-west1/b}\n" WE(
+                                                  "other", "default", "127.0.0.9",
+                                                  "{app: ratings, version: v1}")
+                                                  WE("elsewhere", "prod", "127.0.0.8",
+                                                     "{app: reviews, version: v1}") "---"
+                                                                                    "\napiVersion: "
+                                                                                    "networking."
+                                                                                    "istio.io/"
+                                                                                    "v1\nkind: "
+                                                                                    "DestinationRul"
+                                                                                    "e\n"
+                                                                                    "metadata: "
+                                                                                    "{name: "
+                                                                                    "reviews}\n"
+                                                                                    "spec:\n  "
+                                                                                    "host: "
+                                                                                    "reviews."
+                                                                                    "example.com\n "
+                                                                                    " subsets:\n"
+                                                                                    "  - {name: "
+                                                                                    "v1, labels: "
+                                                                                    "{version: "
+                                                                                    "v1}}\n"
+                                                                                    "  - {name: "
+                                                                                    "v2, labels: "
+                                                                                    "{version: "
+                                                                                    "v2}}\n"
+                                                                                    "---"
+                                                                                    "\napiVersion: "
+                                                                                    "networking."
+                                                                                    "istio.io/"
+                                                                                    "v1\nkind: "
+                                                                                    "VirtualService"
+                                                                                    "\n"
+                                                                                    "metadata: "
+                                                                                    "{name: vs}\n"
+                                                                                    "spec:\n  "
+                                                                                    "hosts: "
+                                                                                    "[reviews."
+                                                                                    "example.com]"
+                                                                                    "\n  http:\n"
+                                                                                    "  - route:\n"
+                                                                                    "    - "
+                                                                                    "{destination: "
+                                                                                    "{host: "
+                                                                                    "reviews."
+                                                                                    "example.com, "
+                                                                                    "subset: v1}, "
+                                                                                    "weight: 50}\n"
+                                                                                    "    - "
+                                                                                    "{destination: "
+                                                                                    "{host: "
+                                                                                    "reviews."
+                                                                                    "example.com, "
+                                                                                    "subset: v2}, "
+                                                                                    "weight: "
+                                                                                    "50}\n");
+    const struct conf_route *r = &f->c->vss[0].routes[0];
+    const struct conf_cluster *v1 = r->dests[0].cluster, *v2 = r->dests[1].cluster;
+    assert_int_equal(v1->neps, 1);
+    assert_string_equal(v1->eps[0]->address, "127.0.0.1");
+    assert_int_equal(v1->eps[0]->port, 9001);
+    assert_int_equal(v2->neps, 2);
+    assert_string_equal(v2->eps[0]->address, "127.0.0.2");
+    assert_string_equal(v2->eps[1]->address, "127.0.0.3");
+    assert_int_equal(v2->eps[1]->port, 8000); /* no port of its own: targetPort */
+    assert_int_equal(v2->eps[1]->weight, 3);
+    assert_non_null(strstr(f->c->summary, "ServiceEntry default/reviews: hosts=reviews.example.com "
+                                          "ports=80->8000 resolution=STATIC endpoints=3 "
+                                          "workloadSelector=app=reviews localities=eu-west1/b\n"));
+    assert_non_null(strstr(f->c->summary, "WorkloadEntry default/r3: address=127.0.0.3 "
+                                          "labels=app=reviews,version=v2 weight=3 "
+                                          "locality=eu-west1/b\n"));
+    assert_int_equal(f->dl.n, 0);
+}
+
+static void
+test_conf_workload_selector_rules(void **state)
+{
+    struct fx *f = *state;
+    /* Istio: endpoints and workloadSelector are mutually exclusive. */
+    expect_error(f,
+                 SE_HEAD("ext") "  hosts: [a.example.com]\n  ports: [{number: 80}]\n"
+                                "  resolution: STATIC\n"
+                                "  workloadSelector: {labels: {app: a}}\n"
+                                "  endpoints: [{address: 127.0.0.1}]\n",
+                 "t.yaml:8:21: error: spec.workloadSelector: only one of workloadSelector or "
+                 "endpoints can be set");
+    /* Selecting nothing is valid (Istio answers 503): a warning says so. */
+    expect_ok(f, SE_HEAD("ext") "  hosts: [a.example.com]\n  ports: [{number: 80}]\n"
+                                "  resolution: STATIC\n"
+                                "  workloadSelector: {labels: {app: a}}\n" VS_TO("a.example.com"));
+    assert_int_equal(first_cluster(f)->neps, 0);
+    expect_diag(f, "t.yaml:8:21: warning: spec.workloadSelector: workloadSelector selects no "
+                   "WorkloadEntry of namespace \"default\": requests to this ServiceEntry get 503");
+    /* DNS: a WorkloadEntry's address may be a host name. */
+    expect_ok(f, SE_HEAD("ext") "  hosts: [a.example.com]\n  ports: [{number: 80, name: http}]\n"
+                                "  resolution: DNS\n"
+                                "  workloadSelector: {labels: {app: a}}\n" WE(
+                                    "w", "default", "vm1.internal", "{app: a}")
+                                    VS_TO("a.example.com"));
+    assert_string_equal(first_cluster(f)->eps[0]->address, "vm1.internal");
+    assert_true(first_cluster(f)->eps[0]->is_dns);
+    /* STATIC: it must be an IP address, reported where the WorkloadEntry says it. */
+    expect_error(f,
+                 WE("w", "default", "vm1.internal", "{app: a}") "---\n" SE_HEAD(
+                     "ext") "  hosts: [a.example.com]\n  ports: [{number: 80}]\n"
+                            "  resolution: STATIC\n"
+                            "  workloadSelector: {labels: {app: a}}\n",
+                 "t.yaml:5:17: error: spec.address: with resolution STATIC the address must be "
+                 "an IP address (use resolution DNS for a host name)");
+    /* A WorkloadEntry is walked as a ServiceEntry endpoint. */
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1beta1\nkind: WorkloadEntry\n"
+                 "metadata: {name: w}\nspec: {adress: 127.0.0.1}\n",
+                 "t.yaml:4:8: error: spec.adress: unknown field (did you mean \"address\"?)");
+}
+
+static void
+test_conf_mesh_kinds_are_warned_or_refused(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default}\n"
+                 "spec: {egress: [{hosts: [\"./*\"]}]}\n"
+                 "---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\n"
+                 "metadata: {name: mesh-default}\nspec: {accessLogging: [{providers: []}]}\n"
+                 "---\napiVersion: networking.istio.io/v1beta1\nkind: ProxyConfig\n"
+                 "metadata: {name: p}\nspec: {concurrency: 2}\n---\n" VS_HEAD V1I SEDR);
+    expect_diag(f, "t.yaml:2:7: warning: kind: Sidecar has no effect on a proxy that clients "
+                   "address directly; canaryd serves every host its VirtualServices name");
+    expect_diag_part(f, "t.yaml:7:7: warning: kind: Telemetry is not applied by canaryd");
+    expect_diag_part(f, "t.yaml:12:7: warning: kind: ProxyConfig tunes Envoy's own process");
+    expect_error(f,
+                 "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+                 "metadata: {name: deny-all}\nspec: {}\n"
+                 "---\napiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\n"
+                 "metadata: {name: strict}\nspec: {mtls: {mode: STRICT}}\n"
+                 "---\napiVersion: security.istio.io/v1\nkind: RequestAuthentication\n"
+                 "metadata: {name: jwt}\nspec: {}\n"
+                 "---\napiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\n"
+                 "metadata: {name: ef}\nspec: {}\n"
+                 "---\napiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\n"
+                 "metadata: {name: wp}\nspec: {}\n",
+                 "t.yaml:2:7: error: kind: AuthorizationPolicy is not enforced by canaryd: "
+                 "loading it would let in requests that Istio denies; enforce it in front of "
+                 "canaryd or remove it from canaryd's config");
+    expect_diag_part(f, "t.yaml:7:7: error: kind: PeerAuthentication is not enforced by canaryd");
+    expect_diag_part(f, "t.yaml:12:7: error: kind: RequestAuthentication is not enforced by "
+                        "canaryd");
+    expect_diag_part(f, "t.yaml:17:7: error: kind: EnvoyFilter patches Envoy's configuration");
+    expect_diag_part(f, "t.yaml:22:7: error: kind: WasmPlugin is not run by canaryd");
+    assert_int_equal(f->dl.nerrors, 5);
+    /* A warned kind's document is still checked. */
+    expect_error(f,
+                 "apiVersion: security.istio.io/v1\nkind: Sidecar\nmetadata: {name: s}\n"
+                 "spec: [egress]\n",
+                 "t.yaml:1:13: error: apiVersion: unknown apiVersion \"security.istio.io/v1\" "
+                 "(expected networking.istio.io/v1, networking.istio.io/v1beta1 or "
+                 "networking.istio.io/v1alpha3)");
+    expect_diag(f, "t.yaml:4:7: error: spec: expected a map, got a list");
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: Telemetry\nmetadata: {name: t}\n"
+                 "spec: {}\n",
+                 "t.yaml:1:13: error: apiVersion: unknown apiVersion \"networking.istio.io/v1\" "
+                 "(expected telemetry.istio.io/v1 or telemetry.istio.io/v1alpha1)");
+}
+
+static void
+test_conf_corpus_examples_load(void **state)
+{
+    struct fx *f = *state;
+    assert_non_null(build_file(f, "tests/corpus/service-entry-fields.yaml"));
+    conf_unref(&f->c);
+    assert_non_null(build_file(f, "tests/corpus/workload-entry.yaml"));
+    assert_non_null(strstr(f->c->summary, "workloadSelector="));
+}
+
 int
 main(void)
 {
@@ -1058,6 +1451,14 @@ main(void)
         T(test_conf_repeated_regex_is_compiled_once),
         T(test_conf_document_errors_follow_yaml_errors),
         T(test_conf_earlier_documents_survive_until_compile),
+        T(test_conf_resolution_none_routes_to_endpoints_or_resolves_hosts),
+        T(test_conf_target_port_comes_after_the_endpoint_port),
+        T(test_conf_service_entry_mesh_fields_are_accepted_and_shown),
+        T(test_conf_port_protocols_ignore_case),
+        T(test_conf_workload_selector_selects_workload_entries),
+        T(test_conf_workload_selector_rules),
+        T(test_conf_mesh_kinds_are_warned_or_refused),
+        T(test_conf_corpus_examples_load),
     };
 #undef T
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
