@@ -78,9 +78,7 @@ is_ip_or_cidr(const char *s, size_t len)
     return inet_pton(AF_INET6, buf, addr) == 1 && bits <= 128;
 }
 
-#define ADDRESSES_WHY                                                                              \
-    "VIPs mean nothing to a proxy that clients address directly; canaryd routes by Host"
-
+/* Istio's check (IP addresses or CIDR blocks), then f->why as a warning. */
 int
 cf_check_addresses(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
 {
@@ -97,7 +95,7 @@ cf_check_addresses(struct cf_ctx *c, const struct cf_field *f, const struct ast_
         rc = -1;
     }
     if (rc == 0)
-        cf_warn(c, n, "%s", ADDRESSES_WHY);
+        cf_warn(c, n, "%s", f->why);
     return rc;
 }
 

@@ -549,6 +549,7 @@ static const struct cf_field se_fields[] = {
      .type = CF_T_SEQ,
      .store = CF_ST_CHECK,
      .fn.check = cf_check_addresses,
+     .why = "VIPs mean nothing to a proxy that clients address directly; canaryd routes by Host",
      .sample = "[240.240.0.1, 240.240.1.0/24]"},
     {.key = "workloadSelector",
      .type = CF_T_MAP,
@@ -1681,19 +1682,19 @@ static const struct kind_def kinds[] = {
 };
 
 const struct cf_kind_schema cf_kind_schemas[] = {
-    {"ServiceEntry", &se_tab, NULL},
-    {"DestinationRule", &dr_tab, NULL},
-    {"VirtualService", &vs_tab, NULL},
-    {"Gateway", &gw_tab, NULL},
-    {"WorkloadEntry", &se_ep_tab, NULL},
-    {"Sidecar", NULL, sidecar_why},
-    {"ProxyConfig", NULL, proxy_config_why},
-    {"Telemetry", NULL, telemetry_why},
-    {"AuthorizationPolicy", NULL, authz_why},
-    {"PeerAuthentication", NULL, peer_why},
-    {"RequestAuthentication", NULL, reqauth_why},
-    {"EnvoyFilter", NULL, envoy_filter_why},
-    {"WasmPlugin", NULL, wasm_why},
+    {"ServiceEntry", &se_tab, NULL, false},
+    {"DestinationRule", &dr_tab, NULL, false},
+    {"VirtualService", &vs_tab, NULL, false},
+    {"Gateway", &gw_tab, NULL, false},
+    {"WorkloadEntry", &se_ep_tab, NULL, false},
+    {"Sidecar", NULL, sidecar_why, false},
+    {"ProxyConfig", NULL, proxy_config_why, false},
+    {"Telemetry", NULL, telemetry_why, false},
+    {"AuthorizationPolicy", NULL, authz_why, true},
+    {"PeerAuthentication", NULL, peer_why, true},
+    {"RequestAuthentication", NULL, reqauth_why, true},
+    {"EnvoyFilter", NULL, envoy_filter_why, true},
+    {"WasmPlugin", NULL, wasm_why, true},
 };
 const size_t cf_nkind_schemas = countof(cf_kind_schemas);
 

@@ -339,7 +339,8 @@ struct cf_field {
         cf_put_fn *put;     /* CF_ST_SLOT, CF_ST_OBJ */
         cf_check_fn *check; /* CF_ST_CHECK */
     } fn;
-    const char *why; /* CF_ST_WARN, CF_ST_REFUSE */
+    const char *why; /* CF_ST_WARN, CF_ST_REFUSE; CF_ST_CHECK: the warning the check gives
+                        once the value is valid (accepted with a warning) */
     size_t off;      /* CF_ST_SLOT: the member's offset */
     size_t size;     /* CF_ST_SLOT: the member's size */
     int64_t min;     /* CF_T_INT bounds */
@@ -530,6 +531,7 @@ struct cf_kind_schema {
     const char *kind;            /* "ServiceEntry", ... */
     const struct cf_table *spec; /* the spec table; NULL for a kind refused whole */
     const char *why;             /* a kind accepted with a warning or refused: the reason */
+    bool refused;                /* with why: refused whole (else accepted with a warning) */
 };
 extern const struct cf_kind_schema cf_kind_schemas[];
 extern const size_t cf_nkind_schemas;

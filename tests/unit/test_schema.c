@@ -155,7 +155,7 @@ try_field(struct walk *w, const uint8_t *order_bytes, size_t norder)
     bool ok;
     if (f->store == CF_ST_REFUSE)
         ok = c == NULL && has_diag(&dl, DIAG_ERROR, f->why);
-    else if (f->store == CF_ST_WARN)
+    else if (f->store == CF_ST_WARN || (f->store == CF_ST_CHECK && f->why != NULL))
         ok = c != NULL && has_diag(&dl, DIAG_WARN, f->why);
     else
         ok = c != NULL;
@@ -245,7 +245,9 @@ table_rows(struct sg_out *o, struct seen_tabs *st, const struct cf_table *t, con
         snprintf(path, sizeof(path), "%s.%s", prefix, f->key);
         sg_printf(o, "| `%s` | ", path);
         const char *same = f->sub != NULL ? seen_at(st, f->sub) : NULL;
-        switch (f->store) {
+        /* A check that warns once the value is valid reads as a warned field. */
+        bool warns = f->store == CF_ST_CHECK && f->why != NULL;
+        switch (warns ? CF_ST_WARN : f->store) {
         case CF_ST_WARN:
             sg_puts(o, "accepted with a warning: ");
             md_escape(o, f->why);
@@ -257,6 +259,7 @@ table_rows(struct sg_out *o, struct seen_tabs *st, const struct cf_table *t, con
         case CF_ST_ACCEPT:
             sg_puts(o, "accepted (read elsewhere, or written by the API server)");
             break;
+
         default:
             sg_puts(o, "acted on");
             if (same != NULL)
@@ -285,7 +288,8 @@ compat_table(struct sg_out *o)
     for (size_t i = 0; i < cf_nkind_schemas; i++) {
         const struct cf_kind_schema *ks = &cf_kind_schemas[i];
         if (ks->spec == NULL) {
-            sg_printf(o, "| **%s** | ", ks->kind);
+            sg_printf(o, "| **%s** | %s", ks->kind,
+                      ks->refused ? "refused: " : "accepted with a warning: ");
             md_escape(o, ks->why != NULL ? ks->why : "");
             sg_puts(o, " |\n");
             continue;
