@@ -239,11 +239,6 @@ sg_needs(const struct sg_src *s, const struct cf_table *t, const struct cf_field
     if (strcmp(t->name, "struct conf_route") == 0 && strcmp(f->key, "mirror") == 0)
         return want != NULL && strncmp(want->key, "mirror", 6) == 0 &&
                strcmp(want->key, "mirrors") != 0 && strcmp(want->key, "mirror") != 0;
-    /* A ring setting of consistentHash needs a key source beside it. */
-    if (strcmp(f->key, "httpHeaderName") == 0)
-        return want != NULL &&
-               (strcmp(want->key, "ringHash") == 0 || strcmp(want->key, "maglev") == 0 ||
-                strcmp(want->key, "minimumRingSize") == 0);
     return false;
 }
 
