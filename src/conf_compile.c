@@ -33,9 +33,19 @@ struct ccl {
     const char *subset;
     uint16_t port;
     const struct cf_obj *se;     /* borrowed: may be NULL (a DNS name) */
-    const struct cf_obj *dr;     /* borrowed: may be NULL */
+    const struct cdr *dr;        /* borrowed: may be NULL */
     const struct cf_subset *sub; /* borrowed: may be NULL */
     uint32_t index;
+};
+
+/* The DestinationRules for one host, merged as Istio merges them. */
+struct cdr {
+    const struct cf_obj *first;     /* borrowed: the first rule in Istio's order */
+    const struct cf_obj *policy_dr; /* borrowed: the first rule with a trafficPolicy, or NULL */
+    struct cf_vec subsets;          /* const struct cf_subset *: unique names, first wins */
+    size_t nrules;
+    const struct cf_obj *se; /* borrowed: the host's ServiceEntry, or NULL */
+    bool se_broken;          /* the host's ServiceEntry had errors (reported already) */
 };
 
 /* A listener while hosts are attached to it. */
@@ -51,7 +61,7 @@ struct clis {
 struct comp {
     struct cf_ctx *c;
     struct cf_map se_host; /* fqdn -> struct cf_obj * */
-    struct cf_map dr_host; /* fqdn -> struct cf_obj * */
+    struct cf_map dr_host; /* fqdn -> struct cdr * */
     struct cf_map gw_name; /* "ns/name" -> struct cf_obj * */
     struct cf_map broken;  /* fqdn of a ServiceEntry or DestinationRule host whose
                               document had errors -> its struct cf_obj * */
@@ -242,60 +252,6 @@ count_selected(const struct cf_se *se, const struct cf_subset *sub)
     return n;
 }
 
-static void
-check_subsets(struct comp *m, struct cf_obj *o)
-{
-    struct cf_ctx *c = m->c;
-    struct cf_dr *dr = &o->u.dr;
-    char buf[FQDN_BUF];
-    const char *h = fqdn_tmp(c, dr->host, o->meta.ns, buf);
-    const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
-    if (se == NULL && cf_map_get(&m->broken, h, strlen(h)) != NULL)
-        return;
-    for (size_t i = 0; i < dr->nsubsets; i++) {
-        const struct cf_subset *s = &dr->subsets[i];
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(dr->subsets[j].name, s->name) == 0)
-                cf_err_at(c, &s->where, "subset \"%s\" is defined twice", s->name);
-        if (se == NULL)
-            cf_err_at(c, &s->where,
-                      "subset \"%s\": host \"%s\" has no ServiceEntry, so the "
-                      "subset selects no endpoint",
-                      s->name, dr->host);
-        else if (count_selected(&se->u.se, s) == 0)
-            cf_err_at(c, &s->where,
-                      "subset \"%s\": its labels select no endpoint of "
-                      "ServiceEntry %s/%s",
-                      s->name, se->meta.ns, se->meta.name);
-    }
-}
-
-static void
-check_dr(struct comp *m, struct cf_obj *o)
-{
-    struct cf_ctx *c = m->c;
-    const char *h = fqdn(c, o->u.dr.host, o->meta.ns);
-    void *old = NULL;
-    int rc = cf_map_put(c->tmp, &m->dr_host, h, strlen(h), o, &old);
-    if (rc == -1)
-        cf_oom(c);
-    else if (rc == 1)
-        cf_err_at(c, &o->u.dr.host_where, "host \"%s\" already has DestinationRule %s/%s",
-                  o->u.dr.host, ((struct cf_obj *)old)->meta.ns, ((struct cf_obj *)old)->meta.name);
-    check_subsets(m, o);
-}
-
-/* ---- VirtualService ---- */
-
-static const struct cf_subset *
-find_subset(const struct cf_obj *dr, const char *name)
-{
-    for (size_t i = 0; dr != NULL && i < dr->u.dr.nsubsets; i++)
-        if (strcmp(dr->u.dr.subsets[i].name, name) == 0)
-            return &dr->u.dr.subsets[i];
-    return NULL;
-}
-
 static const struct cf_port *
 find_port(const struct cf_obj *se, uint16_t number)
 {
@@ -305,9 +261,168 @@ find_port(const struct cf_obj *se, uint16_t number)
     return NULL;
 }
 
+/* The subset called name of a merged rule, or NULL. */
+static const struct cf_subset *
+find_subset(const struct cdr *d, const char *name)
+{
+    for (size_t i = 0; d != NULL && i < d->subsets.n; i++) {
+        const struct cf_subset *s = d->subsets.v[i];
+        if (strcmp(s->name, name) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* Port-level settings for a port the host's ServiceEntry does not have
+ * apply to no cluster (as in Istio); a host without one may be reached on
+ * any port. */
+static void
+check_policy_ports(struct comp *m, const struct cf_policy *pol, const struct cf_obj *se)
+{
+    for (size_t i = 0; pol != NULL && se != NULL && i < pol->nports; i++) {
+        const struct cf_port_policy *pp = &pol->ports[i];
+        if (pp->port != 0 && find_port(se, pp->port) == NULL)
+            cf_warn_at(m->c, &pp->port_where,
+                       "port %u is not a port of ServiceEntry %s/%s: these settings apply to no "
+                       "destination",
+                       (unsigned)pp->port, se->meta.ns, se->meta.name);
+    }
+}
+
+/* A subset of a rule merged into d: a name an earlier rule defined is
+ * ignored (Istio keeps the first), the others are added and checked. */
+static void
+merge_subset(struct comp *m, struct cdr *d, const struct cf_obj *o, const struct cf_subset *s)
+{
+    struct cf_ctx *c = m->c;
+    const struct cf_obj *se = d->se;
+    const struct cf_subset *old = find_subset(d, s->name);
+    if (old != NULL) {
+        const struct ast_loc *l = &old->where.loc;
+        cf_warn_at(c, &s->where,
+                   "subset \"%s\" is ignored: DestinationRule %s/%s defines it for host \"%s\" "
+                   "at %s:%d:%d, and the first rule for a host wins",
+                   s->name, d->first->meta.ns, d->first->meta.name, o->u.dr.host, l->file, l->line,
+                   l->col);
+        return;
+    }
+    if (cf_vec_push(c->tmp, &d->subsets, (void *)s) == -1)
+        cf_oom(c);
+    check_policy_ports(m, s->policy, se);
+    if (d->se_broken)
+        return;
+    if (se == NULL)
+        cf_err_at(c, &s->where,
+                  "subset \"%s\": host \"%s\" has no ServiceEntry, so the "
+                  "subset selects no endpoint",
+                  s->name, o->u.dr.host);
+    else if (count_selected(&se->u.se, s) == 0)
+        cf_err_at(c, &s->where,
+                  "subset \"%s\": its labels select no endpoint of "
+                  "ServiceEntry %s/%s",
+                  s->name, se->meta.ns, se->meta.name);
+}
+
+static void
+merge_subsets(struct comp *m, struct cdr *d, const struct cf_obj *o)
+{
+    struct cf_ctx *c = m->c;
+    const struct cf_dr *dr = &o->u.dr;
+    for (size_t i = 0; i < dr->nsubsets; i++) {
+        const struct cf_subset *s = &dr->subsets[i];
+        size_t j = 0;
+        while (j < i && strcmp(dr->subsets[j].name, s->name) != 0)
+            j++;
+        if (j < i)
+            cf_err_at(c, &s->where, "subset \"%s\" is defined twice", s->name);
+        else
+            merge_subset(m, d, o, s);
+    }
+}
+
+/* The first top-level trafficPolicy among a host's rules is the one used;
+ * a later one is ignored, as Istio does. */
+static void
+merge_policy(struct comp *m, struct cdr *d, const struct cf_obj *o)
+{
+    if (o->u.dr.policy == NULL)
+        return;
+    if (d->policy_dr == NULL) {
+        d->policy_dr = o;
+        check_policy_ports(m, o->u.dr.policy, d->se);
+        return;
+    }
+    const struct cf_obj *p = d->policy_dr;
+    const struct ast_loc *l = &p->u.dr.policy->where.loc;
+    cf_warn_at(m->c, &o->u.dr.policy->where,
+               "this trafficPolicy is ignored: host \"%s\" already has the trafficPolicy of "
+               "DestinationRule %s/%s at %s:%d:%d, and the first rule's trafficPolicy wins",
+               o->u.dr.host, p->meta.ns, p->meta.name, l->file, l->line, l->col);
+}
+
+static struct cdr *
+cdr_new(struct comp *m, const struct cf_obj *o, const char *h)
+{
+    struct cf_ctx *c = m->c;
+    struct cdr *d = arena_alloc(c->tmp, sizeof(*d));
+    if (d == NULL || cf_map_put(c->tmp, &m->dr_host, h, strlen(h), d, NULL) == -1) {
+        cf_oom(c);
+        return NULL;
+    }
+    d->first = o;
+    d->se = cf_map_get(&m->se_host, h, strlen(h));
+    d->se_broken = d->se == NULL && cf_map_get(&m->broken, h, strlen(h)) != NULL;
+    return d;
+}
+
+/* Rules are merged in Istio's order (conf_dr.c): o comes after every rule
+ * already merged for its host. */
+static void
+check_dr(struct comp *m, const struct cf_obj *o)
+{
+    struct cf_ctx *c = m->c;
+    const char *h = fqdn(c, o->u.dr.host, o->meta.ns);
+    struct cdr *d = cf_map_get(&m->dr_host, h, strlen(h));
+    if (d != NULL && strcmp(d->first->meta.ns, o->meta.ns) != 0) {
+        cf_err_at(c, &o->u.dr.host_where,
+                  "host \"%s\" already has DestinationRule %s/%s: rules for one host are "
+                  "merged only within a namespace, and canaryd has no client namespace to "
+                  "choose between namespaces %s and %s",
+                  o->u.dr.host, d->first->meta.ns, d->first->meta.name, d->first->meta.ns,
+                  o->meta.ns);
+        return;
+    }
+    if (d == NULL && (d = cdr_new(m, o, h)) == NULL)
+        return;
+    d->nrules++;
+    merge_subsets(m, d, o);
+    merge_policy(m, d, o);
+}
+
+static void
+check_drs(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    size_t n = c->objs[CF_DR].n;
+    const struct cf_obj **v = arena_alloc_array(c->tmp, n + 1, sizeof(*v));
+    if (v == NULL) {
+        cf_oom(c);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!OBJ(c, CF_DR, i)->failed)
+            v[k++] = OBJ(c, CF_DR, i);
+    qsort(v, k, sizeof(*v), cf_obj_order);
+    for (size_t i = 0; i < k; i++)
+        check_dr(m, v[i]);
+}
+
+/* ---- VirtualService ---- */
+
 static void
 check_subset_ref(struct comp *m, const struct cf_destref *r, const struct cf_obj *se,
-                 const struct cf_obj *dr)
+                 const struct cdr *dr)
 {
     struct cf_ctx *c = m->c;
     if (dr == NULL)
@@ -315,9 +430,14 @@ check_subset_ref(struct comp *m, const struct cf_destref *r, const struct cf_obj
                   "subset \"%s\" of host \"%s\" is not defined: no "
                   "DestinationRule for this host",
                   r->subset, r->host);
-    else if (find_subset(dr, r->subset) == NULL)
+    else if (find_subset(dr, r->subset) == NULL && dr->nrules == 1)
         cf_err_at(c, &r->subset_where, "subset \"%s\" is not defined by DestinationRule %s/%s",
-                  r->subset, dr->meta.ns, dr->meta.name);
+                  r->subset, dr->first->meta.ns, dr->first->meta.name);
+    else if (find_subset(dr, r->subset) == NULL)
+        cf_err_at(c, &r->subset_where,
+                  "subset \"%s\" is not defined by any of the %zu DestinationRules for host "
+                  "\"%s\" (the first is %s/%s)",
+                  r->subset, dr->nrules, r->host, dr->first->meta.ns, dr->first->meta.name);
     else if (se == NULL)
         cf_err_at(c, &r->subset_where,
                   "subset \"%s\" of host \"%s\" needs a ServiceEntry: the "
@@ -334,7 +454,7 @@ check_destref(struct comp *m, const struct cf_destref *r, const char *ns)
     char buf[FQDN_BUF];
     const char *h = fqdn_tmp(c, r->host, ns, buf);
     const struct cf_obj *se = cf_map_get(&m->se_host, h, strlen(h));
-    const struct cf_obj *dr = cf_map_get(&m->dr_host, h, strlen(h));
+    const struct cdr *dr = cf_map_get(&m->dr_host, h, strlen(h));
     if (cf_map_get(&m->broken, h, strlen(h)) != NULL)
         return; /* its ServiceEntry or DestinationRule was reported already */
     if (se != NULL && r->port != 0 && find_port(se, r->port) == NULL)
@@ -504,9 +624,7 @@ check_all(struct comp *m)
     for (size_t i = 0; i < c->objs[CF_SE].n; i++)
         if (!OBJ(c, CF_SE, i)->failed)
             check_se(m, OBJ(c, CF_SE, i));
-    for (size_t i = 0; i < c->objs[CF_DR].n; i++)
-        if (!OBJ(c, CF_DR, i)->failed)
-            check_dr(m, OBJ(c, CF_DR, i));
+    check_drs(m);
     for (size_t i = 0; i < c->objs[CF_VS].n; i++)
         if (!OBJ(c, CF_VS, i)->failed)
             check_vs(m, OBJ(c, CF_VS, i));
@@ -647,19 +765,6 @@ cluster_eps(struct cf_ctx *c, const struct ccl *cl, struct conf_endpoint *eps, s
     return 0;
 }
 
-static void
-cluster_policy(struct cf_ctx *c, const struct ccl *cl, struct conf_policy *p)
-{
-    memset(p, 0, sizeof(*p));
-    size_t mark = c->plen;
-    /* Both nodes were validated at parse time; re-walking cannot fail. */
-    if (cl->dr != NULL && cl->dr->u.dr.policy != NULL)
-        CF_WALK(c, cl->dr->u.dr.policy, &cf_policy_tab, p);
-    if (cl->sub != NULL && cl->sub->policy != NULL)
-        CF_WALK(c, cl->sub->policy, &cf_policy_tab, p);
-    cf_path_pop(c, mark);
-}
-
 static int
 build_cluster(struct cf_ctx *c, const struct ccl *cl, struct conf_cluster *out, size_t *next)
 {
@@ -674,7 +779,10 @@ build_cluster(struct cf_ctx *c, const struct ccl *cl, struct conf_cluster *out, 
     out->port = cl->port;
     out->index = cl->index;
     out->is_dns = cl->se == NULL || cl->se->u.se.resolution == CF_RES_DNS;
-    cluster_policy(c, cl, &out->policy);
+    cf_policy_merge(&out->policy,
+                    cl->dr != NULL && cl->dr->policy_dr != NULL ? cl->dr->policy_dr->u.dr.policy
+                                                                : NULL,
+                    cl->sub != NULL ? cl->sub->policy : NULL, cl->port);
     if (cluster_eps(c, cl, conf->endpoints, next) == -1)
         return -1;
     out->neps = *next - first;

@@ -257,8 +257,7 @@ h_outlier(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     return CF_WALK(c, n, &outlier_tab, o);
 }
 
-#define TLS_UP_WHY                                                                                 \
-    "TLS to upstreams needs the TLS support (not yet available); originate TLS behind canaryd"
+#define TLS_UP_WHY CF_TLS_UP_WHY
 
 static const struct cf_field policy_fields[] = {
     CF_OBJ("loadBalancer", CF_T_MAP, false, h_lb, &lb_tab),
@@ -270,32 +269,17 @@ static const struct cf_field policy_fields[] = {
      CF__SLOT(struct conf_policy, outlier, struct conf_outlier),
      .sub = &outlier_tab},
     CF_REFUSE("tls", TLS_UP_WHY),
-    CF_REFUSE("portLevelSettings", "port-level traffic policies are not implemented by canaryd"),
+    CF_OBJ("portLevelSettings", CF_T_SEQ, false, cf_h_port_policies, &cf_port_policy_tab),
     CF_REFUSE("tunnel", "HTTP CONNECT tunnelling to upstreams is not implemented by canaryd"),
     CF_REFUSE("proxyProtocol", "the PROXY protocol to upstreams is not implemented by canaryd"),
     CF_END,
 };
 const struct cf_table cf_policy_tab = CF_TABLE(struct conf_policy, policy_fields);
 
-/* Validates a trafficPolicy now and keeps a copy of its node (the tree is
- * freed with its document): conf_compile.c re-walks it per cluster, host
- * level first, then the subset's, so that a subset overrides field by field. */
-static int
-h_policy(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
-{
-    (void)f;
-    struct conf_policy scratch = {0};
-    const struct ast_node *copy = ast_node_clone(c->tmp, n);
-    if (copy == NULL)
-        return cf_oom(c);
-    *(const struct ast_node **)p = copy;
-    return CF_WALK(c, n, &cf_policy_tab, &scratch);
-}
-
 #define CF_POLICY(k, st, mem)                                                                      \
     {                                                                                              \
-        .key = k, .type = CF_T_MAP, .store = CF_ST_SLOT, .fn.put = h_policy,                       \
-        CF__SLOT(st, mem, const struct ast_node *), .sub = &cf_policy_tab                          \
+        .key = k, .type = CF_T_MAP, .store = CF_ST_SLOT, .fn.put = cf_h_policy,                    \
+        CF__SLOT(st, mem, const struct cf_policy *), .sub = &cf_policy_tab                         \
     }
 
 /* ---- DestinationRule ---- */
@@ -1605,7 +1589,12 @@ static const struct cf_field meta_fields[] = {
     CF_ACCEPT("uid", CF_T_ANY),
     CF_ACCEPT("resourceVersion", CF_T_ANY),
     CF_ACCEPT("generation", CF_T_ANY),
-    CF_ACCEPT("creationTimestamp", CF_T_ANY),
+    /* Orders DestinationRules for one host (conf_dr.c). */
+    {.key = "creationTimestamp",
+     .type = CF_T_ANY,
+     .store = CF_ST_OBJ,
+     .fn.put = cf_h_created,
+     .sample = "\"2024-05-01T10:00:00Z\""},
     CF_ACCEPT("managedFields", CF_T_ANY),
     CF_ACCEPT("ownerReferences", CF_T_ANY),
     CF_ACCEPT("finalizers", CF_T_ANY),

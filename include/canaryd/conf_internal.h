@@ -88,8 +88,10 @@ enum cf_kind {
 };
 
 struct cf_meta {
-    const char *name; /* borrowed: scratch arena; NULL when missing */
-    const char *ns;   /* borrowed: scratch arena; "default" when not written */
+    const char *name;    /* borrowed: scratch arena; NULL when missing */
+    const char *ns;      /* borrowed: scratch arena; "default" when not written */
+    const char *created; /* borrowed: scratch arena; creationTimestamp as Kubernetes writes
+                            it (YYYY-MM-DDTHH:MM:SSZ), NULL when not written */
     struct cf_where name_where;
 };
 
@@ -153,19 +155,45 @@ struct cf_se {
 
 /* ---- DestinationRule ---- */
 
+/* The components of a traffic policy, as Istio merges them: a level that
+ * writes one replaces it whole. */
+enum {
+    CF_POL_LB = 1u << 0,
+    CF_POL_POOL = 1u << 1,
+    CF_POL_OUTLIER = 1u << 2,
+    CF_POL_ALL = CF_POL_LB | CF_POL_POOL | CF_POL_OUTLIER,
+};
+
+/* One portLevelSettings item. */
+struct cf_port_policy {
+    uint16_t port;
+    unsigned set;          /* CF_POL_*: the components written */
+    struct conf_policy p;  /* the components written; the others keep their defaults */
+    struct cf_where where; /* the item */
+    struct cf_where port_where;
+};
+
+/* A trafficPolicy (host or subset level), parsed on its own from defaults. */
+struct cf_policy {
+    unsigned set; /* CF_POL_*: the components written */
+    struct conf_policy p;
+    struct cf_port_policy *ports; /* borrowed: scratch arena; portLevelSettings */
+    size_t nports;
+    struct cf_where where; /* the trafficPolicy map */
+};
+
 struct cf_subset {
     const char *name; /* borrowed: scratch arena */
     struct cf_labels labels;
-    const struct ast_node *policy; /* borrowed: scratch arena; a copy of the validated
-                                      trafficPolicy node (ast_node_clone) */
+    const struct cf_policy *policy; /* borrowed: scratch arena; NULL = none */
     struct cf_where where;
 };
 
 struct cf_dr {
     const char *host; /* borrowed: scratch arena; lower case */
     struct cf_where host_where;
-    const struct ast_node *policy; /* borrowed: scratch arena; as cf_subset.policy */
-    struct cf_subset *subsets;     /* borrowed: arena */
+    const struct cf_policy *policy; /* borrowed: scratch arena; NULL = none */
+    struct cf_subset *subsets;      /* borrowed: arena */
     size_t nsubsets;
 };
 
@@ -280,6 +308,7 @@ struct cf_ctx {
     struct cf_obj *cur;            /* borrowed: object being parsed */
     struct cf_route *route;        /* borrowed: route being parsed, or NULL */
     const char *const *apis;       /* borrowed: static; the apiVersions of the document's kind */
+    struct cf_policy *policy;      /* borrowed: trafficPolicy being parsed, or NULL */
     size_t nerrors0;               /* diags->nerrors when the build started */
     char path[CF_PATH_MAX];
     size_t plen;
@@ -592,8 +621,34 @@ char *cf_printf(struct arena *a, const char *fmt, ...) __attribute__((format(pri
 /* Parses one document into a cf_obj registered in c->objs. */
 void cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc);
 
-/* The trafficPolicy table, for re-walking validated policies at compile. */
+/* The trafficPolicy table (conf_kinds.c). */
 extern const struct cf_table cf_policy_tab;
+
+/* ---- DestinationRule merging and traffic policies (conf_dr.c) ---- */
+
+/* Why upstream TLS settings are refused (trafficPolicy.tls and port level). */
+#define CF_TLS_UP_WHY                                                                              \
+    "TLS to upstreams needs the TLS support (not yet available); originate TLS behind canaryd"
+
+/* A trafficPolicy: parsed into a new struct cf_policy (slot: const struct
+ * cf_policy *), components and portLevelSettings noted. */
+int cf_h_policy(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p);
+/* trafficPolicy.portLevelSettings, into c->policy (object handler). */
+int cf_h_port_policies(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                       void *obj);
+extern const struct cf_table cf_port_policy_tab;
+/* metadata.creationTimestamp into struct cf_meta.created (object handler). */
+int cf_h_created(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+/* qsort order of struct cf_obj pointers as Istio orders configs: creation time
+ * (not written = earliest), then name, then namespace. */
+int cf_obj_order(const void *a, const void *b);
+/* The policy of a cluster on service port port: host level, then subset
+ * level (either may be NULL), each one's portLevelSettings item for the port
+ * standing for it whole, a level replacing the components it writes. */
+void cf_policy_merge(struct conf_policy *out, const struct cf_policy *host,
+                     const struct cf_policy *sub, uint16_t port);
+/* The first portLevelSettings item of pol for port, or NULL. */
+const struct cf_port_policy *cf_policy_port(const struct cf_policy *pol, uint16_t port);
 
 /* Cross-object checks and snapshot construction; 0 or -1. */
 int cf_compile(struct cf_ctx *c);

@@ -239,6 +239,9 @@ sg_needs(const struct sg_src *s, const struct cf_table *t, const struct cf_field
     if (strcmp(t->name, "struct conf_route") == 0 && strcmp(f->key, "mirror") == 0)
         return want != NULL && strncmp(want->key, "mirror", 6) == 0 &&
                strcmp(want->key, "mirrors") != 0 && strcmp(want->key, "mirror") != 0;
+    /* A port-level traffic policy needs a setting besides its port. */
+    if (strcmp(t->name, "struct cf_port_policy") == 0 && strcmp(f->key, "loadBalancer") == 0)
+        return true;
     return false;
 }
 

@@ -759,7 +759,7 @@ test_conf_redirect_and_direct_response_are_typed(void **state)
 }
 
 static void
-test_conf_policy_subset_overrides_host_level(void **state)
+test_conf_policy_subset_replaces_host_components(void **state)
 {
     struct fx *f = *state;
     expect_ok(f,
@@ -788,9 +788,14 @@ test_conf_policy_subset_overrides_host_level(void **state)
     assert_string_equal(v1->policy.hash.name, "u");
     assert_int_equal(v1->policy.pool.max_connections, 10);
     assert_int_equal(v2->policy.lb, LB_LEAST_REQUEST);
+    /* The subset's connectionPool replaces the host's whole (Istio): what it
+     * leaves out takes the default, not the host's value. */
     assert_int_equal(v2->policy.pool.max_connections, 5);
-    assert_int_equal(v2->policy.pool.connect_timeout_ms, 2000);
-    assert_int_equal(v2->policy.pool.idle_timeout_ms, 30000);
+    assert_int_equal(v2->policy.pool.connect_timeout_ms, 0);
+    assert_int_equal(v2->policy.pool.idle_timeout_ms, 0);
+    assert_int_equal(v1->policy.pool.connect_timeout_ms, 2000);
+    assert_int_equal(v1->policy.pool.idle_timeout_ms, 30000);
+    /* A component the subset does not write is the host's. */
     assert_true(v2->policy.outlier.enabled);
     assert_int_equal(v2->policy.outlier.consecutive_5xx, 3);
     assert_int_equal(v2->policy.outlier.interval_ms, 10000);
@@ -800,6 +805,174 @@ test_conf_policy_subset_overrides_host_level(void **state)
     assert_false(v2->eps[0]->is_dns);
     assert_int_equal(v2->eps[0]->weight, 3);
     assert_int_equal(f->c->endpoints[v2->eps[0]->index].weight, 3);
+}
+
+/* ---- several DestinationRules for one host ---- */
+
+/* The ServiceEntry for mobile-api alone (v1 on 9001, v2 on 9002). */
+#define SE_ONLY                                                                                    \
+    "---\n"                                                                                        \
+    "apiVersion: networking.istio.io/v1\n"                                                         \
+    "kind: ServiceEntry\n"                                                                         \
+    "metadata: {name: mobile-api}\n"                                                               \
+    "spec:\n"                                                                                      \
+    "  hosts: [mobile-api]\n"                                                                      \
+    "  ports: [{number: 80, name: http, protocol: HTTP}, {number: 8080, name: admin}]\n"           \
+    "  resolution: STATIC\n"                                                                       \
+    "  endpoints:\n"                                                                               \
+    "  - {address: 127.0.0.1, ports: {http: 9001}, labels: {version: v1}}\n"                       \
+    "  - {address: 127.0.0.1, ports: {http: 9002}, labels: {version: v2}}\n"
+
+/* A 50/50 split between v1 and v2, 9 lines. */
+#define VS_SPLIT                                                                                   \
+    VS_HEAD "  - route:\n"                                                                         \
+            "    - {destination: {host: mobile-api, subset: v1}, weight: 50}\n"                    \
+            "    - {destination: {host: mobile-api, subset: v2}, weight: 50}\n"
+
+static void
+test_conf_dr_merge_combines_subsets_of_two_rules(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_SPLIT "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: mobile-api-v2}\nspec:\n  host: mobile-api\n"
+                          "  subsets: [{name: v2, labels: {version: v2}}]\n"
+                          "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: mobile-api-v1}\nspec:\n"
+                          "  host: mobile-api.default.svc.cluster.local\n"
+                          "  subsets: [{name: v1, labels: {version: v1}}]\n" SE_ONLY);
+    assert_int_equal(f->dl.n, 0);
+    const struct conf_route *r = &f->c->vss[0].routes[0];
+    assert_string_equal(r->dests[0].cluster->subset, "v1");
+    assert_int_equal(r->dests[0].cluster->neps, 1);
+    assert_int_equal(r->dests[0].cluster->eps[0]->port, 9001);
+    assert_string_equal(r->dests[1].cluster->subset, "v2");
+    assert_int_equal(r->dests[1].cluster->neps, 1);
+    assert_int_equal(r->dests[1].cluster->eps[0]->port, 9002);
+}
+
+static void
+test_conf_dr_merge_first_policy_wins_later_one_warns(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_SPLIT "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: b-rule}\nspec:\n  host: mobile-api\n"
+                          "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n"
+                          "  subsets: [{name: v2, labels: {version: v2}}]\n"
+                          "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: a-rule}\nspec:\n  host: mobile-api\n"
+                          "  subsets: [{name: v1, labels: {version: v1}}]\n"
+                          "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: c-rule}\nspec:\n  host: mobile-api\n"
+                          "  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}\n" SE_ONLY);
+    /* Istio's order is by name here (no creationTimestamp): a-rule has no
+     * trafficPolicy, so b-rule's is the first one; c-rule's is ignored. */
+    expect_diag(f, "t.yaml:31:18: warning: spec.trafficPolicy: this trafficPolicy is ignored: host "
+                   "\"mobile-api\" already has the trafficPolicy of DestinationRule "
+                   "default/b-rule at t.yaml:16:18, and the first rule's trafficPolicy wins");
+    assert_int_equal(f->dl.nwarnings, 1);
+    const struct conf_route *r = &f->c->vss[0].routes[0];
+    assert_int_equal(r->dests[0].cluster->policy.lb, LB_RANDOM);
+    assert_int_equal(r->dests[1].cluster->policy.lb, LB_RANDOM);
+}
+
+static void
+test_conf_dr_merge_duplicate_subset_first_wins_with_warning(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_SPLIT "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: rule-2}\nspec:\n  host: mobile-api\n"
+                          "  subsets:\n  - {name: v2, labels: {version: v2}}\n"
+                          "  - {name: v1, labels: {version: v2}}\n"
+                          "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: rule-1}\nspec:\n  host: mobile-api\n"
+                          "  subsets: [{name: v1, labels: {version: v1}}]\n" SE_ONLY);
+    expect_diag(f, "t.yaml:18:5: warning: spec.subsets[1]: subset \"v1\" is ignored: "
+                   "DestinationRule default/rule-1 defines it for host \"mobile-api\" at "
+                   "t.yaml:25:13, and the first rule for a host wins");
+    const struct conf_route *r = &f->c->vss[0].routes[0];
+    assert_int_equal(r->dests[0].cluster->eps[0]->port, 9001);
+}
+
+static void
+test_conf_dr_merge_orders_by_creation_time_then_name(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_SPLIT "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: a-new, creationTimestamp: \"2024-06-01T00:00:00Z\"}\n"
+                          "spec:\n  host: mobile-api\n"
+                          "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n"
+                          "  subsets: [{name: v1, labels: {version: v1}}]\n"
+                          "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: z-old, creationTimestamp: \"2023-01-01T00:00:00Z\"}\n"
+                          "spec:\n  host: mobile-api\n"
+                          "  trafficPolicy: {loadBalancer: {simple: LEAST_REQUEST}}\n"
+                          "  subsets: [{name: v2, labels: {version: v2}}]\n" SE_ONLY);
+    expect_diag(f, "t.yaml:16:18: warning: spec.trafficPolicy: this trafficPolicy is ignored: "
+                   "host \"mobile-api\" already has the trafficPolicy of DestinationRule "
+                   "default/z-old at t.yaml:24:18, and the first rule's trafficPolicy wins");
+    assert_int_equal(f->c->vss[0].routes[0].dests[0].cluster->policy.lb, LB_LEAST_REQUEST);
+}
+
+static void
+test_conf_dr_merge_bad_creation_time_warns(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                 "metadata: {name: dr, creationTimestamp: yesterday}\n"
+                 "spec: {host: mobile-api}\n" SE_ONLY);
+    expect_diag(f, "t.yaml:3:41: warning: metadata.creationTimestamp: not a creation time as "
+                   "Kubernetes writes it (YYYY-MM-DDTHH:MM:SSZ); this object is ordered as if it "
+                   "had none (before the others, then by name)");
+    build(f, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+             "metadata: {name: dr, creationTimestamp: null}\n"
+             "spec: {host: mobile-api}\n" SE_ONLY);
+    assert_non_null(f->c);
+    assert_int_equal(f->dl.nwarnings, 1);
+}
+
+static void
+test_conf_dr_merge_across_namespaces_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                 "metadata: {name: a, namespace: shop}\n"
+                 "spec: {host: mobile-api.default.svc.cluster.local}\n" SEDR,
+                 /* Istio's order: by name, so shop/a comes first. */
+                 "t.yaml:21:9: error: spec.host: host \"mobile-api\" already has DestinationRule "
+                 "shop/a: rules for one host are merged only within a namespace, and canaryd has "
+                 "no client namespace to choose between namespaces shop and default");
+}
+
+static void
+test_conf_dr_merge_undefined_subset_names_the_rules(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f,
+                 VS_HEAD "  - route: [{destination: {host: mobile-api, subset: v3}}]\n"
+                         "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                         "metadata: {name: extra}\nspec:\n  host: mobile-api\n" SEDR,
+                 "t.yaml:7:54: error: spec.http[0].route[0].destination.subset: subset \"v3\" is "
+                 "not defined by any of the 2 DestinationRules for host \"mobile-api\" (the first "
+                 "is default/extra)");
+}
+
+static void
+test_conf_dr_merge_corpus_example_loads(void **state)
+{
+    struct fx *f = *state;
+    struct conf *c = build_file(f, "tests/corpus/dr-merge");
+    assert_non_null(c);
+    assert_int_equal(f->dl.n, 0);
+    const struct conf_route *r = &c->vss[0].routes[0];
+    const struct conf_cluster *v1 = r->dests[0].cluster, *v2 = r->dests[1].cluster;
+    assert_int_equal(v1->neps, 2);
+    assert_int_equal(v2->neps, 1);
+    /* v2 comes from the canary's rule; the service rule's policy applies. */
+    assert_int_equal(v2->policy.lb, LB_LEAST_REQUEST);
+    assert_int_equal(v2->policy.pool.max_connections, 200);
+    assert_int_equal(v2->policy.outlier.consecutive_5xx, 2);
+    assert_int_equal(v1->policy.outlier.consecutive_5xx, 5);
 }
 
 static void
@@ -1441,7 +1614,15 @@ main(void)
         T(test_conf_durations_parse),
         T(test_conf_route_fields_are_typed),
         T(test_conf_redirect_and_direct_response_are_typed),
-        T(test_conf_policy_subset_overrides_host_level),
+        T(test_conf_policy_subset_replaces_host_components),
+        T(test_conf_dr_merge_combines_subsets_of_two_rules),
+        T(test_conf_dr_merge_first_policy_wins_later_one_warns),
+        T(test_conf_dr_merge_duplicate_subset_first_wins_with_warning),
+        T(test_conf_dr_merge_orders_by_creation_time_then_name),
+        T(test_conf_dr_merge_bad_creation_time_warns),
+        T(test_conf_dr_merge_across_namespaces_is_an_error),
+        T(test_conf_dr_merge_undefined_subset_names_the_rules),
+        T(test_conf_dr_merge_corpus_example_loads),
         T(test_conf_static_endpoint_must_be_an_ip),
         T(test_conf_split_key_annotation_parses),
         T(test_conf_configmap_directory_loads_each_file_once),
