@@ -975,6 +975,142 @@ test_conf_dr_merge_corpus_example_loads(void **state)
     assert_int_equal(v1->policy.outlier.consecutive_5xx, 5);
 }
 
+/* ---- portLevelSettings ---- */
+
+/* Routes to v1 on port 80, v1 on 8080, v2 on 80, v2 on 8080: 11 lines. */
+#define VS_PORTS                                                                                   \
+    VS_HEAD                                                                                        \
+        "  - route:\n"                                                                             \
+        "    - {destination: {host: mobile-api, subset: v1}, weight: 25}\n"                        \
+        "    - {destination: {host: mobile-api, subset: v1, port: {number: 8080}}, weight: 25}\n"  \
+        "    - {destination: {host: mobile-api, subset: v2}, weight: 25}\n"                        \
+        "    - {destination: {host: mobile-api, subset: v2, port: {number: 8080}}, weight: 25}\n"
+
+#define DR_HEAD                                                                                    \
+    "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"                             \
+    "metadata: {name: mobile-api}\nspec:\n  host: mobile-api\n"
+
+static const struct conf_policy *
+dest_policy(const struct fx *f, size_t i)
+{
+    return &f->c->vss[0].routes[0].dests[i].cluster->policy;
+}
+
+static void
+test_conf_port_level_settings_replace_host_policy_for_their_port(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_PORTS DR_HEAD "  trafficPolicy:\n"
+                                  "    loadBalancer: {simple: RANDOM}\n"
+                                  "    outlierDetection: {consecutive5xxErrors: 7}\n"
+                                  "    portLevelSettings:\n"
+                                  "    - port: {number: 8080}\n"
+                                  "      loadBalancer: {consistentHash: {httpHeaderName: X-User}}\n"
+                                  "  subsets:\n  - {name: v1, labels: {version: v1}}\n"
+                                  "  - {name: v2, labels: {version: v2}}\n" SE_ONLY);
+    assert_int_equal(f->dl.n, 0);
+    assert_int_equal(dest_policy(f, 0)->lb, LB_RANDOM);
+    assert_int_equal(dest_policy(f, 0)->outlier.consecutive_5xx, 7);
+    assert_int_equal(f->c->vss[0].routes[0].dests[1].cluster->port, 8080);
+    assert_int_equal(dest_policy(f, 1)->lb, LB_HASH);
+    assert_string_equal(dest_policy(f, 1)->hash.name, "x-user");
+    /* Not inherited from the destination level: the default applies. */
+    assert_false(dest_policy(f, 1)->outlier.enabled);
+    assert_int_equal(dest_policy(f, 3)->lb, LB_HASH);
+}
+
+/* Istio's precedence: subset port level > subset > host port level > host. */
+static void
+test_conf_port_level_settings_follow_istio_precedence(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_PORTS DR_HEAD "  trafficPolicy:\n"
+                                  "    connectionPool: {tcp: {maxConnections: 10}}\n"
+                                  "    portLevelSettings:\n"
+                                  "    - port: {number: 8080}\n"
+                                  "      loadBalancer: {simple: LEAST_REQUEST}\n"
+                                  "      connectionPool: {tcp: {maxConnections: 20}}\n"
+                                  "  subsets:\n"
+                                  "  - name: v1\n    labels: {version: v1}\n"
+                                  "    trafficPolicy: {loadBalancer: {simple: RANDOM}}\n"
+                                  "  - name: v2\n    labels: {version: v2}\n"
+                                  "    trafficPolicy:\n"
+                                  "      loadBalancer: {simple: RANDOM}\n"
+                                  "      portLevelSettings:\n"
+                                  "      - port: {number: 8080}\n"
+                                  "        outlierDetection: {consecutive5xxErrors: 2}\n" SE_ONLY);
+    /* v1:80: host policy + the subset's loadBalancer. */
+    assert_int_equal(dest_policy(f, 0)->lb, LB_RANDOM);
+    assert_int_equal(dest_policy(f, 0)->pool.max_connections, 10);
+    /* v1:8080: the host's port item, then the subset's loadBalancer. */
+    assert_int_equal(dest_policy(f, 1)->lb, LB_RANDOM);
+    assert_int_equal(dest_policy(f, 1)->pool.max_connections, 20);
+    /* v2:80: as v1:80. */
+    assert_int_equal(dest_policy(f, 2)->lb, LB_RANDOM);
+    assert_int_equal(dest_policy(f, 2)->pool.max_connections, 10);
+    /* v2:8080: the subset's port item replaces everything. */
+    assert_int_equal(dest_policy(f, 3)->lb, LB_ROUND_ROBIN);
+    assert_int_equal(dest_policy(f, 3)->pool.max_connections, 0);
+    assert_int_equal(dest_policy(f, 3)->outlier.consecutive_5xx, 2);
+}
+
+static void
+test_conf_port_level_settings_are_checked(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                 "metadata: {name: mobile-api}\nspec:\n  host: mobile-api\n  trafficPolicy:\n"
+                 "    portLevelSettings:\n"
+                 "    - {port: {number: 80}, tls: {mode: SIMPLE}, loadBalancer: {}}\n"
+                 "    - {port: {number: 8080}}\n"
+                 "    - {loadBalancer: {simple: RANDOM}}\n" SE_ONLY,
+                 "t.yaml:8:28: error: spec.trafficPolicy.portLevelSettings[0].tls: TLS to "
+                 "upstreams needs the TLS support (not yet available); originate TLS behind "
+                 "canaryd");
+    expect_diag(f, "t.yaml:9:7: error: spec.trafficPolicy.portLevelSettings[1]: a port-level "
+                   "traffic policy needs loadBalancer, connectionPool or outlierDetection "
+                   "besides its port");
+    expect_diag(f, "t.yaml:10:7: error: spec.trafficPolicy.portLevelSettings[2].port: missing "
+                   "required field");
+}
+
+static void
+test_conf_port_level_settings_warn_on_unknown_or_repeated_port(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                 "metadata: {name: mobile-api}\nspec:\n  host: mobile-api\n  trafficPolicy:\n"
+                 "    portLevelSettings:\n"
+                 "    - {port: {number: 8080}, loadBalancer: {simple: RANDOM}}\n"
+                 "    - {port: {number: 9999}, loadBalancer: {simple: RANDOM}}\n"
+                 "    - {port: {number: 8080}, loadBalancer: {simple: LEAST_REQUEST}}\n" SE_ONLY);
+    expect_diag(f, "t.yaml:9:14: warning: spec.trafficPolicy.portLevelSettings[1].port: port "
+                   "9999 is not a port of ServiceEntry default/mobile-api: these settings apply "
+                   "to no destination");
+    expect_diag(f, "t.yaml:10:7: warning: spec.trafficPolicy.portLevelSettings[2]: port 8080 "
+                   "already has port-level settings at t.yaml:8:7; these are ignored (the first "
+                   "item for a port is used)");
+}
+
+static void
+test_conf_port_level_settings_corpus_example_loads(void **state)
+{
+    struct fx *f = *state;
+    struct conf *c = build_file(f, "tests/corpus/port-level-settings.yaml");
+    assert_non_null(c);
+    assert_int_equal(f->dl.n, 0);
+    const struct conf_cluster *session = c->vss[0].routes[0].dests[0].cluster;
+    const struct conf_cluster *canary = c->vss[0].routes[1].dests[1].cluster;
+    assert_int_equal(session->port, 8081);
+    assert_int_equal(session->policy.lb, LB_HASH);
+    assert_int_equal(session->policy.hash.src, CONF_KEY_COOKIE);
+    assert_int_equal(session->policy.outlier.consecutive_gateway, 0);
+    assert_int_equal(session->policy.outlier.consecutive_5xx, 5);
+    assert_int_equal(canary->policy.lb, LB_LEAST_REQUEST);
+    assert_int_equal(canary->policy.outlier.consecutive_5xx, 1);
+}
+
 static void
 test_conf_static_endpoint_must_be_an_ip(void **state)
 {
@@ -1623,6 +1759,11 @@ main(void)
         T(test_conf_dr_merge_across_namespaces_is_an_error),
         T(test_conf_dr_merge_undefined_subset_names_the_rules),
         T(test_conf_dr_merge_corpus_example_loads),
+        T(test_conf_port_level_settings_replace_host_policy_for_their_port),
+        T(test_conf_port_level_settings_follow_istio_precedence),
+        T(test_conf_port_level_settings_are_checked),
+        T(test_conf_port_level_settings_warn_on_unknown_or_repeated_port),
+        T(test_conf_port_level_settings_corpus_example_loads),
         T(test_conf_static_endpoint_must_be_an_ip),
         T(test_conf_split_key_annotation_parses),
         T(test_conf_configmap_directory_loads_each_file_once),
