@@ -321,7 +321,11 @@ static const struct cf_field dr_fields[] = {
     CF_POLICY("trafficPolicy", struct cf_dr, policy),
     CF_OBJ("subsets", CF_T_SEQ, false, h_subsets, &subset_tab),
     CF_REFUSE("exportTo", "exportTo is not implemented by canaryd"),
-    CF_REFUSE("workloadSelector", "workloadSelector is not implemented by canaryd"),
+    CF_REFUSE("workloadSelector",
+              "workloadSelector applies the rule only to the proxies (sidecars or gateways) of "
+              "its namespace whose workload labels match, and canaryd has no workload labels to "
+              "match: remove workloadSelector for the rule to apply to canaryd, or leave the rule "
+              "out of canaryd's configuration"),
     CF_END,
 };
 static const struct cf_table dr_tab = CF_TABLE(struct cf_dr, dr_fields);

@@ -980,11 +980,11 @@ test_conf_dr_merge_corpus_example_loads(void **state)
 /* Routes to v1 on port 80, v1 on 8080, v2 on 80, v2 on 8080: 11 lines. */
 #define VS_PORTS                                                                                   \
     VS_HEAD                                                                                        \
-        "  - route:\n"                                                                             \
-        "    - {destination: {host: mobile-api, subset: v1}, weight: 25}\n"                        \
-        "    - {destination: {host: mobile-api, subset: v1, port: {number: 8080}}, weight: 25}\n"  \
-        "    - {destination: {host: mobile-api, subset: v2}, weight: 25}\n"                        \
-        "    - {destination: {host: mobile-api, subset: v2, port: {number: 8080}}, weight: 25}\n"
+    "  - route:\n"                                                                                 \
+    "    - {destination: {host: mobile-api, subset: v1}, weight: 25}\n"                            \
+    "    - {destination: {host: mobile-api, subset: v1, port: {number: 8080}}, weight: 25}\n"      \
+    "    - {destination: {host: mobile-api, subset: v2}, weight: 25}\n"                            \
+    "    - {destination: {host: mobile-api, subset: v2, port: {number: 8080}}, weight: 25}\n"
 
 #define DR_HEAD                                                                                    \
     "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"                             \
@@ -1109,6 +1109,20 @@ test_conf_port_level_settings_corpus_example_loads(void **state)
     assert_int_equal(session->policy.outlier.consecutive_5xx, 5);
     assert_int_equal(canary->policy.lb, LB_LEAST_REQUEST);
     assert_int_equal(canary->policy.outlier.consecutive_5xx, 1);
+}
+
+static void
+test_conf_dr_workload_selector_is_refused_with_reason(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f,
+                 "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                 "metadata: {name: dr}\nspec:\n  host: mobile-api\n"
+                 "  workloadSelector: {matchLabels: {app: edge}}\n" SE_ONLY,
+                 "t.yaml:6:3: error: spec.workloadSelector: workloadSelector applies the rule only "
+                 "to the proxies (sidecars or gateways) of its namespace whose workload labels "
+                 "match, and canaryd has no workload labels to match: remove workloadSelector for "
+                 "the rule to apply to canaryd, or leave the rule out of canaryd's configuration");
 }
 
 static void
@@ -1764,6 +1778,7 @@ main(void)
         T(test_conf_port_level_settings_are_checked),
         T(test_conf_port_level_settings_warn_on_unknown_or_repeated_port),
         T(test_conf_port_level_settings_corpus_example_loads),
+        T(test_conf_dr_workload_selector_is_refused_with_reason),
         T(test_conf_static_endpoint_must_be_an_ip),
         T(test_conf_split_key_annotation_parses),
         T(test_conf_configmap_directory_loads_each_file_once),

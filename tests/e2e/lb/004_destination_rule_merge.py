@@ -5,7 +5,9 @@ between them and both subsets answer. Rules are merged in Istio's order (creatio
 then name): the first rule's top-level trafficPolicy (consistentHash on x-user) applies
 to both subsets, so one user always reaches the same endpoint of each; the second rule's
 trafficPolicy (ROUND_ROBIN, which would alternate) is ignored, and `canaryd -t` warns
-about it with its file and line."""
+about it with its file and line. A rule with workloadSelector (which Istio never merges,
+and applies only to the proxies whose labels match) is refused by `canaryd -t`."""
+import os
 import subprocess
 
 from canaryd_e2e import (Canaryd, Upstream, canaryd_bin, check, closing, destination_rule,
@@ -43,6 +45,18 @@ def check_syntax(proxy):
     check(want in out, f"-t warns about the ignored trafficPolicy ({want!r}):\n{out}")
     check("DestinationRule default/mobile-api-a at " in out and "dr-v1.yaml:8:5" in out, f"the warning names the rule used:\n{out}")
     step("-t: the second rule's trafficPolicy is reported as ignored, with its location")
+    with open(os.path.join(proxy.config_path, "dr-selected.yaml"), "w") as f:
+        f.write("apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                "metadata: {name: mobile-api-c}\nspec:\n  host: mobile-api\n"
+                "  workloadSelector: {matchLabels: {app: edge}}\n")
+    r = subprocess.run([canaryd_bin(), "-t", "-c", proxy.config_path], capture_output=True,
+                       text=True, timeout=20)
+    os.unlink(os.path.join(proxy.config_path, "dr-selected.yaml"))
+    out = r.stdout + r.stderr
+    want = ("dr-selected.yaml:6:3: error: spec.workloadSelector: workloadSelector applies the "
+            "rule only to the proxies (sidecars or gateways) of its namespace")
+    check(r.returncode != 0 and want in out, f"-t refuses workloadSelector ({want!r}):\n{out}")
+    step("-t: a rule with workloadSelector is refused with the reason")
 
 
 def main():
