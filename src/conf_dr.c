@@ -104,7 +104,6 @@ static int
 check_port_item(struct cf_ctx *c, struct cf_port_policy *v, size_t i, const struct ast_node *n)
 {
     struct cf_port_policy *pp = &v[i];
-    pp->where = cf_where_here(c, n);
     pp->set = components_of(n);
     if (pp->set == 0) {
         cf_err(c, n,
@@ -113,7 +112,7 @@ check_port_item(struct cf_ctx *c, struct cf_port_policy *v, size_t i, const stru
         return -1;
     }
     for (size_t j = 0; pp->port != 0 && j < i; j++) {
-        if (v[j].port != pp->port)
+        if (v[j].port != pp->port || v[j].set == 0)
             continue;
         const struct ast_loc *l = &v[j].where.loc;
         cf_warn(c, n,
@@ -139,6 +138,7 @@ cf_h_port_policies(struct cf_ctx *c, const struct cf_field *f, const struct ast_
     for (size_t i = 0; i < n->nitems; i++) {
         const struct ast_node *it = n->items[i];
         size_t mark = cf_path_idx(c, i);
+        v[i].where = cf_where_here(c, it);
         if (it->type != AST_MAP) {
             cf_err(c, it, "expected a map, got %s", ast_type_name(it));
             rc = -1;
