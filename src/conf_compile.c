@@ -43,6 +43,7 @@ struct cdr {
     const struct cf_obj *first;     /* borrowed: the first rule in Istio's order */
     const struct cf_obj *policy_dr; /* borrowed: the first rule with a trafficPolicy, or NULL */
     struct cf_vec subsets;          /* const struct cf_subset *: unique names, first wins */
+    struct cf_vec owners;           /* const struct cf_obj *: the rule of each subset */
     size_t nrules;
     const struct cf_obj *se; /* borrowed: the host's ServiceEntry, or NULL */
     bool se_broken;          /* the host's ServiceEntry had errors (reported already) */
@@ -261,16 +262,21 @@ find_port(const struct cf_obj *se, uint16_t number)
     return NULL;
 }
 
-/* The subset called name of a merged rule, or NULL. */
+/* The index of the subset called name in a merged rule, or -1. */
+static ssize_t
+subset_index(const struct cdr *d, const char *name)
+{
+    for (size_t i = 0; d != NULL && i < d->subsets.n; i++)
+        if (strcmp(((const struct cf_subset *)d->subsets.v[i])->name, name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
 static const struct cf_subset *
 find_subset(const struct cdr *d, const char *name)
 {
-    for (size_t i = 0; d != NULL && i < d->subsets.n; i++) {
-        const struct cf_subset *s = d->subsets.v[i];
-        if (strcmp(s->name, name) == 0)
-            return s;
-    }
-    return NULL;
+    ssize_t i = subset_index(d, name);
+    return i >= 0 ? d->subsets.v[i] : NULL;
 }
 
 /* Port-level settings for a port the host's ServiceEntry does not have
@@ -296,18 +302,22 @@ merge_subset(struct comp *m, struct cdr *d, const struct cf_obj *o, const struct
 {
     struct cf_ctx *c = m->c;
     const struct cf_obj *se = d->se;
-    const struct cf_subset *old = find_subset(d, s->name);
-    if (old != NULL) {
-        const struct ast_loc *l = &old->where.loc;
+    ssize_t i = subset_index(d, s->name);
+    if (i >= 0) {
+        const struct cf_obj *owner = d->owners.v[i];
+        const struct ast_loc *l = &((const struct cf_subset *)d->subsets.v[i])->where.loc;
         cf_warn_at(c, &s->where,
                    "subset \"%s\" is ignored: DestinationRule %s/%s defines it for host \"%s\" "
                    "at %s:%d:%d, and the first rule for a host wins",
-                   s->name, d->first->meta.ns, d->first->meta.name, o->u.dr.host, l->file, l->line,
+                   s->name, owner->meta.ns, owner->meta.name, o->u.dr.host, l->file, l->line,
                    l->col);
         return;
     }
-    if (cf_vec_push(c->tmp, &d->subsets, (void *)s) == -1)
+    if (cf_vec_push(c->tmp, &d->subsets, (void *)s) == -1 ||
+        cf_vec_push(c->tmp, &d->owners, (void *)o) == -1) {
         cf_oom(c);
+        return;
+    }
     check_policy_ports(m, s->policy, se);
     if (d->se_broken)
         return;

@@ -894,6 +894,25 @@ test_conf_dr_merge_duplicate_subset_first_wins_with_warning(void **state)
 }
 
 static void
+test_conf_dr_merge_duplicate_subset_names_the_rule_that_defines_it(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_SPLIT "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: r1}\nspec:\n  host: mobile-api\n"
+                          "  subsets: [{name: v1, labels: {version: v1}}]\n"
+                          "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: r2}\nspec:\n  host: mobile-api\n"
+                          "  subsets: [{name: v2, labels: {version: v2}}]\n"
+                          "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                          "metadata: {name: r3}\nspec:\n  host: mobile-api\n"
+                          "  subsets: [{name: v2, labels: {version: v1}}]\n" SE_ONLY);
+    expect_diag(f, "t.yaml:30:13: warning: spec.subsets[0]: subset \"v2\" is ignored: "
+                   "DestinationRule default/r2 defines it for host \"mobile-api\" at "
+                   "t.yaml:23:13, and the first rule for a host wins");
+    assert_int_equal(f->c->vss[0].routes[0].dests[1].cluster->eps[0]->port, 9002);
+}
+
+static void
 test_conf_dr_merge_orders_by_creation_time_then_name(void **state)
 {
     struct fx *f = *state;
@@ -1768,6 +1787,7 @@ main(void)
         T(test_conf_dr_merge_combines_subsets_of_two_rules),
         T(test_conf_dr_merge_first_policy_wins_later_one_warns),
         T(test_conf_dr_merge_duplicate_subset_first_wins_with_warning),
+        T(test_conf_dr_merge_duplicate_subset_names_the_rule_that_defines_it),
         T(test_conf_dr_merge_orders_by_creation_time_then_name),
         T(test_conf_dr_merge_bad_creation_time_warns),
         T(test_conf_dr_merge_across_namespaces_is_an_error),
