@@ -884,6 +884,10 @@ build_route(struct cf_ctx *c, struct conf_vs *vs, size_t i, const struct cf_rout
     out->vs = vs;
     out->index = (uint32_t)c->conf->nroutes;
     out->action = action_of[r->actions];
+    if (out->cors != NULL && out->action != CONF_ACTION_FORWARD)
+        cf_warn_at(c, &r->where,
+                   "corsPolicy has no effect on a redirect or directResponse route (Envoy's "
+                   "CORS filter skips them)");
     if (out->name == NULL && (out->name = cf_printf(c->a, "route-%zu", i)) == NULL)
         return cf_oom(c);
     if (build_weights(c, out, r) == -1 || build_mirrors(c, out, r) == -1)

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "canaryd/conf.h"
+#include "canaryd/cors.h"
 #include "canaryd/dns.h"
 #include "canaryd/health.h"
 #include "canaryd/lb.h"
@@ -51,6 +52,7 @@ const char *const stream_end_flags[] = {
     [STREAM_END_FAULT] = "fault_abort",
     [STREAM_END_OVERFLOW] = "overflow",
     [STREAM_END_DOWN_TIMEOUT] = "request_timeout",
+    [STREAM_END_CORS] = "cors_preflight",
 };
 
 static const enum metric_err end_metric[] = {
@@ -71,6 +73,7 @@ static const enum metric_err end_metric[] = {
     [STREAM_END_FAULT] = METRIC_ERR__COUNT,
     [STREAM_END_OVERFLOW] = METRIC_ERR_OVERFLOW,
     [STREAM_END_DOWN_TIMEOUT] = METRIC_ERR_HEAD_TIMEOUT,
+    [STREAM_END_CORS] = METRIC_ERR__COUNT,
 };
 
 static enum metric_err
@@ -395,6 +398,7 @@ stream_local_reply(struct stream *st, uint16_t status, const char *extra_hdrs, c
         out_str(&o, "content-type: text/plain\r\n");
     if (extra_hdrs != NULL)
         out_str(&o, extra_hdrs);
+    stream_out_cors(&o, st);
     out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
     stream_out_conn_header(&o, st, keep);
     out_str(&o, "\r\n");
@@ -506,6 +510,63 @@ stream_redirect(struct stream *st)
     return stream_local_reply(st, rd->status ? rd->status : 301, loc, NULL, 0, STREAM_END_REDIRECT);
 }
 
+/* ---- CORS ---- */
+
+static const char *
+req_hdr(const struct stream *st, const char *name, size_t len, size_t *vlen)
+{
+    const struct h1_hdr *h = h1_hdr_find(&st->req, name, len);
+    *vlen = h != NULL ? h->value_len : 0;
+    return h != NULL ? h->value : NULL;
+}
+
+/* Envoy's CORS filter sits after routing and before fault injection, and
+ * skips redirect and directResponse routes. Returns true when st is a
+ * preflight canaryd answers itself. */
+static bool
+stream_cors(struct stream *st)
+{
+    size_t olen, acrm_len;
+    const char *origin = req_hdr(st, "origin", 6, &olen);
+    (void)req_hdr(st, "access-control-request-method", 29, &acrm_len);
+    enum cors_verdict v =
+        cors_decide(st->route->cors, st->req.method, st->req.method_len, origin, olen, acrm_len);
+    st->cors = (uint8_t)v;
+    st->cors_origin = origin;
+    st->cors_origin_len = (uint32_t)olen;
+    return v == CORS_PREFLIGHT || v == CORS_PREFLIGHT_DENIED;
+}
+
+size_t
+stream_cors_headers(const struct stream *st, struct cors_hdr *h)
+{
+    const struct conf_cors *p = st->route != NULL ? st->route->cors : NULL;
+    switch ((enum cors_verdict)st->cors) {
+    case CORS_ALLOWED:
+        return cors_response_headers(p, st->cors_origin, st->cors_origin_len, h);
+    case CORS_PREFLIGHT:
+    case CORS_PREFLIGHT_DENIED: {
+        size_t rlen;
+        const char *rh = req_hdr(st, "access-control-request-headers", 30, &rlen);
+        return cors_preflight_headers(p, (enum cors_verdict)st->cors, st->cors_origin,
+                                      st->cors_origin_len, rh, rlen, h);
+    }
+    case CORS_NONE:
+    case CORS_DENIED:
+        break;
+    }
+    return 0;
+}
+
+void
+stream_out_cors(struct out *o, const struct stream *st)
+{
+    struct cors_hdr h[CORS_HDRS_MAX];
+    size_t n = stream_cors_headers(st, h);
+    for (size_t i = 0; i < n; i++)
+        out_hdr(o, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
+}
+
 /* ---- routing ---- */
 
 static const struct conf_listener *
@@ -598,6 +659,8 @@ stream_route(struct stream *st)
     case CONF_ACTION_FORWARD:
         break;
     }
+    if (st->route->cors != NULL && stream_cors(st))
+        return stream_local_reply(st, 200, NULL, NULL, 0, STREAM_END_CORS);
     uint64_t u;
     if (st->vs->split_key.src == CONF_KEY_NONE || !lb_key_hash_req(&st->vs->split_key, &rr, &u))
         u = lb_rand(&st->sess->w->rng);

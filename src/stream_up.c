@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "canaryd/conf.h"
+#include "canaryd/cors.h"
 #include "canaryd/dns.h"
 #include "canaryd/health.h"
 #include "canaryd/lb.h"
@@ -801,12 +802,17 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
     out_mem(&o, resp->reason, resp->reason_len);
     out_str(&o, "\r\n");
     const struct h1_hdr *cl = NULL;
+    struct cors_hdr ch[CORS_HDRS_MAX];
+    size_t nch = stream_cors_headers(st, ch);
     for (uint32_t i = 0; i < resp->nhdrs; i++) {
         const struct h1_hdr *h = &resp->hdrs[i];
         if (str_eq(h->name, h->name_len, "content-length", 14)) {
             cl = cl != NULL ? cl : h;
             continue;
         }
+        /* The CORS headers replace the upstream's own, as Envoy sets them. */
+        if (nch > 0 && cors_hdrs_has(ch, nch, h->name, h->name_len))
+            continue;
         if (!hdr_skipped(&sk, h))
             out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
     }
@@ -821,6 +827,8 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
     }
     out_ops_add(&o, &st->route->headers.response);
     out_ops_add(&o, &st->dest->headers.response);
+    for (size_t i = 0; i < nch; i++)
+        out_hdr(&o, ch[i].name, ch[i].name_len, ch[i].value, ch[i].value_len);
     if ((st->resp_framing == H1_FRAME_CHUNKED && !client10) || st->resp_to_chunked)
         out_te(&o, resp, st->resp_to_chunked);
     if (st->status == 101) {

@@ -218,6 +218,26 @@ struct conf_direct {
     size_t body_len;
 };
 
+/* http[].corsPolicy, as Istio hands it to Envoy's CORS filter: list fields
+ * joined with ",", maxAge in whole seconds. The data plane's decisions are
+ * cors.c's. */
+struct conf_cors {
+    struct match **origins; /* allowOrigins, or allowOrigin as exact matches; entries
+                               borrowed: conf arena (regexes released by conf_free) */
+    size_t norigins;
+    bool is_any_origin;        /* an entry matches "*" itself: every origin is allowed */
+    const char *allow_methods; /* NULL = not set */
+    size_t allow_methods_len;
+    const char *allow_headers; /* NULL = not set; "*" echoes Access-Control-Request-Headers */
+    size_t allow_headers_len;
+    const char *expose_headers; /* NULL = not set */
+    size_t expose_headers_len;
+    const char *max_age; /* decimal seconds; NULL = not set */
+    size_t max_age_len;
+    bool allow_credentials;
+    bool forward_unmatched; /* unmatchedPreflights FORWARD (the default), else IGNORE */
+};
+
 enum conf_action {
     CONF_ACTION_FORWARD = 0,
     CONF_ACTION_REDIRECT,
@@ -254,6 +274,7 @@ struct conf_route {
     struct conf_rewrite rewrite;
     struct conf_redirect redirect; /* REDIRECT */
     struct conf_direct direct;     /* DIRECT */
+    struct conf_cors *cors;        /* corsPolicy; NULL = none */
 };
 
 struct conf_vs {

@@ -524,6 +524,8 @@ int cf_h_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_nod
                 void *p); /* struct cf_labels */
 int cf_h_match(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
                void *p); /* struct match *, a StringMatch */
+int cf_h_cors(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+              void *p); /* struct conf_cors *, a corsPolicy walked with cf_cors_tab */
 
 /* Check handlers (CF_ST_CHECK). */
 int cf_check_strmap(struct cf_ctx *c, const struct cf_field *f,
@@ -553,6 +555,7 @@ int cf_parse_hdr_matches(struct cf_ctx *c, const struct ast_node *n, enum cf_hdr
 /* The percentage table ({value: N}), for CF_PPM, and the StringMatch table. */
 extern const struct cf_table cf_pct_tab;
 extern const struct cf_table cf_string_match_tab;
+extern const struct cf_table cf_cors_tab; /* corsPolicy (conf_cors.c) */
 
 /* Every table reachable from the documents, for the schema tests and the
  * structure-aware fuzzer: the document table of each kind. */

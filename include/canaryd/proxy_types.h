@@ -154,6 +154,7 @@ enum stream_end {
     STREAM_END_FAULT,        /* FI: fault injection aborted the request */
     STREAM_END_OVERFLOW,     /* UO: connection pool full and pending queue full */
     STREAM_END_DOWN_TIMEOUT, /* DT: the client stopped sending its request body */
+    STREAM_END_CORS,         /* CP: a CORS preflight answered by canaryd */
 };
 
 struct stream {
@@ -209,6 +210,9 @@ struct stream {
     bool is_mirrored;          /* mirror copies were started (first try only) */
     struct mirror *mirrors[4]; /* weak: cleared by mirror_detach */
     uint8_t nmirrors;
+    uint8_t cors; /* enum cors_verdict of the request (route's corsPolicy) */
+    uint32_t cors_origin_len;
+    const char *cors_origin;  /* borrowed: head; the Origin echoed when cors is ALLOWED */
     struct stream *pend_next; /* worker's pending queue */
     char request_id[40];
     uint32_t request_id_len;

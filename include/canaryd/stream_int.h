@@ -19,6 +19,7 @@
 #include "canaryd/proxy.h"
 #include "canaryd/proxy_types.h"
 
+struct cors_hdr;
 struct route_req;
 
 #define HEAD_MAX (H1_MAX_HEAD + 8192u)
@@ -93,6 +94,14 @@ bool stream_down_keepalive(const struct stream *st);
 
 /* Writes the Connection header of a response to the client. */
 void stream_out_conn_header(struct out *o, const struct stream *st, bool keep);
+
+/* The CORS headers st's response carries (route's corsPolicy and the
+ * request's Origin), into h[0..CORS_HDRS_MAX); returns the count (0 for a
+ * request without CORS). Values borrowed from st and its snapshot. */
+size_t stream_cors_headers(const struct stream *st, struct cors_hdr *h);
+
+/* Writes stream_cors_headers(st) to o. */
+void stream_out_cors(struct out *o, const struct stream *st);
 
 /* ---- stream_up.c ---- */
 
