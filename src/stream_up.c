@@ -103,16 +103,25 @@ hdr_skipped(const struct hdr_skip *sk, const struct h1_hdr *h)
 }
 
 static void
-out_ops_add(struct out *o, const struct conf_hdr_ops *ops)
+out_kvs(struct out *o, const struct conf_hdr_kv *kv, size_t n, const struct cors_hdr *skip,
+        size_t nskip)
+{
+    for (size_t i = 0; i < n; i++)
+        if (nskip == 0 || !cors_hdrs_has(skip, nskip, kv[i].name, kv[i].name_len))
+            out_hdr(o, kv[i].name, kv[i].name_len, kv[i].value, kv[i].value_len);
+}
+
+/* The set and add operations, except the headers named in skip[0..nskip)
+ * (the CORS headers, which replace whatever the route adds, as Envoy's CORS
+ * filter runs after the router's header operations on a response). */
+static void
+out_ops_add(struct out *o, const struct conf_hdr_ops *ops, const struct cors_hdr *skip,
+            size_t nskip)
 {
     if (ops == NULL)
         return;
-    for (size_t i = 0; i < ops->nset; i++)
-        out_hdr(o, ops->set[i].name, ops->set[i].name_len, ops->set[i].value,
-                ops->set[i].value_len);
-    for (size_t i = 0; i < ops->nadd; i++)
-        out_hdr(o, ops->add[i].name, ops->add[i].name_len, ops->add[i].value,
-                ops->add[i].value_len);
+    out_kvs(o, ops->set, ops->nset, skip, nskip);
+    out_kvs(o, ops->add, ops->nadd, skip, nskip);
 }
 
 static void
@@ -238,8 +247,8 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
     out_xff(&o, r, s->peer_ip);
     out_str(&o, "x-forwarded-proto: http\r\n");
     out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
-    out_ops_add(&o, &st->route->headers.request);
-    out_ops_add(&o, &st->dest->headers.request);
+    out_ops_add(&o, &st->route->headers.request, NULL, 0);
+    out_ops_add(&o, &st->dest->headers.request, NULL, 0);
     if (st->req_framing == H1_FRAME_CHUNKED)
         out_te(&o, r, false);
     else if (st->req_framing == H1_FRAME_LENGTH) {
@@ -825,8 +834,8 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
          * parser checked duplicates are equal; one line is enough. */
         out_hdr(&o, cl->name, cl->name_len, cl->value, cl->value_len);
     }
-    out_ops_add(&o, &st->route->headers.response);
-    out_ops_add(&o, &st->dest->headers.response);
+    out_ops_add(&o, &st->route->headers.response, ch, nch);
+    out_ops_add(&o, &st->dest->headers.response, ch, nch);
     for (size_t i = 0; i < nch; i++)
         out_hdr(&o, ch[i].name, ch[i].name_len, ch[i].value, ch[i].value_len);
     if ((st->resp_framing == H1_FRAME_CHUNKED && !client10) || st->resp_to_chunked)

@@ -42,6 +42,9 @@ VS = r"""
   match: [{uri: {prefix: /own}}]
   corsPolicy:
     allowOrigins: [{exact: https://a.example}]
+  headers:
+    response:
+      add: {access-control-allow-origin: https://route.example}
   route: [{destination: {host: mobile-api, subset: v2}}]
 - name: faulty
   match: [{uri: {prefix: /faulty}}]
@@ -163,7 +166,8 @@ def forward_and_star(c, v1):
 
 
 def own_fault_redirect(c, v2):
-    step("the upstream's own allow-origin is replaced for an allowed origin, kept otherwise")
+    step("for an allowed origin, allow-origin replaces the upstream's and the route's; "
+         "otherwise both stay")
     r = c.request("GET", "/own", headers=[("Origin", "https://a.example")])
     expect_eq(r.header("x-upstream"), "v2", "GET /own forwarded")
     expect_eq(r.headers_all("access-control-allow-origin"), ["https://a.example"],
@@ -171,8 +175,9 @@ def own_fault_redirect(c, v2):
     expect_eq(r.headers_all("access-control-expose-headers"), ["x-from-upstream"],
               "no exposeHeaders in the policy: the upstream's expose-headers kept")
     r = c.request("GET", "/own", headers=[("Origin", "https://b.example")])
-    expect_eq(r.headers_all("access-control-allow-origin"), ["https://upstream.example"],
-              "denied: the upstream's allow-origin untouched")
+    expect_eq(r.headers_all("access-control-allow-origin"),
+              ["https://upstream.example", "https://route.example"],
+              "denied: the upstream's allow-origin and the route's add untouched")
     step("canaryd's own answer (a fault abort) on a CORS route carries the CORS headers")
     r = c.request("GET", "/faulty", headers=[("Origin", "https://a.example")])
     expect_eq(r.status, 503, "fault abort status")
