@@ -526,9 +526,12 @@ req_hdr(const struct stream *st, const char *name, size_t len, size_t *vlen)
 static bool
 stream_cors(struct stream *st)
 {
-    size_t olen, acrm_len;
+    size_t olen, acrm_len = 0;
     const char *origin = req_hdr(st, "origin", 6, &olen);
-    (void)req_hdr(st, "access-control-request-method", 29, &acrm_len);
+    if (origin == NULL || olen == 0)
+        return false; /* not a CORS request: st->cors stays CORS_NONE */
+    if (str_eq(st->req.method, st->req.method_len, "OPTIONS", 7))
+        (void)req_hdr(st, "access-control-request-method", 29, &acrm_len);
     enum cors_verdict v =
         cors_decide(st->route->cors, st->req.method, st->req.method_len, origin, olen, acrm_len);
     st->cors = (uint8_t)v;

@@ -14,8 +14,8 @@ import subprocess
 import tempfile
 import time
 
-from canaryd_e2e import (Canaryd, Upstream, canaryd_bin, check, expect_eq, mesh_config, run,
-                         slow_factor, step, virtual_service)
+from canaryd_e2e import (REPO, Canaryd, Upstream, canaryd_bin, check, expect_eq, mesh_config,
+                         run, slow_factor, step, virtual_service)
 
 VS = r"""
 - name: strict
@@ -205,6 +205,13 @@ def t_check(cfg_text):
 
 
 def config_checks(ups):
+    step("the example tests/corpus/cors.yaml passes canaryd -t without warnings")
+    r = subprocess.run([canaryd_bin(), "-t", "-c", os.path.join(REPO, "tests", "corpus",
+                                                                 "cors.yaml")],
+                       capture_output=True, text=True, timeout=20)
+    expect_eq(r.returncode, 0, f"-t of tests/corpus/cors.yaml ({(r.stdout + r.stderr)[-300:]})")
+    check("configuration ok (0 warnings)" in r.stdout + r.stderr,
+          f"tests/corpus/cors.yaml: no warnings: {(r.stdout + r.stderr)[-300:]}")
     step("canaryd -t warns that corsPolicy on a redirect route has no effect")
     rc, out = t_check(mesh_config(ups, virtual_service("mobile-api", ["mobile-api"], VS)))
     expect_eq(rc, 0, f"-t of the test config exits 0 ({out.strip()[-300:]})")
