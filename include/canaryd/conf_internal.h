@@ -556,6 +556,12 @@ int cf_parse_hdr_matches(struct cf_ctx *c, const struct ast_node *n, enum cf_hdr
 extern const struct cf_table cf_pct_tab;
 extern const struct cf_table cf_string_match_tab;
 extern const struct cf_table cf_cors_tab; /* corsPolicy (conf_cors.c) */
+/* A corsPolicy member (struct conf_cors *, NULL when not written). */
+#define CF_CORS(k, st, mem)                                                                        \
+    {                                                                                              \
+        .key = k, .type = CF_T_MAP, .store = CF_ST_SLOT, .fn.put = cf_h_cors,                      \
+        CF__SLOT(st, mem, struct conf_cors *), .sub = &cf_cors_tab                                 \
+    }
 
 /* Every table reachable from the documents, for the schema tests and the
  * structure-aware fuzzer: the document table of each kind. */
