@@ -230,8 +230,8 @@ check_se(struct comp *m, struct cf_obj *o)
     }
 }
 
-static bool
-labels_select(const struct cf_labels *want, const struct cf_labels *have)
+bool
+cf_labels_select(const struct cf_labels *want, const struct cf_labels *have)
 {
     for (size_t i = 0; i < want->n; i++) {
         size_t j = 0;
@@ -249,7 +249,7 @@ count_selected(const struct cf_se *se, const struct cf_subset *sub)
 {
     size_t n = 0;
     for (size_t i = 0; i < se->neps; i++)
-        n += labels_select(&sub->labels, &se->eps[i].labels);
+        n += cf_labels_select(&sub->labels, &se->eps[i].labels);
     return n;
 }
 
@@ -765,7 +765,7 @@ cluster_eps(struct cf_ctx *c, const struct ccl *cl, struct conf_endpoint *eps, s
     const struct cf_port *sp = find_port(cl->se, cl->port);
     for (size_t i = 0; i < se->neps; i++) {
         const struct cf_se_ep *ep = &se->eps[i];
-        if (cl->sub != NULL && !labels_select(&cl->sub->labels, &ep->labels))
+        if (cl->sub != NULL && !cf_labels_select(&cl->sub->labels, &ep->labels))
             continue;
         if (eps != NULL && fill_endpoint(c, &eps[*next], ep->address, ep_port(se, ep, sp, cl->port),
                                          ep->weight) == -1)

@@ -146,20 +146,6 @@ cf_workloads_index(struct cf_ctx *c, struct cf_map *by_ns)
     return 0;
 }
 
-static bool
-labels_include(const struct cf_labels *have, const struct cf_labels *want)
-{
-    for (size_t i = 0; i < want->n; i++) {
-        size_t j = 0;
-        while (j < have->n && (strcmp(want->v[i].key, have->v[j].key) != 0 ||
-                               strcmp(want->v[i].val, have->v[j].val) != 0))
-            j++;
-        if (j == have->n)
-            return false;
-    }
-    return true;
-}
-
 void
 cf_workloads_select(struct cf_ctx *c, const struct cf_map *by_ns, struct cf_obj *o)
 {
@@ -180,7 +166,7 @@ cf_workloads_select(struct cf_ctx *c, const struct cf_map *by_ns, struct cf_obj 
     }
     for (size_t i = 0; i < n; i++) {
         const struct cf_obj *we = v->v[i];
-        if (labels_include(&we->u.we.labels, &sel->labels))
+        if (cf_labels_select(&sel->labels, &we->u.we.labels))
             se->eps[se->neps++] = we->u.we;
     }
     if (sel->labels.n == 0)

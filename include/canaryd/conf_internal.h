@@ -659,6 +659,9 @@ void cf_policy_merge(struct conf_policy *out, const struct cf_policy *host,
 /* The first portLevelSettings item of pol for port, or NULL. */
 const struct cf_port_policy *cf_policy_port(const struct cf_policy *pol, uint16_t port);
 
+/* True when have holds every label of want (a subset or selector matches). */
+bool cf_labels_select(const struct cf_labels *want, const struct cf_labels *have);
+
 /* Cross-object checks and snapshot construction; 0 or -1. */
 int cf_compile(struct cf_ctx *c);
 
