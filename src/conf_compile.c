@@ -481,8 +481,8 @@ is_catch_all(const struct conf_route *r)
         return true;
     for (size_t i = 0; i < r->nmatches; i++) {
         const struct conf_match *e = &r->matches[i];
-        if (e->uri == NULL && e->scheme == NULL && e->method == NULL && e->authority == NULL &&
-            e->nheaders == 0 && e->nquery == 0 && e->port == 0)
+        if (!e->never && e->uri == NULL && e->scheme == NULL && e->method == NULL &&
+            e->authority == NULL && e->nheaders == 0 && e->nquery == 0 && e->port == 0)
             return true;
     }
     return false;

@@ -889,9 +889,9 @@ static const struct cf_field match_fields[] = {
     /* Read by h_matches once the uri matcher exists. */
     CF_ACCEPT("ignoreUriCase", CF_T_BOOL),
     CF_U16("port", false, struct conf_match, port, 1, 65535),
-    CF_REFUSE("sourceLabels", "sourceLabels is not implemented by canaryd"),
+    CF_OBJ("sourceLabels", CF_T_MAP, false, cf_h_source_labels, NULL),
     CF_REFUSE("gateways", "match gateways is not implemented by canaryd"),
-    CF_REFUSE("sourceNamespace", "sourceNamespace is not implemented by canaryd"),
+    CF_OBJ("sourceNamespace", CF_T_STR, false, cf_h_source_ns, NULL),
     CF_WARN("statPrefix", CF_T_STR,
             "canaryd labels its metrics by virtual service and route; statPrefix is not used"),
     CF_END,
@@ -905,7 +905,8 @@ h_matches(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     struct conf_route *r = obj;
     int rc = 0;
     r->matches = arena_alloc_array(c->a, n->nitems, sizeof(*r->matches));
-    if (r->matches == NULL)
+    cur_route(c)->msrc = arena_alloc_array(c->tmp, n->nitems, sizeof(*cur_route(c)->msrc));
+    if (r->matches == NULL || cur_route(c)->msrc == NULL)
         return cf_oom(c);
     r->nmatches = n->nitems;
     for (size_t i = 0; i < n->nitems; i++) {
@@ -920,8 +921,10 @@ h_matches(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
         const struct ast_node *ic = ast_map_get(it, "ignoreUriCase");
         struct match *uri = r->matches[i].uri;
         /* Istio: ignoreUriCase applies to exact and prefix, not to regex. */
-        if (ic != NULL && ast_scalar_kind(ic) == AST_S_BOOL && (ic->str[0] | 0x20) == 't' &&
-            uri != NULL && (uri->kind == MATCH_EXACT || uri->kind == MATCH_PREFIX))
+        bool ic_true =
+            ic != NULL && ast_scalar_kind(ic) == AST_S_BOOL && (ic->str[0] | 0x20) == 't';
+        cur_route(c)->msrc[i].ignore_case = ic_true;
+        if (ic_true && uri != NULL && (uri->kind == MATCH_EXACT || uri->kind == MATCH_PREFIX))
             uri->ignore_case = true;
         cf_path_pop(c, mark);
     }

@@ -45,7 +45,12 @@ struct opts {
     double connect_timeout_s;
     const char *log_level;
     const char *access_log;
-    char *env_paths; /* owned: copy of CANARYD_CONFIG split in place */
+    const char *ns;         /* --namespace; NULL = the default */
+    const char *labels_arg; /* --labels as given; NULL = none */
+    struct conf_label labels[CONF_LABELS_MAX];
+    size_t nlabels;
+    char *labels_buf; /* owned: copy of labels_arg split in place; labels point into it */
+    char *env_paths;  /* owned: copy of CANARYD_CONFIG split in place */
 };
 
 static void
@@ -55,7 +60,7 @@ usage(FILE *out)
             "usage: canaryd [-c PATH]... [-t] [-l ADDR] [-a ADDR] [-w N] [--watch]\n"
             "               [--drain-timeout SEC] [--shutdown-delay SEC] [--header-timeout SEC]\n"
             "               [--idle-timeout SEC] [--connect-timeout SEC] [--log-level LEVEL]\n"
-            "               [--access-log on|off] [-v] [-h]\n"
+            "               [--access-log on|off] [--namespace NS] [--labels K=V,...] [-v] [-h]\n"
             "  -c, --config PATH      YAML file or directory (repeatable; env CANARYD_CONFIG,\n"
             "                         colon-separated; default /etc/canaryd)\n"
             "  -t, --test             validate the configuration, print a summary, exit\n"
@@ -70,6 +75,9 @@ usage(FILE *out)
             "      --connect-timeout S upstream connect timeout (5)\n"
             "      --log-level L      debug, info, warn, error (info)\n"
             "      --access-log on|off JSON access log on stdout (on)\n"
+            "      --namespace NS     canaryd's namespace, for sourceNamespace and exportTo\n"
+            "                         (default)\n"
+            "      --labels K=V,...   canaryd's workload labels, for sourceLabels (none)\n"
             "  -v, --version          print the version\n");
 }
 
@@ -118,6 +126,10 @@ defaults_from_env(struct opts *o)
         o->log_level = e;
     if ((e = getenv("CANARYD_ACCESS_LOG")) != NULL && *e)
         o->access_log = e;
+    if ((e = getenv("CANARYD_NAMESPACE")) != NULL && *e)
+        o->ns = e;
+    if ((e = getenv("CANARYD_LABELS")) != NULL && *e)
+        o->labels_arg = e;
     if ((e = getenv("CANARYD_WATCH")) != NULL && strcmp(e, "1") == 0)
         o->watch = true;
 }
@@ -180,6 +192,8 @@ enum {
     OPT_CONNECT,
     OPT_LOGLEVEL,
     OPT_ACCESS,
+    OPT_NAMESPACE,
+    OPT_LABELS,
 };
 
 static const struct option long_opts[] = {
@@ -196,6 +210,8 @@ static const struct option long_opts[] = {
     {"connect-timeout", required_argument, NULL, OPT_CONNECT},
     {"log-level", required_argument, NULL, OPT_LOGLEVEL},
     {"access-log", required_argument, NULL, OPT_ACCESS},
+    {"namespace", required_argument, NULL, OPT_NAMESPACE},
+    {"labels", required_argument, NULL, OPT_LABELS},
     {"version", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -253,6 +269,12 @@ parse_opt(struct opts *o, int c, const char *arg)
     case OPT_ACCESS:
         o->access_log = arg;
         return -1;
+    case OPT_NAMESPACE:
+        o->ns = arg;
+        return -1;
+    case OPT_LABELS:
+        o->labels_arg = arg;
+        return -1;
     case 'v':
         printf("canaryd %s\n", CANARYD_VERSION);
         return 0;
@@ -268,6 +290,31 @@ parse_opt(struct opts *o, int c, const char *arg)
         return EXIT_USAGE;
     }
     return -1;
+}
+
+/* --namespace and --labels: canaryd's identity for sourceLabels, sourceNamespace
+ * and exportTo. */
+static int
+check_identity(struct opts *o)
+{
+    if (o->ns != NULL && !conf_is_dns_label(o->ns)) {
+        fprintf(stderr, "canaryd: --namespace %s: expected a DNS-1123 label (a-z, 0-9, '-')\n",
+                o->ns);
+        return -1;
+    }
+    if (o->labels_arg == NULL)
+        return 0;
+    const char *why = NULL;
+    o->labels_buf = strdup(o->labels_arg);
+    if (o->labels_buf == NULL) {
+        fprintf(stderr, "canaryd: out of memory\n");
+        return -1;
+    }
+    if (conf_labels_parse(o->labels_buf, o->labels, CONF_LABELS_MAX, &o->nlabels, &why) == -1) {
+        fprintf(stderr, "canaryd: --labels %s: %s\n", o->labels_arg, why);
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -298,6 +345,8 @@ parse_args(struct opts *o, int argc, char **argv)
         return EXIT_USAGE;
     }
     log_set_level((enum log_level)lvl);
+    if (check_identity(o) == -1)
+        return EXIT_USAGE;
     if (strcmp(o->access_log, "on") != 0 && strcmp(o->access_log, "off") != 0) {
         fprintf(stderr, "canaryd: --access-log %s: expected on or off\n", o->access_log);
         return EXIT_USAGE;
@@ -310,7 +359,8 @@ run_test(const struct opts *o)
 {
     struct diag_list dl;
     diag_list_init(&dl);
-    struct conf_opts copts = {.listen_addr = o->listen};
+    struct conf_opts copts = {
+        .listen_addr = o->listen, .ns = o->ns, .labels = o->labels, .nlabels = o->nlabels};
     struct conf *c = conf_build(o->paths, o->npaths, &copts, &dl);
     if (c != NULL)
         conf_print_summary(c, stdout);
@@ -360,6 +410,9 @@ serve(const struct opts *o)
         .paths = o->paths,
         .npaths = o->npaths,
         .listen_addr = o->listen,
+        .ns = o->ns,
+        .labels = o->labels,
+        .nlabels = o->nlabels,
         .drain_timeout_s = o->drain_timeout_s,
         .shutdown_delay_s = o->shutdown_delay_s,
         .watch = o->watch,
@@ -406,5 +459,6 @@ main(int argc, char **argv)
     if (rc < 0)
         rc = o.test_only ? run_test(&o) : serve(&o);
     free(o.env_paths);
+    free(o.labels_buf);
     return rc;
 }

@@ -114,7 +114,10 @@ reload_build(const char *trigger, bool at_start)
     uint64_t t0 = mono_us();
     struct diag_list dl;
     diag_list_init(&dl);
-    struct conf_opts copts = {.listen_addr = g_opts.listen_addr};
+    struct conf_opts copts = {.listen_addr = g_opts.listen_addr,
+                              .ns = g_opts.ns,
+                              .labels = g_opts.labels,
+                              .nlabels = g_opts.nlabels};
     struct conf *c = conf_build(g_opts.paths, g_opts.npaths, &copts, &dl);
     log_diags(&dl);
     int rc = 0;

@@ -209,6 +209,8 @@ static bool
 entry_holds(const struct conf_match *m, const struct route_req *rr)
 {
     const struct h1_msg *req = rr->req;
+    if (m->never)
+        return false;
     if (m->port != 0 && m->port != rr->port)
         return false;
     if (m->method != NULL && !match_test(m->method, req->method, req->method_len))

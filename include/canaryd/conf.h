@@ -159,6 +159,8 @@ struct conf_match {
     struct conf_hdr_match *query; /* queryParams: first value of the parameter */
     size_t nquery;
     uint16_t port; /* 0 = any */
+    bool never;    /* sourceLabels or sourceNamespace name another workload than canaryd
+                      (--labels, --namespace): the entry never holds */
 };
 
 enum conf_retry_on {
@@ -363,8 +365,25 @@ struct conf {
     size_t mem_bytes; /* arena bytes, for the benchmarks */
 };
 
+/* One of canaryd's own workload labels (--labels). */
+struct conf_label {
+    const char *key;   /* borrowed: caller */
+    const char *value; /* borrowed: caller */
+};
+
+#define CONF_LABELS_MAX 64
+/* canaryd's namespace when --namespace is not given: the one objects without
+ * metadata.namespace are in. */
+#define CONF_DEFAULT_NS "default"
+
 struct conf_opts {
-    const char *listen_addr; /* the --listen address used when no Gateway exists */
+    const char *listen_addr;         /* the --listen address used when no Gateway exists */
+    const char *ns;                  /* canaryd's namespace (--namespace): what
+                                        sourceNamespace and exportTo compare with; NULL =
+                                        CONF_DEFAULT_NS */
+    const struct conf_label *labels; /* borrowed: canaryd's labels (--labels), what
+                                        match[].sourceLabels compare with; may be NULL */
+    size_t nlabels;
 };
 
 /* Loads every path (file or directory, see ast_load_path), validates and
@@ -395,6 +414,17 @@ void conf_print_summary(const struct conf *c, FILE *out);
  * first). Entries of conf_vhosts.exact sit at slot hash & (nexact_slots - 1),
  * then the next slots (linear probing) until an empty slot (host == NULL). */
 uint32_t conf_host_hash(const char *s, size_t len);
+
+/* Parses canaryd's labels "k=v,k2=v2" (the --labels form) in place: s is cut
+ * at the separators and out[i] points into it. Keys are Kubernetes label keys
+ * ([prefix/]name), values label values (may be empty); a key given twice is an
+ * error. An empty s gives no labels. Returns 0 with *n set, or -1 with *why set
+ * (a static string). */
+int conf_labels_parse(char *s, struct conf_label *out, size_t cap, size_t *n, const char **why);
+
+/* True when s is a DNS-1123 label (a Kubernetes namespace name): 1 to 63
+ * lower-case letters, digits or '-', starting and ending with a letter or digit. */
+bool conf_is_dns_label(const char *s);
 
 /* Parses a listen address "HOST:PORT", "[V6]:PORT" or ":PORT" (HOST an IP
  * literal or "localhost"; empty host = 0.0.0.0) into sa, salen and port. No DNS.

@@ -227,6 +227,21 @@ enum {
     CF_ACT_DIRECT = 1u << 2,
 };
 
+/* The parts of one match[] entry that only the loader needs (sourceLabels and
+ * sourceNamespace decide conf_match.never at once; delegation merges them). */
+struct cf_msrc {
+    struct cf_labels labels; /* sourceLabels */
+    const char *ns;          /* borrowed: scratch arena; sourceNamespace; NULL = any */
+    bool ignore_case;        /* ignoreUriCase: true */
+};
+
+/* http[].delegate: the VirtualService (without hosts) this route hands over to. */
+struct cf_delegate {
+    const char *name; /* borrowed: scratch arena */
+    const char *ns;   /* borrowed: scratch arena; NULL = the root's namespace */
+    struct cf_where where;
+};
+
 /* The route table (conf_kinds.c) is walked with the snapshot's conf_route as
  * its object; the handlers for the parse-time parts reach this through
  * cf_ctx.route. */
@@ -243,6 +258,12 @@ struct cf_route {
     bool has_mirror_ppm;
     unsigned actions; /* CF_ACT_* */
     struct cf_where where;
+    struct cf_msrc *msrc;         /* borrowed: scratch arena; one per r->matches[i]; NULL
+                                     when match is not written */
+    struct cf_delegate *delegate; /* borrowed: scratch arena; NULL = none */
+    const struct cf_obj *from;    /* borrowed: the delegate VirtualService a spliced route
+                                     was written in (its namespace resolves short hosts);
+                                     NULL = written in the VirtualService it is in */
 };
 
 struct cf_vs {
@@ -281,6 +302,9 @@ struct cf_obj {
     struct cf_meta meta;
     struct conf_key split_key; /* canaryd.io/split-key (VirtualService) */
     struct cf_where where;     /* the document */
+    struct cf_str *export_to;  /* borrowed: scratch arena; spec.exportTo (VirtualService,
+                                  DestinationRule, ServiceEntry); NULL = not written (all) */
+    size_t nexport_to;
     union {
         struct cf_se se;
         struct cf_dr dr;
@@ -526,6 +550,14 @@ int cf_h_match(struct cf_ctx *c, const struct cf_field *f, const struct ast_node
                void *p); /* struct match *, a StringMatch */
 int cf_h_cors(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
               void *p); /* struct conf_cors *, a corsPolicy walked with cf_cors_tab */
+
+/* Object handlers of conf_scope.c: match[].sourceLabels and sourceNamespace
+ * (obj: the struct conf_match being walked, in c->route), spec.exportTo (any
+ * kind's spec; stored in c->cur). */
+int cf_h_source_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                       void *obj);
+int cf_h_source_ns(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+int cf_h_export_to(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
 
 /* Check handlers (CF_ST_CHECK). */
 int cf_check_strmap(struct cf_ctx *c, const struct cf_field *f,

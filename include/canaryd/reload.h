@@ -12,12 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct conf_label;
 struct event_base;
 
 struct reload_opts {
     const char *const *paths; /* borrowed: main's argv/env, live for the process */
     size_t npaths;
     const char *listen_addr;
+    const char *ns;                  /* --namespace; NULL = the default */
+    const struct conf_label *labels; /* borrowed: main's --labels, live for the process */
+    size_t nlabels;
     double drain_timeout_s;
     double shutdown_delay_s;
     bool watch;

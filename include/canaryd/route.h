@@ -60,6 +60,8 @@ struct conf_vs *route_vhost(const struct conf_vhosts *vh, const char *host, size
 /* Returns the first route of vs whose match[] holds for rr, or NULL (404).
  * A route with no match entry takes every request. match[] entries are OR'ed
  * and the fields of one entry AND'ed, with Istio/Envoy semantics:
+ *  - an entry marked never (sourceLabels/sourceNamespace for another workload,
+ *    decided at load time) holds for no request;
  *  - uri: the path without the query string, as sent (no decoding); exact and
  *    prefix honour ignoreUriCase (compiled into struct match), regex does not;
  *  - method, scheme (rr->scheme), authority (the Host header as sent, port

@@ -1743,6 +1743,104 @@ test_conf_corpus_examples_load(void **state)
     assert_non_null(strstr(f->c->summary, "workloadSelector="));
 }
 
+/* ---- canaryd's identity: sourceLabels, sourceNamespace, exportTo, delegate ---- */
+
+static const struct conf_label own_labels[] = {{"app", "edge"}, {"version", "v3"}};
+
+/* build() as a canaryd started with --labels app=edge,version=v3 --namespace ns. */
+static struct conf *
+build_as(struct fx *f, const char *ns, const char *yaml)
+{
+    struct conf_opts opts = {.listen_addr = "127.0.0.1:8080",
+                             .ns = ns,
+                             .labels = own_labels,
+                             .nlabels = countof(own_labels)};
+    conf_unref(&f->c);
+    f->c = conf_build_buffer("t.yaml", yaml, strlen(yaml), &opts, &f->dl);
+    if (f->c == NULL)
+        diag_list_print(&f->dl, stderr);
+    return f->c;
+}
+
+static void
+test_conf_source_labels_and_namespace_decide_at_load(void **state)
+{
+    struct fx *f = *state;
+    assert_non_null(build_as(f, "edge-ns",
+                             VS_HEAD "  - match: [{sourceLabels: {app: other}}]\n" V1
+                                     "  - match: [{sourceLabels: {app: edge}, uri: {prefix: /a}},\n"
+                                     "            {sourceNamespace: other-ns}]\n" V1
+                                     "  - match: [{sourceNamespace: edge-ns}]\n" V1 SEDR));
+    const struct conf_vs *vs = &f->c->vss[0];
+    assert_true(vs->routes[0].matches[0].never);
+    assert_false(vs->routes[1].matches[0].never);
+    assert_true(vs->routes[1].matches[1].never);
+    assert_false(vs->routes[2].matches[0].never);
+    expect_diag(f, "t.yaml:7:34: warning: spec.http[0].match[0].sourceLabels.app: canaryd's "
+                   "labels (--labels) do not include app=other: this match entry never holds");
+    expect_diag(f, "t.yaml:10:31: warning: spec.http[1].match[1].sourceNamespace: canaryd's "
+                   "namespace is \"edge-ns\" (--namespace), not \"other-ns\": this match entry "
+                   "never holds");
+}
+
+/* A route whose every entry is for another workload matches nothing: it is not
+ * a catch-all that would hide the routes after it. */
+static void
+test_conf_route_with_only_foreign_sources_is_no_catch_all(void **state)
+{
+    struct fx *f = *state;
+    assert_non_null(build_as(f, NULL,
+                             VS_HEAD "  - match: [{sourceLabels: {app: other}}, {sourceNamespace: "
+                                     "x}]\n" V1 "  - match: [{uri: {prefix: /a}}]\n" V1 SEDR));
+    assert_false(has_diag(&f->dl, "t.yaml:9:5: warning: spec.http[1]: this route can never "
+                                  "match: a route (spec.http[0]) before it matches every "
+                                  "request"));
+    assert_int_equal(f->c->vss[0].nroutes, 2);
+    assert_int_equal(f->c->vss[0].routes[0].nmatches, 2);
+    /* sourceNamespace compared with the default namespace without --namespace. */
+    assert_non_null(build_as(f, NULL,
+                             VS_HEAD "  - match: [{sourceNamespace: default, sourceLabels: "
+                                     "{version: v3}}]\n" V1 SEDR));
+    assert_false(f->c->vss[0].routes[0].matches[0].never);
+}
+
+static void
+test_conf_source_labels_are_validated(void **state)
+{
+    struct fx *f = *state;
+    expect_error(
+        f, VS_HEAD "  - match: [{sourceLabels: {\"-bad\": x}, sourceNamespace: Bad}]\n" V1 SEDR,
+        "t.yaml:7:29: error: spec.http[0].match[0].sourceLabels.-bad: invalid label key "
+        "\"-bad\"");
+    expect_diag(f, "t.yaml:7:58: error: spec.http[0].match[0].sourceNamespace: invalid namespace "
+                   "\"Bad\" (expected a DNS-1123 label)");
+}
+
+static void
+test_conf_labels_option_parses(void **state)
+{
+    (void)state;
+    struct conf_label l[4];
+    size_t n = 0;
+    const char *why = NULL;
+    char ok[] = "app=edge,app.kubernetes.io/name=canaryd,empty=";
+    assert_int_equal(conf_labels_parse(ok, l, countof(l), &n, &why), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(l[1].key, "app.kubernetes.io/name");
+    assert_string_equal(l[1].value, "canaryd");
+    assert_string_equal(l[2].value, "");
+    char dup[] = "a=1,a=2";
+    assert_int_equal(conf_labels_parse(dup, l, countof(l), &n, &why), -1);
+    assert_string_equal(why, "a label key is given twice");
+    char noeq[] = "a";
+    assert_int_equal(conf_labels_parse(noeq, l, countof(l), &n, &why), -1);
+    char badval[] = "a=-x";
+    assert_int_equal(conf_labels_parse(badval, l, countof(l), &n, &why), -1);
+    assert_true(conf_is_dns_label("istio-system"));
+    assert_false(conf_is_dns_label("Istio"));
+    assert_false(conf_is_dns_label("-a"));
+}
+
 int
 main(void)
 {
@@ -1816,6 +1914,10 @@ main(void)
         T(test_conf_workload_selector_rules),
         T(test_conf_mesh_kinds_are_warned_or_refused),
         T(test_conf_corpus_examples_load),
+        T(test_conf_source_labels_and_namespace_decide_at_load),
+        T(test_conf_route_with_only_foreign_sources_is_no_catch_all),
+        T(test_conf_source_labels_are_validated),
+        T(test_conf_labels_option_parses),
     };
 #undef T
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

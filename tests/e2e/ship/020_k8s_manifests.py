@@ -102,6 +102,21 @@ def flag_value(args, *names):
     return None
 
 
+def check_identity(c, pod_labels):
+    """CANARYD_NAMESPACE and CANARYD_LABELS come from the pod itself (downward API)."""
+    env = {e["name"]: e for e in c.get("env", [])}
+    ns = get(env, "CANARYD_NAMESPACE", "valueFrom", "fieldRef", "fieldPath")
+    check(ns == "metadata.namespace", f"CANARYD_NAMESPACE from metadata.namespace (got {ns})")
+    value = get(env, "CANARYD_LABELS", "value", default="")
+    pairs = [p.split("=", 1) for p in value.split(",") if p]
+    check(pairs and all(len(p) == 2 for p in pairs), f"CANARYD_LABELS is K=V,... ({value!r})")
+    for key, ref in (p for p in pairs if len(p) == 2):
+        var = ref[2:-1] if ref.startswith("$(") and ref.endswith(")") else None
+        path = get(env, var, "valueFrom", "fieldRef", "fieldPath") if var else None
+        check(path == f"metadata.labels['{key}']" and key in pod_labels,
+              f"CANARYD_LABELS {key} is the pod's own label (via {var}: {path})")
+
+
 def check_canaryd_deployment(objs):
     dep = objs.get(("Deployment", "canaryd"))
     if not check(dep is not None, "deployment.yaml defines Deployment canaryd"):
@@ -118,6 +133,7 @@ def check_canaryd_deployment(objs):
     c = cs[0]
     args = [str(a) for a in c.get("args", [])]
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    check_identity(c, labels)
     conf = flag_value(args, "-c", "--config")
     check(conf == "/etc/canaryd", f"args -c /etc/canaryd (got {args})")
     check("--watch" in args or env.get("CANARYD_WATCH") == "1",

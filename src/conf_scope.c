@@ -1,0 +1,223 @@
+/*
+ * conf_scope.c: what canaryd's own identity decides in a configuration. canaryd
+ * stands where an Istio ingress gateway stands: a workload with labels
+ * (--labels) in a namespace (--namespace). match[].sourceLabels and
+ * sourceNamespace are decided against that identity once, at load time (a
+ * match entry for another workload never holds), and spec.exportTo hides the
+ * objects not exported to canaryd's namespace before anything refers to them.
+ * Load time only.
+ */
+#include "canaryd/common.h"
+#include "canaryd/conf_internal.h"
+
+#include <string.h>
+
+#include "canaryd/arena.h"
+#include "canaryd/diag.h"
+
+#define LABEL_NAME_MAX 63
+#define LABEL_PREFIX_MAX 253
+
+static bool
+is_alnum(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* A label name or value: alphanumerics at both ends, '-', '_' or '.' inside. */
+static bool
+is_label_name(const char *s, size_t len)
+{
+    if (len == 0 || len > LABEL_NAME_MAX || !is_alnum(s[0]) || !is_alnum(s[len - 1]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return false;
+    return true;
+}
+
+/* A DNS-1123 subdomain: dot-separated lower-case labels. */
+static bool
+is_dns_subdomain(const char *s, size_t len)
+{
+    if (len == 0 || len > LABEL_PREFIX_MAX)
+        return false;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != '.')
+            continue;
+        char part[LABEL_NAME_MAX + 1];
+        size_t pl = i - start;
+        if (pl == 0 || pl > LABEL_NAME_MAX)
+            return false;
+        memcpy(part, s + start, pl);
+        part[pl] = '\0';
+        if (!conf_is_dns_label(part))
+            return false;
+        start = i + 1;
+    }
+    return true;
+}
+
+static bool
+is_label_key(const char *s, size_t len)
+{
+    const char *slash = memchr(s, '/', len);
+    if (slash == NULL)
+        return is_label_name(s, len);
+    size_t pl = (size_t)(slash - s);
+    return is_dns_subdomain(s, pl) && is_label_name(slash + 1, len - pl - 1);
+}
+
+static bool
+is_label_value(const char *s, size_t len)
+{
+    return len == 0 || is_label_name(s, len);
+}
+
+bool
+conf_is_dns_label(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > LABEL_NAME_MAX || s[0] == '-' || s[len - 1] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+static int
+label_one(char *item, struct conf_label *out, size_t n, const char **why)
+{
+    char *eq = strchr(item, '=');
+    if (eq == NULL) {
+        *why = "expected KEY=VALUE";
+        return -1;
+    }
+    *eq = '\0';
+    if (!is_label_key(item, strlen(item))) {
+        *why = "invalid label key (expected [prefix/]name, name: 1-63 of A-Z a-z 0-9 - _ .)";
+        return -1;
+    }
+    if (!is_label_value(eq + 1, strlen(eq + 1))) {
+        *why = "invalid label value (expected up to 63 of A-Z a-z 0-9 - _ ., alphanumeric at "
+               "both ends)";
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(out[i].key, item) == 0) {
+            *why = "a label key is given twice";
+            return -1;
+        }
+    out[n] = (struct conf_label){.key = item, .value = eq + 1};
+    return 0;
+}
+
+int
+conf_labels_parse(char *s, struct conf_label *out, size_t cap, size_t *n, const char **why)
+{
+    *n = 0;
+    if (*s == '\0')
+        return 0;
+    char *save = NULL;
+    for (char *it = strtok_r(s, ",", &save); it != NULL; it = strtok_r(NULL, ",", &save)) {
+        if (*n == cap) {
+            *why = "too many labels";
+            return -1;
+        }
+        if (label_one(it, out, *n, why) == -1)
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+/* ---- match[].sourceLabels, sourceNamespace ---- */
+
+static const char *
+own_ns(const struct cf_ctx *c)
+{
+    return c->opts != NULL && c->opts->ns != NULL ? c->opts->ns : CONF_DEFAULT_NS;
+}
+
+static const char *
+own_label(const struct cf_ctx *c, const char *key)
+{
+    for (size_t i = 0; c->opts != NULL && i < c->opts->nlabels; i++)
+        if (strcmp(c->opts->labels[i].key, key) == 0)
+            return c->opts->labels[i].value;
+    return NULL;
+}
+
+/* The loader-only part of the match entry obj of the route being parsed. */
+static struct cf_msrc *
+msrc_of(struct cf_ctx *c, void *obj)
+{
+    BUG_ON(c->route == NULL || c->route->msrc == NULL);
+    size_t i = (size_t)((struct conf_match *)obj - c->route->r->matches);
+    BUG_ON(i >= c->route->r->nmatches);
+    return &c->route->msrc[i];
+}
+
+static int
+check_labels(struct cf_ctx *c, const struct ast_node *n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n->npairs; i++) {
+        const struct ast_pair *p = &n->pairs[i];
+        size_t mark = cf_path_key(c, p->key->str);
+        if (!is_label_key(p->key->str, p->key->len)) {
+            cf_err(c, p->key, "invalid label key \"%s\"", p->key->str);
+            rc = -1;
+        } else if (!is_label_value(p->val->str, p->val->len)) {
+            cf_err(c, p->val, "invalid label value \"%s\"", p->val->str);
+            rc = -1;
+        }
+        cf_path_pop(c, mark);
+    }
+    return rc;
+}
+
+int
+cf_h_source_labels(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    struct conf_match *m = obj;
+    struct cf_msrc *s = msrc_of(c, obj);
+    if (cf_h_labels(c, f, n, &s->labels) == -1 || check_labels(c, n) == -1)
+        return -1;
+    for (size_t i = 0; i < s->labels.n; i++) {
+        const struct cf_label *l = &s->labels.v[i];
+        const char *have = own_label(c, l->key);
+        if (have != NULL && strcmp(have, l->val) == 0)
+            continue;
+        m->never = true;
+        size_t mark = cf_path_key(c, l->key);
+        cf_warn(c, n->pairs[i].val,
+                "canaryd's labels (--labels) do not include %s=%s: this match entry never holds",
+                l->key, l->val);
+        cf_path_pop(c, mark);
+    }
+    return 0;
+}
+
+int
+cf_h_source_ns(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    struct conf_match *m = obj;
+    struct cf_msrc *s = msrc_of(c, obj);
+    if (!conf_is_dns_label(n->str)) {
+        cf_err(c, n, "invalid namespace \"%s\" (expected a DNS-1123 label)", n->str);
+        return -1;
+    }
+    if (cf_h_tstr(c, f, n, &s->ns) == -1)
+        return -1;
+    if (strcmp(s->ns, own_ns(c)) != 0) {
+        m->never = true;
+        cf_warn(c, n,
+                "canaryd's namespace is \"%s\" (--namespace), not \"%s\": this match entry "
+                "never holds",
+                own_ns(c), s->ns);
+    }
+    return 0;
+}
