@@ -71,6 +71,7 @@ struct comp {
     struct cf_vec cls;     /* struct ccl * */
     struct cf_vec lis;     /* struct clis * */
     struct cf_vec *vs_lis; /* per VS: listener indices (as pointers) */
+    struct cf_vec hidden;  /* struct cf_obj *: not exported to canaryd's namespace */
 };
 
 #define OBJ(c, k, i) ((struct cf_obj *)(c)->objs[k].v[i])
@@ -627,6 +628,8 @@ check_all(struct comp *m)
 {
     struct cf_ctx *c = m->c;
     check_dup_names(c);
+    if (cf_scope_hide(c, &m->hidden) == -1)
+        return;
     index_gateways(m);
     index_broken(m);
     if (cf_workloads_index(c, &m->we_ns) == -1)
@@ -1389,6 +1392,11 @@ build_summary(struct comp *m)
             summarizers[k](m, f, o);
             fputc('\n', f);
         }
+    }
+    for (size_t i = 0; i < m->hidden.n; i++) {
+        const struct cf_obj *o = m->hidden.v[i];
+        fprintf(f, "%s %s/%s: not exported to namespace %s, not used\n", cf_kind_name(o->kind),
+                o->meta.ns, o->meta.name, cf_own_ns(c));
     }
     for (size_t i = 0; i < m->lis.n; i++) {
         const struct conf_listener *l = &((struct clis *)m->lis.v[i])->l;

@@ -320,7 +320,11 @@ static const struct cf_field dr_fields[] = {
     CF_OBJ("host", CF_T_STR, true, h_dr_host, NULL),
     CF_POLICY("trafficPolicy", struct cf_dr, policy),
     CF_OBJ("subsets", CF_T_SEQ, false, h_subsets, &subset_tab),
-    CF_REFUSE("exportTo", "exportTo is not implemented by canaryd"),
+    {.key = "exportTo",
+     .type = CF_T_SEQ,
+     .store = CF_ST_OBJ,
+     .fn.put = cf_h_export_to,
+     .sample = "[\".\"]"},
     CF_REFUSE("workloadSelector",
               "workloadSelector applies the rule only to the proxies (sidecars or gateways) of "
               "its namespace whose workload labels match, and canaryd has no workload labels to "
@@ -545,7 +549,11 @@ static const struct cf_field se_fields[] = {
      .fn.put = cf_h_selector,
      CF__SLOT(struct cf_se, selector, struct cf_selector),
      .sub = &cf_selector_tab},
-    CF_REFUSE("exportTo", "exportTo is not implemented by canaryd"),
+    {.key = "exportTo",
+     .type = CF_T_SEQ,
+     .store = CF_ST_OBJ,
+     .fn.put = cf_h_export_to,
+     .sample = "[\".\"]"},
     CF_REFUSE("subjectAltNames", TLS_UP_WHY),
     CF_END,
 };
@@ -1498,7 +1506,11 @@ static const struct cf_field vs_fields[] = {
     CF_OBJ("http", CF_T_SEQ, false, h_routes, &route_tab),
     CF_REFUSE("tls", "canaryd routes HTTP only; tls routes need an L4 proxy"),
     CF_REFUSE("tcp", "canaryd routes HTTP only; tcp routes need an L4 proxy"),
-    CF_REFUSE("exportTo", "exportTo is not implemented by canaryd"),
+    {.key = "exportTo",
+     .type = CF_T_SEQ,
+     .store = CF_ST_OBJ,
+     .fn.put = cf_h_export_to,
+     .sample = "[\".\"]"},
     CF_END,
 };
 static const struct cf_table vs_tab = CF_TABLE(struct cf_vs, vs_fields);

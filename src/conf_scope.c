@@ -221,3 +221,127 @@ cf_h_source_ns(struct cf_ctx *c, const struct cf_field *f, const struct ast_node
     }
     return 0;
 }
+
+/* ---- spec.exportTo ---- */
+
+#define EXPORT_PRIVATE "."
+#define EXPORT_PUBLIC "*"
+#define EXPORT_NONE "~"
+
+static int
+check_export_entry(struct cf_ctx *c, const struct cf_str *e, bool is_se)
+{
+    if (strcmp(e->s, EXPORT_PRIVATE) == 0 || strcmp(e->s, EXPORT_PUBLIC) == 0)
+        return 0;
+    if (strcmp(e->s, EXPORT_NONE) == 0) {
+        if (is_se)
+            return 0;
+        cf_err_at(c, &e->where, "exportTo ~ (none) is only allowed on a ServiceEntry");
+        return -1;
+    }
+    if (conf_is_dns_label(e->s))
+        return 0;
+    cf_err_at(c, &e->where,
+              "invalid exportTo entry \"%s\": expected \".\", \"*\"%s or a namespace name", e->s,
+              is_se ? ", \"~\"" : "");
+    return -1;
+}
+
+int
+cf_h_export_to(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    (void)f;
+    (void)obj;
+    struct cf_obj *o = c->cur;
+    BUG_ON(o == NULL);
+    if (cf_parse_strs(c, n, false, &o->export_to, &o->nexport_to) == -1)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < o->nexport_to; i++)
+        if (check_export_entry(c, &o->export_to[i], o->kind == CF_SE) == -1)
+            rc = -1;
+    return rc;
+}
+
+/* The entry as a namespace: "." is the object's own. */
+static const char *
+export_ns(const struct cf_obj *o, const struct cf_str *e)
+{
+    return strcmp(e->s, EXPORT_PRIVATE) == 0 ? o->meta.ns : e->s;
+}
+
+/* The checks that need the object's namespace (known once it is parsed). */
+static void
+check_export_list(struct cf_ctx *c, const struct cf_obj *o)
+{
+    for (size_t i = 0; i < o->nexport_to; i++) {
+        const struct cf_str *e = &o->export_to[i];
+        bool special = strcmp(e->s, EXPORT_PUBLIC) == 0 || strcmp(e->s, EXPORT_NONE) == 0;
+        if (special && o->nexport_to > 1) {
+            cf_err_at(c, &e->where, "exportTo \"%s\" cannot be combined with other entries", e->s);
+            return;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(export_ns(o, e), export_ns(o, &o->export_to[j])) != 0)
+                continue;
+            cf_err_at(c, &e->where, "exportTo names namespace \"%s\" twice", export_ns(o, e));
+            return;
+        }
+    }
+}
+
+bool
+cf_exported_to(const struct cf_obj *o, const char *ns)
+{
+    if (o->export_to == NULL)
+        return true;
+    for (size_t i = 0; i < o->nexport_to; i++) {
+        const struct cf_str *e = &o->export_to[i];
+        if (strcmp(e->s, EXPORT_PUBLIC) == 0 ||
+            (strcmp(e->s, EXPORT_NONE) != 0 && strcmp(export_ns(o, e), ns) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* Moves the objects of kind k that canaryd's namespace does not see to hidden,
+ * with a warning each. A VirtualService without hosts is a delegate: its
+ * root's namespace must see it, not canaryd's (conf_delegate.c). */
+static int
+hide_kind(struct cf_ctx *c, enum cf_kind k, struct cf_vec *hidden)
+{
+    struct cf_vec *v = &c->objs[k];
+    size_t keep = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        struct cf_obj *o = v->v[i];
+        check_export_list(c, o);
+        if ((k == CF_VS && o->u.vs.nhosts == 0) || cf_exported_to(o, own_ns(c))) {
+            v->v[keep++] = o;
+            continue;
+        }
+        cf_warn_at(c, &o->meta.name_where,
+                   "%s %s/%s is not exported to namespace \"%s\" (canaryd's --namespace): "
+                   "canaryd does not use it",
+                   cf_kind_name(k), o->meta.ns, o->meta.name, own_ns(c));
+        if (cf_vec_push(c->tmp, hidden, o) == -1)
+            return cf_oom(c);
+    }
+    v->n = keep;
+    return 0;
+}
+
+int
+cf_scope_hide(struct cf_ctx *c, struct cf_vec *hidden)
+{
+    static const enum cf_kind kinds[] = {CF_SE, CF_DR, CF_VS};
+    for (size_t i = 0; i < countof(kinds); i++)
+        if (hide_kind(c, kinds[i], hidden) == -1)
+            return -1;
+    return 0;
+}
+
+const char *
+cf_own_ns(const struct cf_ctx *c)
+{
+    return own_ns(c);
+}

@@ -559,6 +559,15 @@ int cf_h_source_labels(struct cf_ctx *c, const struct cf_field *f, const struct 
 int cf_h_source_ns(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
 int cf_h_export_to(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
 
+/* True when o is exported to namespace ns (spec.exportTo; none written = all). */
+bool cf_exported_to(const struct cf_obj *o, const char *ns);
+/* Checks every exportTo and moves the ServiceEntries, DestinationRules and
+ * VirtualServices (delegates aside) not exported to canaryd's namespace from
+ * c->objs to hidden, warning about each. 0, or -1 on allocation failure. */
+int cf_scope_hide(struct cf_ctx *c, struct cf_vec *hidden);
+/* canaryd's namespace: --namespace, or CONF_DEFAULT_NS. */
+const char *cf_own_ns(const struct cf_ctx *c);
+
 /* Check handlers (CF_ST_CHECK). */
 int cf_check_strmap(struct cf_ctx *c, const struct cf_field *f,
                     const struct ast_node *n); /* every value a string */

@@ -1841,6 +1841,106 @@ test_conf_labels_option_parses(void **state)
     assert_false(conf_is_dns_label("-a"));
 }
 
+/* A VirtualService for host mobile-api in namespace ns with the given
+ * exportTo, sending everything to subset. */
+#define VS_EXPORT(name, ns, export, subset)                                                        \
+    "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"                              \
+    "metadata: {name: " name ", namespace: " ns "}\n"                                              \
+    "spec:\n  hosts: [mobile-api.default.svc.cluster.local]\n  exportTo: " export "\n"             \
+                                                                                  "  http:\n  - "  \
+                                                                                  "route: "        \
+                                                                                  "[{destination:" \
+                                                                                  " {host: "       \
+                                                                                  "mobile-api."    \
+                                                                                  "default.svc."   \
+                                                                                  "cluster.local," \
+                                                                                  " "              \
+                                                                                  "subset:"        \
+                                                                                  " " subset       \
+                                                                                  "}}]\n"
+
+static void
+test_conf_export_to_hides_objects_from_other_namespaces(void **state)
+{
+    struct fx *f = *state;
+    /* Two VirtualServices claim the same host; only one is exported to "edge". */
+    assert_non_null(build_as(
+        f, "edge",
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+        "metadata: {name: x}\nspec: {hosts: [x.example.com], ports: "
+        "[{number: 80, name: http}], resolution: DNS}\n" VS_EXPORT("team-a", "team-a", "[.]", "v1")
+            VS_EXPORT("team-b", "team-b", "[edge, team-b]", "v2") SEDR));
+    assert_int_equal(f->c->nvss, 1);
+    assert_string_equal(f->c->vss[0].name, "team-b");
+    expect_diag(f, "t.yaml:8:18: warning: metadata.name: VirtualService team-a/team-a is not "
+                   "exported to namespace \"edge\" (canaryd's --namespace): canaryd does not "
+                   "use it");
+    assert_non_null(strstr(f->c->summary, "VirtualService team-a/team-a: not exported to "
+                                          "namespace edge, not used\n"));
+    /* In namespace team-a, "." is canaryd's own namespace: both are seen. */
+    assert_null(build_as(f, "team-a",
+                         VS_EXPORT("team-a", "team-a", "[.]", "v1")
+                             VS_EXPORT("team-b", "team-b", "['*']", "v2") SEDR));
+    expect_diag(f, "t.yaml:15:11: error: spec.hosts[0]: host "
+                   "\"mobile-api.default.svc.cluster.local\" on listener \"default\" is already "
+                   "claimed by VirtualService team-a/team-a");
+}
+
+/* A hidden DestinationRule or ServiceEntry gives the errors a missing one gives. */
+static void
+test_conf_export_to_hidden_rule_is_as_missing(void **state)
+{
+    struct fx *f = *state;
+    static const char dr_hidden[] =
+        VS_HEAD V1I "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+                    "metadata: {name: mobile-api}\nspec:\n  hosts: [mobile-api]\n"
+                    "  ports: [{number: 80, name: http}]\n  resolution: STATIC\n"
+                    "  endpoints: [{address: 127.0.0.1, labels: {version: v1}}]\n"
+                    "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                    "metadata: {name: mobile-api}\nspec:\n  host: mobile-api\n"
+                    "  exportTo: [.]\n  subsets: [{name: v1, labels: {version: v1}}]\n";
+    assert_non_null(build_as(f, NULL, dr_hidden));
+    assert_null(build_as(f, "edge", dr_hidden));
+    expect_diag(f, "t.yaml:7:54: error: spec.http[0].route[0].destination.subset: subset "
+                   "\"v1\" of host \"mobile-api\" is not defined: no DestinationRule for this "
+                   "host");
+    expect_diag(f, "t.yaml:20:18: warning: metadata.name: DestinationRule default/mobile-api is "
+                   "not exported to namespace \"edge\" (canaryd's --namespace): canaryd does not "
+                   "use it");
+    /* "~" hides a ServiceEntry from everyone. */
+    assert_null(build_as(f, NULL,
+                         VS_HEAD V1I "---\napiVersion: networking.istio.io/v1\nkind: "
+                                     "ServiceEntry\nmetadata: {name: mobile-api}\nspec:\n"
+                                     "  hosts: [mobile-api]\n  exportTo: ['~']\n"
+                                     "  ports: [{number: 80, name: http}]\n"
+                                     "  resolution: STATIC\n  endpoints: [{address: 127.0.0.1, "
+                                     "labels: {version: v1}}]\n"
+                                     "---\napiVersion: networking.istio.io/v1\nkind: "
+                                     "DestinationRule\nmetadata: {name: mobile-api}\nspec:\n"
+                                     "  host: mobile-api\n  subsets: [{name: v1, labels: "
+                                     "{version: v1}}]\n"));
+    expect_diag(f, "t.yaml:24:13: error: spec.subsets[0]: subset \"v1\": host \"mobile-api\" has "
+                   "no ServiceEntry, so the subset selects no endpoint");
+}
+
+static void
+test_conf_export_to_is_validated(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f, VS_EXPORT("a", "team-a", "['~']", "v1") SEDR,
+                 "t.yaml:7:14: error: spec.exportTo[0]: exportTo ~ (none) is only allowed on a "
+                 "ServiceEntry");
+    expect_error(f, VS_EXPORT("a", "team-a", "['*', team-b]", "v1") SEDR,
+                 "t.yaml:7:14: error: spec.exportTo[0]: exportTo \"*\" cannot be combined with "
+                 "other entries");
+    expect_error(f, VS_EXPORT("a", "team-a", "[., team-a]", "v1") SEDR,
+                 "t.yaml:7:17: error: spec.exportTo[1]: exportTo names namespace \"team-a\" "
+                 "twice");
+    expect_error(f, VS_EXPORT("a", "team-a", "[Team_B]", "v1") SEDR,
+                 "t.yaml:7:14: error: spec.exportTo[0]: invalid exportTo entry \"Team_B\": "
+                 "expected \".\", \"*\" or a namespace name");
+}
+
 int
 main(void)
 {
@@ -1918,6 +2018,9 @@ main(void)
         T(test_conf_route_with_only_foreign_sources_is_no_catch_all),
         T(test_conf_source_labels_are_validated),
         T(test_conf_labels_option_parses),
+        T(test_conf_export_to_hides_objects_from_other_namespaces),
+        T(test_conf_export_to_hidden_rule_is_as_missing),
+        T(test_conf_export_to_is_validated),
     };
 #undef T
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
