@@ -72,6 +72,7 @@ struct comp {
     struct cf_vec lis;     /* struct clis * */
     struct cf_vec *vs_lis; /* per VS: listener indices (as pointers) */
     struct cf_vec hidden;  /* struct cf_obj *: not exported to canaryd's namespace */
+    struct cf_delegates dl; /* the VirtualServices without hosts */
 };
 
 #define OBJ(c, k, i) ((struct cf_obj *)(c)->objs[k].v[i])
@@ -522,6 +523,14 @@ check_route_refs(struct comp *m, const struct cf_route *r, const char *ns)
     check_weights(m->c, r);
 }
 
+/* The namespace short hosts of route r of o resolve in: the one it was written
+ * in (a delegate's, for a spliced route). */
+static const char *
+route_ns(const struct cf_obj *o, const struct cf_route *r)
+{
+    return r->from != NULL ? r->from->meta.ns : o->meta.ns;
+}
+
 static void
 check_routes(struct comp *m, const struct cf_obj *o)
 {
@@ -530,7 +539,7 @@ check_routes(struct comp *m, const struct cf_obj *o)
     size_t catch_idx = 0;
     for (size_t i = 0; i < vs->nroutes; i++) {
         const struct cf_route *r = &vs->routes[i];
-        check_route_refs(m, r, o->meta.ns);
+        check_route_refs(m, r, route_ns(o, r));
         if (catch_all != NULL) {
             cf_warn_at(m->c, &r->where,
                        "this route can never match: %s%s%s (spec.http[%zu]) "
@@ -628,7 +637,7 @@ check_all(struct comp *m)
 {
     struct cf_ctx *c = m->c;
     check_dup_names(c);
-    if (cf_scope_hide(c, &m->hidden) == -1)
+    if (cf_scope_hide(c, &m->hidden) == -1 || cf_delegate_splice(c, &m->hidden, &m->dl) == -1)
         return;
     index_gateways(m);
     index_broken(m);
@@ -709,13 +718,14 @@ collect_clusters(struct comp *m)
         struct cf_obj *o = OBJ(c, CF_VS, i);
         for (size_t j = 0; j < o->u.vs.nroutes; j++) {
             struct cf_route *r = &o->u.vs.routes[j];
+            const char *ns = route_ns(o, r);
             int rc = 0;
             for (size_t k = 0; k < r->ndests; k++)
-                rc |= collect_ref(m, &r->dests[k].ref, o->meta.ns);
+                rc |= collect_ref(m, &r->dests[k].ref, ns);
             if (r->mirror != NULL)
-                rc |= collect_ref(m, &r->mirror->ref, o->meta.ns);
+                rc |= collect_ref(m, &r->mirror->ref, ns);
             for (size_t k = 0; k < r->nmirrors; k++)
-                rc |= collect_ref(m, &r->mirrors[k].ref, o->meta.ns);
+                rc |= collect_ref(m, &r->mirrors[k].ref, ns);
             if (rc != 0)
                 return -1;
         }
@@ -877,6 +887,7 @@ static const enum conf_action action_of[] = {
     [CF_ACT_ROUTE] = CONF_ACTION_FORWARD,
     [CF_ACT_REDIRECT] = CONF_ACTION_REDIRECT,
     [CF_ACT_DIRECT] = CONF_ACTION_DIRECT,
+    [CF_ACT_DELEGATE] = CONF_ACTION_FORWARD, /* spliced away before build */
 };
 
 /* Finishes route i of vs, built in place by the parse (r->r). */
@@ -1359,6 +1370,7 @@ sum_vs(struct comp *m, FILE *f, const struct cf_obj *o)
         fprintf(f, "%s%s", i ? "," : "", ((struct clis *)m->lis.v[(uintptr_t)v->v[i]])->l.name);
     if (o->split_key.src != CONF_KEY_NONE)
         fprintf(f, " split-key=%s", o->split_key.name ? o->split_key.name : "source-ip");
+    cf_delegate_sum_vs(o, f);
 }
 
 static void
@@ -1393,6 +1405,7 @@ build_summary(struct comp *m)
             fputc('\n', f);
         }
     }
+    cf_delegate_summary(&m->dl, f);
     for (size_t i = 0; i < m->hidden.n; i++) {
         const struct cf_obj *o = m->hidden.v[i];
         fprintf(f, "%s %s/%s: not exported to namespace %s, not used\n", cf_kind_name(o->kind),

@@ -1371,7 +1371,7 @@ static const struct cf_field route_fields[] = {
     CF_OBJ("mirrorPercentage", CF_T_MAP, false, h_mirror_pct, &cf_pct_tab),
     CF_OBJ("mirrors", CF_T_SEQ, false, h_mirrors, &mirror_item_tab),
     CF_SUB("headers", false, struct conf_route, headers, struct conf_headers, headers_tab),
-    CF_REFUSE("delegate", "delegate is not implemented by canaryd"),
+    CF_OBJ("delegate", CF_T_MAP, false, cf_h_delegate, &cf_delegate_tab),
     CF_CORS("corsPolicy", struct conf_route, cors),
     CF_INT_PERCENT("mirrorPercent"),
     CF_INT_PERCENT("mirror_percent"),
@@ -1386,10 +1386,10 @@ static const struct cf_table route_tab = CF_TABLE(struct conf_route, route_field
 static int
 check_route(struct cf_ctx *c, struct cf_route *r, const struct ast_node *n)
 {
-    static const char *const names[] = {"route", "redirect", "directResponse"};
+    static const char *const names[] = {"route", "redirect", "directResponse", "delegate"};
     unsigned a = r->actions;
     if (a == 0) {
-        cf_err(c, n, "a route needs one of route, redirect or directResponse");
+        cf_err(c, n, "a route needs one of route, redirect, directResponse or delegate");
         return -1;
     }
     if ((a & (a - 1)) != 0) {
@@ -1492,10 +1492,10 @@ h_vs_gateways(struct cf_ctx *c, const struct cf_field *f, const struct ast_node 
 }
 
 static const struct cf_field vs_fields[] = {
+    /* A VirtualService without hosts is a delegate (conf_delegate.c). */
     {.key = "hosts",
      .type = CF_T_SEQ,
      .store = CF_ST_OBJ,
-     .required = true,
      .fn.put = h_vs_hosts,
      .sample = "[mobile-api]"},
     {.key = "gateways",

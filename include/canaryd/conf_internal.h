@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "canaryd/ast.h"
 #include "canaryd/conf.h"
@@ -225,6 +226,7 @@ enum {
     CF_ACT_ROUTE = 1u << 0,
     CF_ACT_REDIRECT = 1u << 1,
     CF_ACT_DIRECT = 1u << 2,
+    CF_ACT_DELEGATE = 1u << 3,
 };
 
 /* The parts of one match[] entry that only the loader needs (sourceLabels and
@@ -567,6 +569,38 @@ bool cf_exported_to(const struct cf_obj *o, const char *ns);
 int cf_scope_hide(struct cf_ctx *c, struct cf_vec *hidden);
 /* canaryd's namespace: --namespace, or CONF_DEFAULT_NS. */
 const char *cf_own_ns(const struct cf_ctx *c);
+
+/* ---- delegation (conf_delegate.c) ---- */
+
+/* http[].delegate {name, namespace}: the object handler and its table. */
+int cf_h_delegate(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj);
+extern const struct cf_table cf_delegate_tab;
+
+/* A VirtualService without hosts and the roots that delegate to it. */
+struct cf_dlg {
+    struct cf_obj *o;    /* borrowed: scratch arena */
+    struct cf_vec roots; /* const struct cf_obj *: the roots splicing its routes */
+    bool referenced;     /* named by some delegate (also from a hidden root) */
+};
+
+struct cf_delegates {
+    struct cf_map by_name; /* "ns/name" -> struct cf_dlg * */
+    struct cf_vec all;     /* struct cf_dlg *, in document order */
+};
+
+/* Takes the VirtualServices without hosts (delegates) out of c->objs, checks
+ * them as Istio does (one level only, no gateways, no regex matches), and
+ * splices each delegating route of every root: the delegate's routes in its
+ * place, each match merged with the root route's (the delegate's must lie
+ * within it), the root route's policy inherited where the delegate's route sets
+ * none. hidden: the VirtualServices canaryd does not see (their delegates are
+ * not reported unused). Diagnostics as usual; 0, or -1 on allocation failure. */
+int cf_delegate_splice(struct cf_ctx *c, const struct cf_vec *hidden, struct cf_delegates *d);
+
+/* -t summary: the spliced routes of root o (" delegated=..."), and a line per
+ * delegate. */
+void cf_delegate_sum_vs(const struct cf_obj *o, FILE *f);
+void cf_delegate_summary(const struct cf_delegates *d, FILE *f);
 
 /* Check handlers (CF_ST_CHECK). */
 int cf_check_strmap(struct cf_ctx *c, const struct cf_field *f,

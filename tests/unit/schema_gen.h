@@ -119,7 +119,7 @@ static bool
 sg_is_action(const char *key)
 {
     return strcmp(key, "route") == 0 || strcmp(key, "redirect") == 0 ||
-           strcmp(key, "directResponse") == 0;
+           strcmp(key, "directResponse") == 0 || strcmp(key, "delegate") == 0;
 }
 
 /* The valid value of field f: its sample, an enum name, a table, or one
@@ -229,6 +229,9 @@ sg_needs(const struct sg_src *s, const struct cf_table *t, const struct cf_field
     const struct cf_field *want = sg_target(s);
     if (f->required || f == want)
         return true;
+    /* Without hosts a VirtualService is a delegate, which most fields do not fit. */
+    if (strcmp(t->name, "struct cf_vs") == 0 && strcmp(f->key, "hosts") == 0)
+        return true;
     if (strcmp(t->name, "struct conf_route") == 0 && strcmp(f->key, "route") == 0)
         return want == NULL || !sg_is_action(want->key);
     /* consistentHash needs exactly one key source beside its ring settings. */
@@ -316,6 +319,11 @@ sg_base(struct sg_out *o, const char *skip_kind)
          "{apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: base-dr}, "
          "spec: {host: mobile-api, subsets: [{name: v1, labels: {version: v1}}, {name: v2, "
          "labels: {version: v2}}]}}"},
+        /* What http[].delegate's sample names. */
+        {"VirtualService",
+         "{apiVersion: networking.istio.io/v1, kind: VirtualService, metadata: {name: "
+         "base-delegate}, spec: {http: [{route: [{destination: {host: mobile-api, subset: "
+         "v1}}]}]}}"},
         {"Gateway", "{apiVersion: networking.istio.io/v1, kind: Gateway, metadata: {name: edge}, "
                     "spec: {servers: [{port: {number: 18080, name: http, protocol: HTTP}, "
                     "hosts: [\"*\"]}]}}"},

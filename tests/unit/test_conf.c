@@ -311,7 +311,6 @@ test_conf_missing_required_fields_are_reported(void **state)
                  "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
                  "metadata: {namespace: x}\nspec:\n  http:\n  - route: [{destination: {}}]\n",
                  "t.yaml:3:11: error: metadata.name: missing required field");
-    expect_diag(f, "t.yaml:5:3: error: spec.hosts: missing required field");
     expect_diag(f, "t.yaml:6:27: error: spec.http[0].route[0].destination.host: missing "
                    "required field");
 }
@@ -464,8 +463,8 @@ test_conf_route_actions_must_be_exactly_one(void **state)
                  VS_HEAD "  - name: none\n"
                          "  - redirect: {uri: /x}\n" V1 "  - directResponse: {status: 200}\n" V1
                          "  - redirect: {uri: /x}\n    directResponse: {status: 200}\n" SEDR,
-                 "t.yaml:7:5: error: spec.http[0]: a route needs one of route, redirect or "
-                 "directResponse");
+                 "t.yaml:7:5: error: spec.http[0]: a route needs one of route, redirect, "
+                 "directResponse or delegate");
     expect_diag(f, "t.yaml:8:5: error: spec.http[1]: route and redirect are mutually exclusive");
     expect_diag(f, "t.yaml:10:5: error: spec.http[2]: route and directResponse are mutually "
                    "exclusive");
@@ -1941,6 +1940,188 @@ test_conf_export_to_is_validated(void **state)
                  "expected \".\", \"*\" or a namespace name");
 }
 
+/* A delegate VirtualService (no hosts) in namespace default; http is its
+ * spec.http list, indented by two spaces. */
+#define DELEGATE(name, http)                                                                       \
+    "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"                              \
+    "metadata: {name: " name "}\nspec:\n  http:\n" http
+
+static void
+test_conf_delegate_routes_are_spliced_with_merged_matches(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD "  - name: api\n"
+                         "    match: [{uri: {prefix: /api}}, {uri: {prefix: /v1/api}}]\n"
+                         "    delegate: {name: api-routes}\n"
+                         "    timeout: 3s\n"
+                         "    headers: {request: {set: {x-root: \"1\"}}}\n" V1I DELEGATE(
+                             "api-routes", "  - name: beta\n"
+                                           "    match: [{uri: {prefix: /api/v2}, headers: {x-beta: "
+                                           "{exact: \"1\"}}}]\n" V1
+                                           "  - name: web\n    match: [{uri: {prefix: /web}}]\n" V1
+                                           "  - name: by-header\n"
+                                           "    match: [{headers: {x-user: {exact: a}}}]\n"
+                                           "    timeout: 1s\n" V1 "  - route: [{destination: "
+                                           "{host: mobile-api, subset: v2}}]\n") SEDR);
+    const struct conf_vs *vs = &f->c->vss[0];
+    assert_int_equal(f->c->nvss, 1);
+    assert_int_equal(vs->nroutes, 4);
+    /* beta: within /api only; the delegate's uri, the root's timeout and headers. */
+    const struct conf_route *r = &vs->routes[0];
+    assert_string_equal(r->name, "api-beta");
+    assert_int_equal(r->nmatches, 1);
+    assert_string_equal(r->matches[0].uri->str, "/api/v2");
+    assert_int_equal(r->matches[0].nheaders, 1);
+    assert_int_equal(r->timeout_ms, 3000);
+    assert_int_equal(r->headers.request.nset, 1);
+    /* by-header lies within both root entries: one merged entry each. */
+    r = &vs->routes[1];
+    assert_string_equal(r->name, "api-by-header");
+    assert_int_equal(r->nmatches, 2);
+    assert_string_equal(r->matches[0].uri->str, "/api");
+    assert_string_equal(r->matches[1].uri->str, "/v1/api");
+    assert_string_equal(r->matches[1].headers[0].name, "x-user");
+    assert_int_equal(r->timeout_ms, 1000);
+    /* The unnamed catch-all of the delegate takes the root's matches and name. */
+    r = &vs->routes[2];
+    assert_string_equal(r->name, "api");
+    assert_int_equal(r->nmatches, 2);
+    assert_string_equal(r->dests[0].cluster->subset, "v2");
+    assert_string_equal(vs->routes[3].name, "route-3");
+    expect_diag(f, "t.yaml:22:5: warning: spec.http[1]: this route's match does not lie within "
+                   "the match of spec.http[0] of VirtualService default/vs, which delegates to "
+                   "it: left out there, as Istio does");
+    assert_non_null(strstr(f->c->summary, " delegated=api-beta<-default/api-routes,"
+                                          "api-by-header<-default/api-routes,"
+                                          "api<-default/api-routes\n"));
+    assert_non_null(strstr(f->c->summary, "VirtualService default/api-routes: delegate "
+                                          "routes=4 used-by=default/vs\n"));
+}
+
+/* Istio: exact within exact only, prefix or exact within a prefix that they
+ * extend; a header the root matches must be matched the same way or tighter. */
+static void
+test_conf_delegate_match_must_lie_within_root(void **state)
+{
+    struct fx *f = *state;
+    expect_ok(f, VS_HEAD
+              "  - match: [{uri: {exact: /a}, headers: {x-v: {prefix: b}}, port: 80}]\n"
+              "    delegate: {name: d}\n" DELEGATE(
+                  "d",
+                  "  - match: [{uri: {prefix: /a}}]\n" V1 "  - match: [{uri: {exact: /b}}]\n" V1
+                  "  - match: [{headers: {x-v: {exact: c}}}]\n" V1 "  - match: [{port: 81}]\n" V1
+                  "  - match: [{uri: {exact: /a}, headers: {x-v: {exact: bb}}}]\n" V1) SEDR);
+    const struct conf_vs *vs = &f->c->vss[0];
+    assert_int_equal(vs->nroutes, 1);
+    assert_string_equal(vs->routes[0].matches[0].headers[0].m.str, "bb");
+    assert_int_equal(vs->routes[0].matches[0].port, 80);
+    for (int line = 15; line <= 21; line += 2) {
+        char want[512];
+        snprintf(want, sizeof(want),
+                 "t.yaml:%d:5: warning: spec.http[%d]: this route's match does not lie within the "
+                 "match of spec.http[0] of VirtualService default/vs, which delegates to it: left "
+                 "out there, as Istio does",
+                 line, (line - 15) / 2);
+        expect_diag(f, want);
+    }
+}
+
+static void
+test_conf_delegate_cycle_and_nesting_are_refused(void **state)
+{
+    struct fx *f = *state;
+    expect_error(f,
+                 VS_HEAD "  - delegate: {name: d1}\n" DELEGATE("d1", "  - delegate: {name: d2}\n")
+                     DELEGATE("d2", "  - delegate: {name: d1}\n") SEDR,
+                 "t.yaml:14:15: error: spec.http[0].delegate: delegation cycle default/d1 -> "
+                 "default/d2 -> default/d1: a delegate cannot delegate again (Istio delegates one "
+                 "level only)");
+    expect_error(f,
+                 VS_HEAD "  - delegate: {name: d1}\n" DELEGATE("d1", "  - delegate: {name: d2}\n")
+                     DELEGATE("d2", V1I) SEDR,
+                 "t.yaml:14:15: error: spec.http[0].delegate: VirtualService default/d1 has no "
+                 "hosts, so it is a delegate, and a delegate cannot delegate again (Istio "
+                 "delegates one level only)");
+    expect_error(
+        f, VS_HEAD "  - delegate: {name: d1}\n" DELEGATE("d1", "  - delegate: {name: d1}\n") SEDR,
+        "t.yaml:14:15: error: spec.http[0].delegate: delegation cycle default/d1 -> "
+        "default/d1: a delegate cannot delegate again (Istio delegates one level only)");
+}
+
+static void
+test_conf_delegate_missing_or_with_hosts_is_an_error(void **state)
+{
+    struct fx *f = *state;
+    expect_error(
+        f,
+        VS_HEAD
+        "  - match: [{uri: {prefix: /a}}]\n    delegate: {name: nope, namespace: team}\n" V1I SEDR,
+        "t.yaml:8:15: error: spec.http[0].delegate: delegate VirtualService team/nope "
+        "is not defined");
+    /* A VirtualService with hosts is a root, never a delegate. */
+    expect_error(f,
+                 VS_HEAD "  - delegate: {name: other}\n"
+                         "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                         "metadata: {name: other}\nspec:\n  hosts: [other]\n  http:\n" V1I SEDR,
+                 "t.yaml:7:15: error: spec.http[0].delegate: VirtualService default/other has "
+                 "hosts, so it is no delegate: only a VirtualService without hosts can be "
+                 "delegated to");
+    /* A root route that delegates has no action of its own. */
+    expect_error(f, VS_HEAD "  - delegate: {name: d}\n" V1 DELEGATE("d", V1I) SEDR,
+                 "t.yaml:7:5: error: spec.http[0]: route and delegate are mutually exclusive");
+}
+
+static void
+test_conf_delegate_checks_follow_istio(void **state)
+{
+    struct fx *f = *state;
+    /* Regex matches cannot take part; a delegate has no gateways. */
+    expect_error(f,
+                 VS_HEAD "  - match: [{uri: {regex: /a.*}}]\n    delegate: {name: d}\n"
+                         "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                         "metadata: {name: d}\nspec:\n  gateways: [mesh]\n  http:\n"
+                         "  - match: [{headers: {x: {regex: a+}}}]\n" V1 SEDR,
+                 "t.yaml:7:5: error: spec.http[0]: match[0].uri: a regex match cannot take part "
+                 "in delegation (Istio); use exact or prefix");
+    expect_diag(f, "t.yaml:14:14: error: spec.gateways[0]: a VirtualService without hosts is a "
+                   "delegate, and a delegate cannot have gateways: its root's apply");
+    expect_diag(f, "t.yaml:16:5: error: spec.http[0]: match[0].headers: a regex match cannot "
+                   "take part in delegation (Istio); use exact or prefix");
+    /* Unused delegates warn; a delegate must be exported to its root's namespace. */
+    expect_ok(f, VS_HEAD V1I DELEGATE("lonely", V1I) SEDR);
+    expect_diag(f, "t.yaml:11:18: warning: metadata.name: VirtualService default/lonely has no "
+                   "hosts, so it is a delegate, and no VirtualService delegates to it: it is not "
+                   "used");
+    expect_error(f,
+                 VS_HEAD
+                 "  - delegate: {name: d, namespace: team}\n"
+                 "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                 "metadata: {name: d, namespace: team}\nspec:\n  exportTo: [.]\n  http:\n" V1I SEDR,
+                 "t.yaml:7:15: error: spec.http[0].delegate: delegate VirtualService team/d is "
+                 "not exported to namespace \"default\" of this VirtualService");
+}
+
+/* sourceLabels/sourceNamespace merge: the root's and the delegate's both hold. */
+static void
+test_conf_delegate_merges_source_matches(void **state)
+{
+    struct fx *f = *state;
+    assert_non_null(build_as(f, NULL,
+                             VS_HEAD "  - match: [{sourceLabels: {app: edge}}]\n"
+                                     "    delegate: {name: d}\n" DELEGATE(
+                                         "d", "  - match: [{sourceLabels: {version: v9}}]\n" V1
+                                              "  - match: [{sourceLabels: {app: other}}]\n" V1
+                                              "  - match: [{sourceLabels: {version: v3}}]\n" V1)
+                                         SEDR));
+    const struct conf_vs *vs = &f->c->vss[0];
+    assert_int_equal(vs->nroutes, 2);
+    assert_true(vs->routes[0].matches[0].never);
+    assert_false(vs->routes[1].matches[0].never);
+    expect_diag(f, "t.yaml:17:5: warning: spec.http[1]: this route's match does not lie within "
+                   "the match of spec.http[0] of VirtualService default/vs, which delegates to "
+                   "it: left out there, as Istio does");
+}
+
 int
 main(void)
 {
@@ -2021,6 +2202,12 @@ main(void)
         T(test_conf_export_to_hides_objects_from_other_namespaces),
         T(test_conf_export_to_hidden_rule_is_as_missing),
         T(test_conf_export_to_is_validated),
+        T(test_conf_delegate_routes_are_spliced_with_merged_matches),
+        T(test_conf_delegate_match_must_lie_within_root),
+        T(test_conf_delegate_cycle_and_nesting_are_refused),
+        T(test_conf_delegate_missing_or_with_hosts_is_an_error),
+        T(test_conf_delegate_checks_follow_istio),
+        T(test_conf_delegate_merges_source_matches),
     };
 #undef T
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
