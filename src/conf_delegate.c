@@ -99,7 +99,7 @@ collect(struct cf_ctx *c, struct cf_delegates *d)
     size_t keep = 0;
     for (size_t i = 0; i < v->n; i++) {
         struct cf_obj *o = v->v[i];
-        if (o->u.vs.nhosts > 0) {
+        if (o->u.vs.nhosts > 0 || o->meta.name == NULL) {
             v->v[keep++] = o;
             continue;
         }
@@ -235,6 +235,9 @@ resolve(struct cf_ctx *c, struct cf_delegates *d, const struct cf_map *roots,
         return NULL;
     }
     g->referenced = true;
+    /* A delegate with errors adds no follow-up errors and is not spliced. */
+    if (g->o->failed)
+        return NULL;
     if (!cf_exported_to(g->o, o->meta.ns)) {
         cf_err_at(c, &dl->where,
                   "delegate VirtualService %s is not exported to namespace \"%s\" of this "
@@ -539,6 +542,8 @@ splice_routes(struct cf_ctx *c, struct cf_obj *o, struct cf_dlg **tg, size_t nou
             k++;
             continue;
         }
+        if (tg[i] == NULL)
+            continue;
         const struct cf_obj *d = tg[i]->o;
         size_t before = k;
         for (size_t j = 0; j < d->u.vs.nroutes; j++) {
@@ -585,16 +590,17 @@ splice_root(struct cf_ctx *c, struct cf_delegates *d, const struct cf_map *roots
     return splice_routes(c, o, tg, nout);
 }
 
-/* The delegates hidden roots name are not unused: canaryd just does not see
- * those roots. */
+/* The delegates that hidden roots, or roots with errors, name are not unused:
+ * canaryd does not see those roots, or cannot use them. */
 static void
-mark_hidden_refs(struct cf_ctx *c, const struct cf_vec *hidden, struct cf_delegates *d)
+mark_refs(struct cf_ctx *c, const struct cf_vec *roots, struct cf_delegates *d)
 {
-    for (size_t i = 0; i < hidden->n; i++) {
-        const struct cf_obj *o = hidden->v[i];
+    for (size_t i = 0; i < roots->n; i++) {
+        const struct cf_obj *o = roots->v[i];
         for (size_t j = 0; o->kind == CF_VS && j < o->u.vs.nroutes; j++) {
             const struct cf_delegate *dl = o->u.vs.routes[j].delegate;
-            struct cf_dlg *g = dl != NULL ? find_dlg(c, d, o, dl) : NULL;
+            bool named = dl != NULL && dl->name != NULL;
+            struct cf_dlg *g = named ? find_dlg(c, d, o, dl) : NULL;
             if (g != NULL)
                 g->referenced = true;
         }
@@ -608,7 +614,8 @@ index_roots(struct cf_ctx *c, const struct cf_vec *hidden, struct cf_map *roots)
     for (size_t l = 0; l < countof(lists); l++) {
         for (size_t i = 0; i < lists[l]->n; i++) {
             const struct cf_obj *o = lists[l]->v[i];
-            const char *k = o->kind == CF_VS ? obj_key(c, o->meta.ns, o->meta.name) : NULL;
+            bool named = o->kind == CF_VS && o->meta.name != NULL;
+            const char *k = named ? obj_key(c, o->meta.ns, o->meta.name) : NULL;
             if (k != NULL && cf_map_put(c->tmp, roots, k, strlen(k), (void *)o, NULL) == -1)
                 return cf_oom(c);
         }
@@ -623,11 +630,15 @@ cf_delegate_splice(struct cf_ctx *c, const struct cf_vec *hidden, struct cf_dele
     if (collect(c, d) == -1 || index_roots(c, hidden, &roots) == -1)
         return -1;
     for (size_t i = 0; i < d->all.n; i++)
-        check_delegate_vs(c, d, d->all.v[i]);
-    for (size_t i = 0; i < c->objs[CF_VS].n; i++)
-        if (splice_root(c, d, &roots, c->objs[CF_VS].v[i]) == -1)
+        if (!((struct cf_dlg *)d->all.v[i])->o->failed)
+            check_delegate_vs(c, d, d->all.v[i]);
+    for (size_t i = 0; i < c->objs[CF_VS].n; i++) {
+        struct cf_obj *o = c->objs[CF_VS].v[i];
+        if (!o->failed && splice_root(c, d, &roots, o) == -1)
             return -1;
-    mark_hidden_refs(c, hidden, d);
+    }
+    mark_refs(c, hidden, d);
+    mark_refs(c, &c->objs[CF_VS], d);
     for (size_t i = 0; i < d->all.n; i++) {
         const struct cf_dlg *g = d->all.v[i];
         if (!g->referenced)

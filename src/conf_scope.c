@@ -314,8 +314,10 @@ hide_kind(struct cf_ctx *c, enum cf_kind k, struct cf_vec *hidden)
     size_t keep = 0;
     for (size_t i = 0; i < v->n; i++) {
         struct cf_obj *o = v->v[i];
-        check_export_list(c, o);
-        if ((k == CF_VS && o->u.vs.nhosts == 0) || cf_exported_to(o, own_ns(c))) {
+        /* An object with errors is checked no further (and stays, as it is). */
+        if (!o->failed)
+            check_export_list(c, o);
+        if (o->failed || (k == CF_VS && o->u.vs.nhosts == 0) || cf_exported_to(o, own_ns(c))) {
             v->v[keep++] = o;
             continue;
         }
