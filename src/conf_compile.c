@@ -61,17 +61,17 @@ struct clis {
 
 struct comp {
     struct cf_ctx *c;
-    struct cf_map se_host; /* fqdn -> struct cf_obj * */
-    struct cf_map dr_host; /* fqdn -> struct cdr * */
-    struct cf_map gw_name; /* "ns/name" -> struct cf_obj * */
-    struct cf_map broken;  /* fqdn of a ServiceEntry or DestinationRule host whose
-                              document had errors -> its struct cf_obj * */
-    struct cf_map we_ns;   /* namespace -> struct cf_vec of WorkloadEntries (cf_obj *) */
-    struct cf_map cl_key;  /* cluster key -> struct ccl * */
-    struct cf_vec cls;     /* struct ccl * */
-    struct cf_vec lis;     /* struct clis * */
-    struct cf_vec *vs_lis; /* per VS: listener indices (as pointers) */
-    struct cf_vec hidden;  /* struct cf_obj *: not exported to canaryd's namespace */
+    struct cf_map se_host;  /* fqdn -> struct cf_obj * */
+    struct cf_map dr_host;  /* fqdn -> struct cdr * */
+    struct cf_map gw_name;  /* "ns/name" -> struct cf_obj * */
+    struct cf_map broken;   /* fqdn of a ServiceEntry or DestinationRule host whose
+                               document had errors -> its struct cf_obj * */
+    struct cf_map we_ns;    /* namespace -> struct cf_vec of WorkloadEntries (cf_obj *) */
+    struct cf_map cl_key;   /* cluster key -> struct ccl * */
+    struct cf_vec cls;      /* struct ccl * */
+    struct cf_vec lis;      /* struct clis * */
+    struct cf_vec *vs_lis;  /* per VS: listener indices (as pointers) */
+    struct cf_vec hidden;   /* struct cf_obj *: not exported to canaryd's namespace */
     struct cf_delegates dl; /* the VirtualServices without hosts */
 };
 
