@@ -1949,19 +1949,21 @@ static void
 test_conf_delegate_routes_are_spliced_with_merged_matches(void **state)
 {
     struct fx *f = *state;
-    expect_ok(f, VS_HEAD "  - name: api\n"
-                         "    match: [{uri: {prefix: /api}}, {uri: {prefix: /v1/api}}]\n"
-                         "    delegate: {name: api-routes}\n"
-                         "    timeout: 3s\n"
-                         "    headers: {request: {set: {x-root: \"1\"}}}\n" V1I DELEGATE(
-                             "api-routes", "  - name: beta\n"
-                                           "    match: [{uri: {prefix: /api/v2}, headers: {x-beta: "
-                                           "{exact: \"1\"}}}]\n" V1
-                                           "  - name: web\n    match: [{uri: {prefix: /web}}]\n" V1
-                                           "  - name: by-header\n"
-                                           "    match: [{headers: {x-user: {exact: a}}}]\n"
-                                           "    timeout: 1s\n" V1 "  - route: [{destination: "
-                                           "{host: mobile-api, subset: v2}}]\n") SEDR);
+    expect_ok(f, VS_HEAD
+              "  - name: api\n"
+              "    match: [{uri: {prefix: /api}}, {uri: {prefix: /v1/api}}]\n"
+              "    delegate: {name: api-routes}\n"
+              "    timeout: 3s\n"
+              "    headers: {request: {set: {x-root: \"1\"}}}\n"
+              "    corsPolicy: {allowOrigins: [{exact: \"https://a.example.com\"}]}\n" V1I DELEGATE(
+                  "api-routes",
+                  "  - name: beta\n"
+                  "    match: [{uri: {prefix: /api/v2}, headers: {x-beta: "
+                  "{exact: \"1\"}}}]\n" V1 "  - name: web\n    match: [{uri: {prefix: /web}}]\n" V1
+                  "  - name: by-header\n"
+                  "    match: [{headers: {x-user: {exact: a}}}]\n"
+                  "    timeout: 1s\n" V1 "  - route: [{destination: "
+                  "{host: mobile-api, subset: v2}}]\n") SEDR);
     const struct conf_vs *vs = &f->c->vss[0];
     assert_int_equal(f->c->nvss, 1);
     assert_int_equal(vs->nroutes, 4);
@@ -1973,6 +1975,8 @@ test_conf_delegate_routes_are_spliced_with_merged_matches(void **state)
     assert_int_equal(r->matches[0].nheaders, 1);
     assert_int_equal(r->timeout_ms, 3000);
     assert_int_equal(r->headers.request.nset, 1);
+    assert_non_null(r->cors);
+    assert_null(vs->routes[3].cors);
     /* by-header lies within both root entries: one merged entry each. */
     r = &vs->routes[1];
     assert_string_equal(r->name, "api-by-header");
@@ -1987,7 +1991,7 @@ test_conf_delegate_routes_are_spliced_with_merged_matches(void **state)
     assert_int_equal(r->nmatches, 2);
     assert_string_equal(r->dests[0].cluster->subset, "v2");
     assert_string_equal(vs->routes[3].name, "route-3");
-    expect_diag(f, "t.yaml:22:5: warning: spec.http[1]: this route's match does not lie within "
+    expect_diag(f, "t.yaml:23:5: warning: spec.http[1]: this route's match does not lie within "
                    "the match of spec.http[0] of VirtualService default/vs, which delegates to "
                    "it: left out there, as Istio does");
     assert_non_null(strstr(f->c->summary, " delegated=api-beta<-default/api-routes,"
