@@ -1408,8 +1408,13 @@ build_summary(struct comp *m)
     cf_delegate_summary(&m->dl, f);
     for (size_t i = 0; i < m->hidden.n; i++) {
         const struct cf_obj *o = m->hidden.v[i];
-        fprintf(f, "%s %s/%s: not exported to namespace %s, not used\n", cf_kind_name(o->kind),
-                o->meta.ns, o->meta.name, cf_own_ns(c));
+        fprintf(f, "%s %s/%s: ", cf_kind_name(o->kind), o->meta.ns, o->meta.name);
+        if (!cf_exported_to(o, cf_own_ns(c)))
+            fprintf(f, "not exported to namespace %s, not used\n", cf_own_ns(c));
+        else if (o->kind == CF_DR && o->u.dr.selector.is_set)
+            fputs("its workloadSelector does not select canaryd, not used\n", f);
+        else
+            fputs("a rule whose workloadSelector selects canaryd wins, not used\n", f);
     }
     for (size_t i = 0; i < m->lis.n; i++) {
         const struct conf_listener *l = &((struct clis *)m->lis.v[i])->l;

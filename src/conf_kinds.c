@@ -316,6 +316,25 @@ h_dr_host(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     return cf_h_tlstr(c, f, n, &dr->host);
 }
 
+static const struct cf_field dr_selector_fields[] = {
+    CF_SLOT("matchLabels", CF_T_MAP, false, cf_h_labels, struct cf_dr_selector, labels,
+            struct cf_labels),
+    CF_END,
+};
+static const struct cf_table dr_selector_tab = CF_TABLE(struct cf_dr_selector, dr_selector_fields);
+
+/* Which workloads the rule applies to: decided against canaryd's own labels
+ * (conf_scope.c). */
+static int
+h_dr_selector(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
+{
+    (void)f;
+    struct cf_dr_selector *sel = p;
+    sel->is_set = true;
+    sel->where = cf_where_here(c, n);
+    return CF_WALK(c, n, &dr_selector_tab, sel);
+}
+
 static const struct cf_field dr_fields[] = {
     CF_OBJ("host", CF_T_STR, true, h_dr_host, NULL),
     CF_POLICY("trafficPolicy", struct cf_dr, policy),
@@ -325,11 +344,12 @@ static const struct cf_field dr_fields[] = {
      .store = CF_ST_OBJ,
      .fn.put = cf_h_export_to,
      .sample = "[\".\"]"},
-    CF_REFUSE("workloadSelector",
-              "workloadSelector applies the rule only to the proxies (sidecars or gateways) of "
-              "its namespace whose workload labels match, and canaryd has no workload labels to "
-              "match: remove workloadSelector for the rule to apply to canaryd, or leave the rule "
-              "out of canaryd's configuration"),
+    {.key = "workloadSelector",
+     .type = CF_T_MAP,
+     .store = CF_ST_SLOT,
+     .fn.put = h_dr_selector,
+     CF__SLOT(struct cf_dr, selector, struct cf_dr_selector),
+     .sub = &dr_selector_tab},
     CF_END,
 };
 static const struct cf_table dr_tab = CF_TABLE(struct cf_dr, dr_fields);

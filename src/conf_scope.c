@@ -4,8 +4,9 @@
  * (--labels) in a namespace (--namespace). match[].sourceLabels and
  * sourceNamespace are decided against that identity once, at load time (a
  * match entry for another workload never holds), and spec.exportTo hides the
- * objects not exported to canaryd's namespace before anything refers to them.
- * Load time only.
+ * objects not exported to canaryd's namespace before anything refers to them,
+ * as a DestinationRule workloadSelector hides the rules that do not select
+ * canaryd. Load time only.
  */
 #include "canaryd/common.h"
 #include "canaryd/conf_internal.h"
@@ -332,6 +333,86 @@ hide_kind(struct cf_ctx *c, enum cf_kind k, struct cf_vec *hidden)
     return 0;
 }
 
+/* ---- DestinationRule workloadSelector ---- */
+
+static bool
+selects_canaryd(const struct cf_ctx *c, const struct cf_obj *o)
+{
+    const struct cf_labels *want = &o->u.dr.selector.labels;
+    if (strcmp(o->meta.ns, own_ns(c)) != 0)
+        return false; /* workload selectors do not apply across namespaces */
+    for (size_t i = 0; i < want->n; i++) {
+        const char *have = own_label(c, want->v[i].key);
+        if (have == NULL || strcmp(have, want->v[i].val) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* The rule that selects canaryd for o's host, other than o; NULL = none. */
+static const struct cf_obj *
+selecting_rule(const struct cf_ctx *c, const struct cf_obj *o)
+{
+    for (size_t i = 0; i < c->objs[CF_DR].n; i++) {
+        const struct cf_obj *d = c->objs[CF_DR].v[i];
+        if (d != o && !d->failed && d->u.dr.selector.is_set && selects_canaryd(c, d) &&
+            strcmp(d->meta.ns, o->meta.ns) == 0 && strcmp(d->u.dr.host, o->u.dr.host) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* Istio applies a DestinationRule with a workloadSelector only to the
+ * workloads of its namespace whose labels match, and such a rule wins over
+ * the host's rules without one; canaryd is the workload (--labels,
+ * --namespace). Returns why canaryd does not use o, or NULL when it does. */
+static const char *
+dr_unused(struct cf_ctx *c, const struct cf_obj *o, const struct cf_obj **winner)
+{
+    *winner = NULL;
+    if (o->u.dr.selector.is_set)
+        return selects_canaryd(c, o) ? NULL : "its workloadSelector does not select canaryd";
+    *winner = selecting_rule(c, o);
+    return *winner != NULL ? "a rule whose workloadSelector selects canaryd takes precedence"
+                           : NULL;
+}
+
+static int
+hide_unselected_rules(struct cf_ctx *c, struct cf_vec *hidden)
+{
+    struct cf_vec *v = &c->objs[CF_DR];
+    size_t keep = 0;
+    const char **why = arena_alloc_array(c->tmp, v->n + 1, sizeof(*why));
+    const struct cf_obj **winner = arena_alloc_array(c->tmp, v->n + 1, sizeof(*winner));
+    if (why == NULL || winner == NULL)
+        return cf_oom(c);
+    /* Decided for every rule first: hiding one must not change another's fate. */
+    for (size_t i = 0; i < v->n; i++)
+        why[i] = ((struct cf_obj *)v->v[i])->failed ? NULL : dr_unused(c, v->v[i], &winner[i]);
+    for (size_t i = 0; i < v->n; i++) {
+        struct cf_obj *o = v->v[i];
+        if (why[i] == NULL) {
+            v->v[keep++] = o;
+            continue;
+        }
+        if (winner[i] != NULL)
+            cf_warn_at(c, &o->meta.name_where,
+                       "DestinationRule %s/%s is not used for host \"%s\": %s (%s/%s at %s:%d)",
+                       o->meta.ns, o->meta.name, o->u.dr.host, why[i], winner[i]->meta.ns,
+                       winner[i]->meta.name, winner[i]->meta.name_where.loc.file,
+                       winner[i]->meta.name_where.loc.line);
+        else
+            cf_warn_at(c, &o->u.dr.selector.where,
+                       "DestinationRule %s/%s is not used: %s (canaryd's --labels and "
+                       "--namespace \"%s\")",
+                       o->meta.ns, o->meta.name, why[i], own_ns(c));
+        if (cf_vec_push(c->tmp, hidden, o) == -1)
+            return cf_oom(c);
+    }
+    v->n = keep;
+    return 0;
+}
+
 int
 cf_scope_hide(struct cf_ctx *c, struct cf_vec *hidden)
 {
@@ -339,7 +420,7 @@ cf_scope_hide(struct cf_ctx *c, struct cf_vec *hidden)
     for (size_t i = 0; i < countof(kinds); i++)
         if (hide_kind(c, kinds[i], hidden) == -1)
             return -1;
-    return 0;
+    return hide_unselected_rules(c, hidden);
 }
 
 const char *

@@ -190,12 +190,20 @@ struct cf_subset {
     struct cf_where where;
 };
 
+/* workloadSelector {matchLabels} (DestinationRule). */
+struct cf_dr_selector {
+    bool is_set;
+    struct cf_labels labels;
+    struct cf_where where;
+};
+
 struct cf_dr {
     const char *host; /* borrowed: scratch arena; lower case */
     struct cf_where host_where;
     const struct cf_policy *policy; /* borrowed: scratch arena; NULL = none */
     struct cf_subset *subsets;      /* borrowed: arena */
     size_t nsubsets;
+    struct cf_dr_selector selector;
 };
 
 /* ---- VirtualService ---- */

@@ -110,6 +110,18 @@ has_diag(const struct diag_list *dl, const char *want)
     return false;
 }
 
+static bool
+has_diag_containing(const struct diag_list *dl, const char *part)
+{
+    char buf[2048];
+    for (size_t i = 0; i < dl->n; i++) {
+        diag_format(&dl->v[i], buf, sizeof(buf));
+        if (strstr(buf, part) != NULL)
+            return true;
+    }
+    return false;
+}
+
 static void
 expect_diag(struct fx *f, const char *want)
 {
@@ -1130,20 +1142,6 @@ test_conf_port_level_settings_corpus_example_loads(void **state)
 }
 
 static void
-test_conf_dr_workload_selector_is_refused_with_reason(void **state)
-{
-    struct fx *f = *state;
-    expect_error(f,
-                 "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
-                 "metadata: {name: dr}\nspec:\n  host: mobile-api\n"
-                 "  workloadSelector: {matchLabels: {app: edge}}\n" SE_ONLY,
-                 "t.yaml:6:3: error: spec.workloadSelector: workloadSelector applies the rule only "
-                 "to the proxies (sidecars or gateways) of its namespace whose workload labels "
-                 "match, and canaryd has no workload labels to match: remove workloadSelector for "
-                 "the rule to apply to canaryd, or leave the rule out of canaryd's configuration");
-}
-
-static void
 test_conf_static_endpoint_must_be_an_ip(void **state)
 {
     struct fx *f = *state;
@@ -1760,6 +1758,41 @@ build_as(struct fx *f, const char *ns, const char *yaml)
     return f->c;
 }
 
+/* DestinationRule workloadSelector: applied when it selects canaryd (labels
+ * and namespace), and then it wins over the host's rule without one. */
+#define DR_SEL(name, sel, lb)                                                                      \
+    "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"                             \
+    "metadata: {name: " name "}\nspec:\n  host: mobile-api\n" sel                                  \
+    "  trafficPolicy: {loadBalancer: {simple: " lb "}}\n"                                          \
+    "  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]\n"
+
+static enum lb_policy
+first_cluster_lb(const struct conf *c)
+{
+    assert_non_null(c);
+    assert_true(c->nclusters > 0);
+    return c->clusters[0].policy.lb;
+}
+
+static void
+test_conf_dr_workload_selector_applies_to_canaryd(void **state)
+{
+    struct fx *f = *state;
+    const char *mine = VS_SPLIT SE_ONLY DR_SEL("plain", "", "ROUND_ROBIN")
+        DR_SEL("for-edge", "  workloadSelector: {matchLabels: {app: edge}}\n", "LEAST_REQUEST");
+    assert_int_equal(first_cluster_lb(build_as(f, "default", mine)), LB_LEAST_REQUEST);
+    assert_true(has_diag_containing(&f->dl, "DestinationRule default/plain is not used for host "
+                                            "\"mobile-api\": a rule whose workloadSelector "
+                                            "selects canaryd takes precedence"));
+    const char *other = VS_SPLIT SE_ONLY DR_SEL("plain", "", "ROUND_ROBIN")
+        DR_SEL("for-db", "  workloadSelector: {matchLabels: {app: db}}\n", "LEAST_REQUEST");
+    assert_int_equal(first_cluster_lb(build_as(f, "default", other)), LB_ROUND_ROBIN);
+    assert_true(has_diag_containing(&f->dl, "DestinationRule default/for-db is not used: its "
+                                            "workloadSelector does not select canaryd"));
+    /* A selector does not apply across namespaces. */
+    assert_int_equal(first_cluster_lb(build_as(f, "other-ns", mine)), LB_ROUND_ROBIN);
+}
+
 static void
 test_conf_source_labels_and_namespace_decide_at_load(void **state)
 {
@@ -2180,7 +2213,7 @@ main(void)
         T(test_conf_port_level_settings_are_checked),
         T(test_conf_port_level_settings_warn_on_unknown_or_repeated_port),
         T(test_conf_port_level_settings_corpus_example_loads),
-        T(test_conf_dr_workload_selector_is_refused_with_reason),
+        T(test_conf_dr_workload_selector_applies_to_canaryd),
         T(test_conf_static_endpoint_must_be_an_ip),
         T(test_conf_split_key_annotation_parses),
         T(test_conf_configmap_directory_loads_each_file_once),

@@ -6,7 +6,9 @@ then name): the first rule's top-level trafficPolicy (consistentHash on x-user) 
 to both subsets, so one user always reaches the same endpoint of each; the second rule's
 trafficPolicy (ROUND_ROBIN, which would alternate) is ignored, and `canaryd -t` warns
 about it with its file and line. A rule with workloadSelector (which Istio never merges,
-and applies only to the proxies whose labels match) is refused by `canaryd -t`."""
+and applies only to the proxies whose labels match) is left out by `canaryd -t` with a
+warning when canaryd's --labels do not match it, and replaces the other rules when they
+do (routing by it: lb/007_dr_workload_selector.py)."""
 import os
 import subprocess
 
@@ -51,12 +53,19 @@ def check_syntax(proxy):
                 "  workloadSelector: {matchLabels: {app: edge}}\n")
     r = subprocess.run([canaryd_bin(), "-t", "-c", proxy.config_path], capture_output=True,
                        text=True, timeout=20)
+    mine = subprocess.run([canaryd_bin(), "-t", "--labels", "app=edge", "-c",
+                           proxy.config_path], capture_output=True, text=True, timeout=20)
     os.unlink(os.path.join(proxy.config_path, "dr-selected.yaml"))
     out = r.stdout + r.stderr
-    want = ("dr-selected.yaml:6:3: error: spec.workloadSelector: workloadSelector applies the "
-            "rule only to the proxies (sidecars or gateways) of its namespace")
-    check(r.returncode != 0 and want in out, f"-t refuses workloadSelector ({want!r}):\n{out}")
-    step("-t: a rule with workloadSelector is refused with the reason")
+    want = ("dr-selected.yaml:6:21: warning: spec.workloadSelector: DestinationRule "
+            "default/mobile-api-c is not used: its workloadSelector does not select canaryd")
+    check(r.returncode == 0 and want in out, f"-t leaves the rule out ({want!r}):\n{out}")
+    step("-t: a rule whose workloadSelector does not select canaryd is left out, with a warning")
+    out = mine.stdout + mine.stderr
+    want = "DestinationRule default/mobile-api-a is not used for host \"mobile-api\""
+    check(mine.returncode == 1 and want in out and 'subset "v1" is not defined' in out,
+          f"-t --labels app=edge: the selecting rule (no subsets) replaces the others:\n{out}")
+    step("-t --labels app=edge: the rule that selects canaryd replaces the others")
 
 
 def main():
