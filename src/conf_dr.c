@@ -187,6 +187,7 @@ apply_components(struct conf_policy *out, const struct conf_policy *in, unsigned
     if (set & CF_POL_LB) {
         out->lb = in->lb;
         out->hash = in->hash;
+        out->warmup = in->warmup;
     }
     if (set & CF_POL_POOL)
         out->pool = in->pool;

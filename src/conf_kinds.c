@@ -170,8 +170,12 @@ static const struct cf_field lb_fields[] = {
     CF_WARN("localityLbSetting", CF_T_MAP,
             "canaryd serves every endpoint of a subset alike; it has no locality of its own to "
             "prefer or fail over from"),
-    CF_REFUSE("warmupDurationSecs", "slow start is not implemented by canaryd"),
-    CF_REFUSE("warmup", "slow start is not implemented by canaryd"),
+    {.key = "warmupDurationSecs",
+     .type = CF_T_STR,
+     .store = CF_ST_OBJ,
+     .fn.put = cf_h_warmup_secs,
+     .sample = "10s"},
+    CF_OBJ("warmup", CF_T_MAP, false, cf_h_warmup, &cf_warmup_tab),
     CF_END,
 };
 static const struct cf_table lb_tab = CF_TABLE(struct conf_policy, lb_fields);
@@ -184,11 +188,14 @@ h_lb(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void 
     struct conf_policy *p = obj;
     p->lb = LB_ROUND_ROBIN;
     memset(&p->hash, 0, sizeof(p->hash));
+    memset(&p->warmup, 0, sizeof(p->warmup));
     if (ast_map_get(n, "simple") != NULL && ast_map_get(n, "consistentHash") != NULL) {
         cf_err(c, n, "simple and consistentHash are mutually exclusive");
         return -1;
     }
-    return CF_WALK(c, n, &lb_tab, p);
+    if (CF_WALK(c, n, &lb_tab, p) == -1)
+        return -1;
+    return cf_lb_warmup_resolve(c, n, p);
 }
 
 static const struct cf_field tcp_fields[] = {
@@ -210,7 +217,7 @@ static const struct cf_field http_pool_fields[] = {
            INT32_MAX),
     CF_DUR("idleTimeout", false, struct conf_conn_pool, idle_timeout_ms),
     CF_REFUSE("http2MaxRequests", H2_WHY),
-    CF_REFUSE("maxRetries", "a retry budget is not implemented by canaryd"),
+    CF_U32("maxRetries", false, struct conf_conn_pool, max_retries, 0, INT32_MAX),
     CF_REFUSE("h2UpgradePolicy", H2_WHY),
     CF_REFUSE("useClientProtocol", H2_WHY),
     CF_REFUSE("maxConcurrentStreams", H2_WHY),
@@ -226,15 +233,13 @@ static const struct cf_field pool_fields[] = {
 static const struct cf_table pool_tab = CF_TABLE(struct conf_conn_pool, pool_fields);
 
 static const struct cf_field outlier_fields[] = {
-    CF_U32("consecutive5xxErrors", false, struct conf_outlier, consecutive_5xx, 0, INT32_MAX),
-    CF_U32("consecutiveGatewayErrors", false, struct conf_outlier, consecutive_gateway, 0,
-           INT32_MAX),
+    CF_OUTLIER_COUNT("consecutive5xxErrors", cf_h_outlier_5xx),
+    CF_OUTLIER_COUNT("consecutiveGatewayErrors", cf_h_outlier_gateway),
     CF_DUR("interval", false, struct conf_outlier, interval_ms),
     CF_DUR("baseEjectionTime", false, struct conf_outlier, base_ejection_ms),
     CF_U32("maxEjectionPercent", false, struct conf_outlier, max_ejection_percent, 0, 100),
     CF_U32("minHealthPercent", false, struct conf_outlier, min_health_percent, 0, 100),
-    CF_REFUSE("consecutiveErrors", "the deprecated consecutiveErrors is not implemented by "
-                                   "canaryd; use consecutiveGatewayErrors"),
+    CF_OUTLIER_COUNT("consecutiveErrors", cf_h_consecutive_errors),
     CF_REFUSE("consecutiveLocalOriginFailures",
               "local-origin failure tracking is not implemented by canaryd"),
     CF_REFUSE("splitExternalLocalOriginErrors",

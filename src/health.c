@@ -16,7 +16,9 @@
 struct ep_entry {
     char *key; /* owned: "address|port" */
     struct health_ep st;
-    struct ep_entry *next; /* owned */
+    uint64_t first_seen_ms; /* slow start origin; 0 = present at start-up */
+    uint64_t attach_gen;    /* last health_attach() whose snapshot had it */
+    struct ep_entry *next;  /* owned */
 };
 
 struct cluster_entry {
@@ -27,6 +29,7 @@ struct cluster_entry {
 
 static struct ep_entry *g_eps;
 static struct cluster_entry *g_clusters;
+static uint64_t g_attach_gen; /* health_attach() calls so far */
 
 uint64_t
 health_now_ms(void)
@@ -36,14 +39,14 @@ health_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static struct health_ep *
+static struct ep_entry *
 ep_get(const struct conf_endpoint *ep)
 {
     char key[512];
     snprintf(key, sizeof(key), "%s|%u", ep->address, ep->port);
     for (struct ep_entry *e = g_eps; e != NULL; e = e->next)
         if (strcmp(e->key, key) == 0)
-            return &e->st;
+            return e;
     struct ep_entry *e = calloc(1, sizeof(*e));
     if (e == NULL || (e->key = strdup(key)) == NULL) {
         free(e);
@@ -51,7 +54,19 @@ ep_get(const struct conf_endpoint *ep)
     }
     e->next = g_eps;
     g_eps = e;
-    return &e->st;
+    return e;
+}
+
+/* Slow start origin of e in the snapshot of attach generation gen: an endpoint
+ * that was not in the previous snapshot starts its window now, unless this is
+ * the start-up snapshot. */
+static uint64_t
+ep_warm_since(struct ep_entry *e, uint64_t gen, uint64_t now_ms)
+{
+    if (e->attach_gen != gen && e->attach_gen + 1 != gen)
+        e->first_seen_ms = gen == 1 ? 0 : now_ms;
+    e->attach_gen = gen;
+    return e->first_seen_ms;
 }
 
 static struct health_cluster *
@@ -73,10 +88,13 @@ cluster_get(const struct conf_cluster *c)
 int
 health_attach(struct conf *c)
 {
+    uint64_t gen = ++g_attach_gen, now_ms = health_now_ms();
     for (size_t i = 0; i < c->nendpoints; i++) {
-        c->endpoints[i].health = ep_get(&c->endpoints[i]);
-        if (c->endpoints[i].health == NULL)
+        struct ep_entry *e = ep_get(&c->endpoints[i]);
+        if (e == NULL)
             return -1;
+        c->endpoints[i].health = &e->st;
+        c->endpoints[i].warm_since_ms = ep_warm_since(e, gen, now_ms);
     }
     for (size_t i = 0; i < c->nclusters; i++) {
         c->clusters[i].rt = cluster_get(&c->clusters[i]);
@@ -101,6 +119,27 @@ health_fini(void)
         free(e->key);
         free(e);
     }
+    g_attach_gen = 0;
+}
+
+bool
+health_retry_take(struct health_cluster *h, uint32_t max)
+{
+    if (max == 0)
+        return true;
+    unsigned v = atomic_load_explicit(&h->nretries, memory_order_relaxed);
+    while (v < max) {
+        if (atomic_compare_exchange_weak_explicit(&h->nretries, &v, v + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
+    }
+    return false;
+}
+
+void
+health_retry_put(struct health_cluster *h)
+{
+    atomic_fetch_sub_explicit(&h->nretries, 1, memory_order_relaxed);
 }
 
 static bool

@@ -293,9 +293,89 @@ rr_spread(uint64_t s, uint64_t total)
     return (uint64_t)(((unsigned __int128)s * stride) % total);
 }
 
+/* ---- slow start ---- */
+
+/* Fixed point of the scaled weights: 2^20 per unit of weight x factor. */
+#define WARM_ONE 1048576.0
+
+double
+lb_warmup_factor(const struct conf_warmup *wu, uint64_t since_ms, uint64_t now_ms)
+{
+    if (wu->window_ms == 0 || since_ms == 0 || now_ms >= since_ms + wu->window_ms)
+        return 1.0;
+    uint64_t age = now_ms > since_ms ? now_ms - since_ms : 0;
+    double t = (double)(age > 0 ? age : 1) / (double)wu->window_ms;
+    double f = wu->aggression == 1.0 ? t : pow(t, 1.0 / wu->aggression);
+    return f > wu->min_weight ? f : wu->min_weight;
+}
+
+static double
+warm_factor(const struct conf_cluster *c, const struct lb_pick *p, const struct conf_endpoint *ep)
+{
+    return lb_warmup_factor(&c->policy.warmup, ep->warm_since_ms, p->now_ms);
+}
+
+/* True when slow start is on and some usable endpoint is inside its window. */
+static bool
+is_warming(const struct conf_cluster *c, const struct lb_pick *p)
+{
+    const struct conf_warmup *wu = &c->policy.warmup;
+    if (wu->window_ms == 0 || p->now_ms == 0)
+        return false;
+    for (size_t i = 0; i < c->neps; i++) {
+        uint64_t since = c->eps[i]->warm_since_ms;
+        if (since != 0 && p->now_ms < since + wu->window_ms && ep_usable(c, p, i))
+            return true;
+    }
+    return false;
+}
+
+/* Scaled weight of c->eps[i] during slow start, at least 1. LEAST_REQUEST
+ * divides by the worker's in-flight requests to it plus one. */
+static uint64_t
+warm_weight(const struct conf_cluster *c, const struct lb_pick *p, size_t i, bool by_load)
+{
+    const struct conf_endpoint *ep = c->eps[i];
+    double w = (double)ep_weight(ep) * warm_factor(c, p, ep) * WARM_ONE;
+    if (by_load && p->active != NULL)
+        w /= (double)p->active[ep->index] + 1.0;
+    return w >= 1.0 ? (uint64_t)w : 1u;
+}
+
+/* The usable endpoint owning the draw u of the scaled weights (two passes of
+ * the same pure computation: no per-pick allocation). */
+static size_t
+pick_warm(const struct conf_cluster *c, const struct lb_pick *p, uint64_t u, bool by_load)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < c->neps; i++)
+        if (ep_usable(c, p, i))
+            total += warm_weight(c, p, i, by_load);
+    if (total == 0)
+        return SIZE_MAX;
+    uint64_t x = mulhi(u, total);
+    size_t last = SIZE_MAX;
+    for (size_t i = 0; i < c->neps; i++) {
+        if (!ep_usable(c, p, i))
+            continue;
+        uint64_t w = warm_weight(c, p, i, by_load);
+        if (x < w)
+            return i;
+        x -= w;
+        last = i;
+    }
+    return last; /* usability changed between the passes */
+}
+
 static size_t
 pick_round_robin(const struct conf_cluster *c, const struct lb_pick *p)
 {
+    if (is_warming(c, p)) {
+        /* The golden-ratio (Weyl) sequence of the cursor is equidistributed:
+         * shares follow the ramping weights with no drift. */
+        uint64_t seq = p->rr_next != NULL ? (*p->rr_next)++ : lb_rand(p->rng);
+        return pick_warm(c, p, seq * K_GOLDEN, false);
+    }
     struct usable_sum us = usable_sum(c, p);
     if (us.n == 0)
         return SIZE_MAX;
@@ -319,6 +399,8 @@ pick_random(const struct conf_cluster *c, const struct lb_pick *p)
 static size_t
 pick_least_request(const struct conf_cluster *c, const struct lb_pick *p)
 {
+    if (is_warming(c, p))
+        return pick_warm(c, p, lb_rand(p->rng), true);
     struct usable_sum us = usable_sum(c, p);
     if (us.n <= 1)
         return us.n == 0 ? SIZE_MAX : usable_at(c, p, 0, false);

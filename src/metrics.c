@@ -32,6 +32,7 @@
 enum series_kind {
     KIND_REQ = 0,  /* lv: virtual_service, route, destination, subset */
     KIND_CONNFAIL, /* lv: destination, subset, "", "" */
+    KIND_RETRYOVF, /* lv: destination, subset, "", "" */
     KIND__COUNT,
 };
 
@@ -82,7 +83,7 @@ struct series {
     uint64_t hash;
     enum series_kind kind;
     const char *lv[NLABELS];           /* borrowed: point into text */
-    _Atomic uint64_t n;                /* KIND_CONNFAIL: failures */
+    _Atomic uint64_t n;                /* KIND_CONNFAIL, KIND_RETRYOVF: events */
     struct code_blk codes;             /* KIND_REQ: requests by status code */
     _Atomic uint64_t bucket[NBUCKETS]; /* KIND_REQ: per bucket, not cumulative */
     _Atomic uint64_t sum_us;           /* KIND_REQ */
@@ -392,8 +393,10 @@ metric_shard_new(void)
     s->overflow[KIND_REQ] = series_new(KIND_REQ, ovf, hash_labels(KIND_REQ, ovf));
     s->overflow[KIND_CONNFAIL] =
         series_new(KIND_CONNFAIL, ovf_cf, hash_labels(KIND_CONNFAIL, ovf_cf));
+    s->overflow[KIND_RETRYOVF] =
+        series_new(KIND_RETRYOVF, ovf_cf, hash_labels(KIND_RETRYOVF, ovf_cf));
     if (s->tab == NULL || s->overflow[KIND_REQ] == NULL || s->overflow[KIND_CONNFAIL] == NULL ||
-        registry_add(s) == -1) {
+        s->overflow[KIND_RETRYOVF] == NULL || registry_add(s) == -1) {
         shard_destroy(s);
         return NULL;
     }
@@ -486,6 +489,14 @@ metric_connect_failure(struct metric_shard *s, const char *destination, const ch
 {
     const char *lv[NLABELS] = {nz(destination), nz(subset), "", ""};
     struct series *se = shard_series(s, KIND_CONNFAIL, lv, hash_labels(KIND_CONNFAIL, lv));
+    cnt_add(&se->n, 1);
+}
+
+void
+metric_retry_overflow(struct metric_shard *s, const char *destination, const char *subset)
+{
+    const char *lv[NLABELS] = {nz(destination), nz(subset), "", ""};
+    struct series *se = shard_series(s, KIND_RETRYOVF, lv, hash_labels(KIND_RETRYOVF, lv));
     cnt_add(&se->n, 1);
 }
 
@@ -965,16 +976,30 @@ render_requests(struct mbuf *b, const struct family *f, const struct scrape *sc)
     }
 }
 
+/* Counters labelled {destination, subset}. */
 static void
-render_connect_failures(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_dest_counter(struct mbuf *b, const struct family *f, const struct scrape *sc,
+                    enum series_kind kind)
 {
-    for (size_t i = 0; i < sc->nagg[KIND_CONNFAIL]; i++) {
-        const struct agg *a = &sc->agg[KIND_CONNFAIL][i];
+    for (size_t i = 0; i < sc->nagg[kind]; i++) {
+        const struct agg *a = &sc->agg[kind][i];
         struct lbl l[2] = {{"destination", a->lv[0]}, {"subset", a->lv[1]}};
         mb_series(b, f->name, "", l, 2);
         mb_u64(b, a->n);
         mb_str(b, "\n");
     }
+}
+
+static void
+render_connect_failures(struct mbuf *b, const struct family *f, const struct scrape *sc)
+{
+    render_dest_counter(b, f, sc, KIND_CONNFAIL);
+}
+
+static void
+render_retry_overflow(struct mbuf *b, const struct family *f, const struct scrape *sc)
+{
+    render_dest_counter(b, f, sc, KIND_RETRYOVF);
 }
 
 static int
@@ -1102,6 +1127,9 @@ static const struct family families[] = {
     {"canaryd_requests_total", "counter",
      "Requests completed, by virtual service, route, destination, subset and status code.",
      render_requests, NULL},
+    {"canaryd_retry_overflow_total", "counter",
+     "Retries not made because the destination's maxRetries were all in flight.",
+     render_retry_overflow, NULL},
     {"canaryd_upstream_connect_failures_total", "counter",
      "Failed connection attempts to upstream endpoints.", render_connect_failures, NULL},
     {"canaryd_access_log_dropped_lines_total", "counter",

@@ -330,6 +330,7 @@ stream_end(struct stream *st, enum stream_end why, bool up_reusable)
     if (st->is_pending)
         stream_pending_unlink(st);
     stream_up_detach(st, up_reusable);
+    stream_retry_release(st);
     stream_log(st);
     worker_wconf_release(w, &st->wc);
     buf_release(&st->head, &w->bufs);

@@ -457,6 +457,35 @@ retries_max(const struct stream *st)
     return rt->is_set ? rt->attempts : DEFAULT_CONNECT_RETRIES;
 }
 
+/* A retry of st is about to be made: takes a slot of the cluster's
+ * connectionPool.http.maxRetries (all workers), which the stream keeps until
+ * its last try ends, unless it holds one already. false when every slot is
+ * taken: as Envoy's retry overflow, the retry is not made and the failure is
+ * returned as it is; the overflow is counted. */
+static bool
+retry_admit(struct stream *st)
+{
+    const struct conf_cluster *c = st->dest->cluster;
+    uint32_t max = c->policy.pool.max_retries;
+    if (max == 0 || c->rt == NULL || st->retry_slot != NULL)
+        return true;
+    if (health_retry_take(c->rt, max)) {
+        st->retry_slot = c->rt;
+        return true;
+    }
+    metric_retry_overflow(st->sess->w->metrics, c->host, c->subset ? c->subset : "");
+    return false;
+}
+
+void
+stream_retry_release(struct stream *st)
+{
+    if (st->retry_slot != NULL) {
+        health_retry_put(st->retry_slot);
+        st->retry_slot = NULL;
+    }
+}
+
 /* Whether the route's retry policy covers a failure of kind what. As in
  * Envoy, 5xx and gateway-error also cover connect failures and resets (the
  * 502/503 the proxy would answer). */
@@ -557,6 +586,7 @@ pick_endpoint(struct stream *st)
         .skip_words = 1, /* endpoints past the 64th are never marked tried */
         .is_usable = ep_is_usable,
         .usable_ctx = st,
+        .now_ms = c->policy.warmup.window_ms != 0 ? health_now_ms() : 0,
     };
     if (c->policy.lb == LB_HASH) {
         struct route_req rr;
@@ -684,7 +714,8 @@ stream_dispatch(struct stream *st, struct buf *carry)
         /* Refused at once (common on loopback): another try, as for a
          * connect failure seen later. */
         metric_connect_failure(st->sess->w->metrics, c->host, c->subset ? c->subset : "");
-        if (st->tries >= retries_max(st) || !retry_on(st, RETRY_ON_CONNECT_FAILURE))
+        if (st->tries >= retries_max(st) || !retry_on(st, RETRY_ON_CONNECT_FAILURE) ||
+            !retry_admit(st))
             return dispatch_fail(st, carry, 502, STREAM_END_UP_CONNECT);
         st->tries++;
     }
@@ -753,7 +784,7 @@ stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
         metric_connect_failure(w->metrics, st->dest->cluster->host,
                                st->dest->cluster->subset ? st->dest->cluster->subset : "");
     if (nothing_sent && why == STREAM_END_UP_CONNECT && st->tries < retries_max(st) &&
-        retry_on(st, RETRY_ON_CONNECT_FAILURE | RETRY_ON_REFUSED_STREAM)) {
+        retry_on(st, RETRY_ON_CONNECT_FAILURE | RETRY_ON_REFUSED_STREAM) && retry_admit(st)) {
         /* Nothing was written: move the prepared bytes to another try. */
         struct buf carry = up->out;
         memset(&up->out, 0, sizeof(up->out));
@@ -780,7 +811,7 @@ stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
     bool policy = rt->is_set && st->tries < rt->attempts && can_replay(st) &&
                   ((why == STREAM_END_UP_RESET && retry_on(st, RETRY_ON_RESET)) ||
                    (why == STREAM_END_UP_TIMEOUT && status_retryable(st, 504)));
-    if (policy) {
+    if (policy && retry_admit(st)) {
         stream_retry_later(st);
         return 0;
     }
@@ -1043,10 +1074,11 @@ parse_resp_head(struct stream *st)
         if (resp.status == 101 && !st->is_upgrade)
             return stream_fail(st, 502, STREAM_END_UP_PROTO);
         observe(st, resp.status);
-        if (resp.status >= 400 && status_retryable(st, resp.status)) {
+        if (resp.status >= 400 && status_retryable(st, resp.status) && retry_admit(st)) {
             stream_retry_later(st);
             return PRH_RETRY;
         }
+        stream_retry_release(st); /* the final answer came: no retry in flight */
         st->up_end_us = proxy_now_us();
         copy_resp_state(st, &resp);
         if (build_down_head(st, &resp) == -1)

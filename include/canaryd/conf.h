@@ -65,6 +65,8 @@ struct conf_conn_pool {
     uint32_t max_pending;           /* http.http1MaxPendingRequests; 0 = unlimited */
     uint32_t max_requests_per_conn; /* http.maxRequestsPerConnection; 0 = unlimited */
     uint32_t idle_timeout_ms;       /* http.idleTimeout; 0 = default */
+    uint32_t max_retries;           /* http.maxRetries: retries outstanding at once in the
+                                       cluster, all workers; 0 = unlimited (Istio's default) */
 };
 
 struct conf_outlier {
@@ -75,11 +77,32 @@ struct conf_outlier {
     uint32_t base_ejection_ms;     /* default 30000 */
     uint32_t max_ejection_percent; /* default 10 */
     uint32_t min_health_percent;   /* default 0 */
+    /* Deprecated consecutiveErrors N, as Istio maps it: consecutive_gateway = N and
+     * consecutive_5xx = 0, unless consecutiveGatewayErrors / consecutive5xxErrors are
+     * written too (they win, whatever the order). */
+    uint32_t consecutive_errors; /* 0 = not written */
+    bool has_5xx;                /* consecutive5xxErrors written */
+    bool has_gateway;            /* consecutiveGatewayErrors written */
+};
+
+/* Slow start (loadBalancer.warmup, or the older warmupDurationSecs): an endpoint
+ * that appeared after start-up takes weight * max(min_weight, t ^ (1 / aggression))
+ * with t = age / window, until its age reaches the window. ROUND_ROBIN and
+ * LEAST_REQUEST only. */
+struct conf_warmup {
+    uint32_t window_ms; /* effective window; 0 = off */
+    double min_weight;  /* warmup.minimumPercent / 100; default 0.1 */
+    double aggression;  /* warmup.aggression; default 1.0, >= 1 */
+    /* Parse-time parts, resolved into the above once the loadBalancer map is walked. */
+    uint32_t duration_ms; /* warmup.duration */
+    uint32_t legacy_ms;   /* warmupDurationSecs */
+    bool has_warmup;      /* warmup written: it wins over warmupDurationSecs */
 };
 
 struct conf_policy {
     enum lb_policy lb;
     struct conf_key hash; /* valid when lb == LB_HASH */
+    struct conf_warmup warmup;
     struct conf_conn_pool pool;
     struct conf_outlier outlier;
 };
@@ -100,6 +123,9 @@ struct conf_endpoint {
                                  published; NULL otherwise (and always under -t) */
     struct health_ep *health; /* borrowed: process-lifetime outlier state, attached by
                                  health_attach() before publishing; NULL under -t */
+    uint64_t warm_since_ms;   /* monotonic ms (health_now_ms) at which canaryd first saw
+                                 this endpoint after start-up, set by health_attach() before
+                                 publishing; 0 = present at start-up (never warmed) */
 };
 
 /* A cluster is what a route destination names: (host, subset, port). */

@@ -713,6 +713,20 @@ char *cf_printf(struct arena *a, const char *fmt, ...) __attribute__((format(pri
 /* Parses one document into a cf_obj registered in c->objs. */
 void cf_parse_doc(struct cf_ctx *c, const struct ast_doc *doc);
 
+/* Traffic-policy handlers of conf_policy_ext.c (CF_ST_OBJ): loadBalancer.warmup
+ * (walked with cf_warmup_tab) and warmupDurationSecs on a conf_policy, then
+ * cf_lb_warmup_resolve once a loadBalancer map was walked; consecutive5xxErrors,
+ * consecutiveGatewayErrors and the deprecated consecutiveErrors on a conf_outlier,
+ * entries built with CF_OUTLIER_COUNT. */
+cf_put_fn cf_h_warmup, cf_h_warmup_secs, cf_h_outlier_5xx, cf_h_outlier_gateway,
+    cf_h_consecutive_errors;
+int cf_lb_warmup_resolve(struct cf_ctx *c, const struct ast_node *n, struct conf_policy *p);
+extern const struct cf_table cf_warmup_tab;
+#define CF_OUTLIER_COUNT(k, put_)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CF_T_INT, .store = CF_ST_OBJ, .fn.put = put_, .min = 0, .max = INT32_MAX \
+    }
+
 /* The trafficPolicy table (conf_kinds.c). */
 extern const struct cf_table cf_policy_tab;
 

@@ -20,6 +20,7 @@ struct conf_cluster;
 struct conf_endpoint;
 struct conf_key;
 struct conf_route;
+struct conf_warmup;
 struct route_req;
 
 /* ---- random numbers ---- */
@@ -107,7 +108,15 @@ struct lb_pick {
                                skipped; 0 = LB_BITMAP_WORDS(c->neps) */
     lb_usable_fn is_usable; /* NULL = every endpoint not in skip is usable */
     void *usable_ctx;
+    uint64_t now_ms; /* monotonic ms, the clock of conf_endpoint.warm_since_ms,
+                        for slow start (policy.warmup); 0 = no slow start */
 };
+
+/* Slow start factor of an endpoint first seen at since_ms (0 = at start-up),
+ * at now_ms, under wu: 1.0 when wu is off, since_ms is 0 or the window has
+ * passed; else max(wu->min_weight, t ^ (1 / wu->aggression)) with
+ * t = max(now_ms - since_ms, 1) / wu->window_ms (Envoy's slow start). */
+double lb_warmup_factor(const struct conf_warmup *wu, uint64_t since_ms, uint64_t now_ms);
 
 /* Picks an endpoint of cluster c by c->policy.lb among the usable ones (not in
  * p->skip and accepted by p->is_usable). An endpoint weight of 0 counts as 1
@@ -119,6 +128,14 @@ struct lb_pick {
  *  - LB_LEAST_REQUEST: power of two choices: two distinct random usable
  *    endpoints, the one with fewer p->active requests per unit of weight wins.
  *  - LB_RANDOM: random, in proportion to the weights.
+ *  - Slow start (c->policy.warmup, p->now_ms set): while a usable endpoint is in
+ *    its window, ROUND_ROBIN and LEAST_REQUEST weigh every endpoint by
+ *    weight * lb_warmup_factor. ROUND_ROBIN then walks the golden-ratio
+ *    sequence of the cursor over the scaled weights, so that over any run of
+ *    picks each endpoint's share stays within a few picks of its weight's
+ *    share even as the weights ramp; LEAST_REQUEST draws at random in
+ *    proportion to weight / (active + 1), as Envoy weighs hosts by load.
+ *    RANDOM and LB_HASH ignore slow start (as Istio).
  *  - LB_HASH: weighted rendezvous (highest random weight) hashing of p->hash
  *    with each endpoint's identity (address and port, not its index), so the
  *    choice is the same on every replica and across reloads that keep the

@@ -16,6 +16,7 @@
  *   canaryd_errors_total{reason}                   (reasons: enum metric_err)
  *   canaryd_request_duration_seconds{virtual_service,route,destination,subset} histogram
  *   canaryd_requests_total{virtual_service,route,destination,subset,code}
+ *   canaryd_retry_overflow_total{destination,subset}
  *   canaryd_upstream_connect_failures_total{destination,subset}
  *   canaryd_access_log_dropped_lines_total
  *   process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
@@ -86,6 +87,11 @@ uint64_t metric_labels_hash(const struct metric_labels *l);
  * (a label set that cannot be stored is counted in the overflow series). */
 void metric_request(struct metric_shard *s, const struct metric_labels *l, unsigned code,
                     uint64_t duration_us);
+
+/* canaryd_retry_overflow_total{destination, subset} += 1: a retry not made because
+ * the cluster's connectionPool.http.maxRetries were all in flight. NULL values are
+ * empty strings. */
+void metric_retry_overflow(struct metric_shard *s, const char *destination, const char *subset);
 
 /* canaryd_upstream_connect_failures_total{destination, subset} += 1. NULL values are
  * recorded as "". Writer thread of s only. */

@@ -190,7 +190,9 @@ struct stream {
     struct h1_chunked resp_chunk;
     uint16_t status;
     uint8_t tries;
-    uint64_t tried; /* bit i: cluster endpoint i was tried */
+    uint64_t tried;                    /* bit i: cluster endpoint i was tried */
+    struct health_cluster *retry_slot; /* borrowed: process-lifetime cluster state whose
+                                          maxRetries slot this stream holds; NULL = none */
     enum stream_end end;
     uint64_t start_us;
     uint64_t up_start_us;

@@ -139,4 +139,7 @@ void stream_pending_unlink(struct stream *st);
  * else closed; releases its accounting. */
 void stream_up_detach(struct stream *st, bool reusable);
 
+/* Gives back the maxRetries slot st holds, if any (its last try ended). */
+void stream_retry_release(struct stream *st);
+
 #endif /* CANARYD_STREAM_INT_H */
