@@ -1,11 +1,14 @@
 /*
  * test_health.c: unit tests of outlier detection and connection accounting
- * (health.c), on hand-built clusters.
+ * (health.c), on hand-built clusters: ejections, the slow start origin of
+ * endpoints across reloads, and the maxRetries budget (also across threads).
  */
 #include "canaryd/common.h"
 #include "canaryd/health.h"
 
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -169,6 +172,106 @@ test_health_attach_keeps_state_for_the_same_endpoint(void **state)
     assert_non_null(fx.cluster.rt);
 }
 
+/* ---- slow start origin ---- */
+
+static void
+test_health_attach_warm_since_marks_only_endpoints_new_after_start_up(void **state)
+{
+    (void)state;
+    for (int i = 0; i < NEPS; i++)
+        assert_int_equal(fx.eps[i].warm_since_ms, 0); /* the start-up snapshot */
+    /* A reload replaces the last endpoint with a new address. */
+    snprintf(fx.names[3], sizeof(fx.names[3]), "10.0.9.9");
+    assert_int_equal(health_attach(&fx.conf), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(fx.eps[i].warm_since_ms, 0);
+    uint64_t since = fx.eps[3].warm_since_ms;
+    assert_true(since != 0 && since <= health_now_ms());
+    /* A reload that keeps it keeps its origin: the ramp goes on. */
+    fx.eps[3].warm_since_ms = 0;
+    assert_int_equal(health_attach(&fx.conf), 0);
+    assert_int_equal(fx.eps[3].warm_since_ms, since);
+    /* Removed in one snapshot, back in the next: new again. */
+    fx.conf.nendpoints = 3;
+    assert_int_equal(health_attach(&fx.conf), 0);
+    fx.conf.nendpoints = NEPS;
+    assert_int_equal(health_attach(&fx.conf), 0);
+    assert_true(fx.eps[3].warm_since_ms >= since);
+    assert_int_equal(fx.eps[0].warm_since_ms, 0);
+}
+
+/* ---- retry budget (maxRetries) ---- */
+
+static void
+test_health_retry_slots_cap_retries_in_flight(void **state)
+{
+    (void)state;
+    struct health_cluster *h = fx.cluster.rt;
+    assert_true(health_retry_take(h, 2));
+    assert_true(health_retry_take(h, 2));
+    assert_false(health_retry_take(h, 2)); /* overflow */
+    health_retry_put(h);
+    assert_true(health_retry_take(h, 2));
+    assert_false(health_retry_take(h, 2));
+    health_retry_put(h);
+    health_retry_put(h);
+    assert_int_equal(atomic_load(&h->nretries), 0);
+    /* 0 is unlimited: nothing is counted. */
+    for (int i = 0; i < 1000; i++)
+        assert_true(health_retry_take(h, 0));
+    assert_int_equal(atomic_load(&h->nretries), 0);
+}
+
+#define RETRY_THREADS 4
+#define RETRY_ROUNDS 200000
+#define RETRY_MAX 3u
+
+struct retry_run {
+    struct health_cluster *h;
+    atomic_uint *inflight;
+    atomic_uint *peak;
+    unsigned taken;
+};
+
+static void *
+retry_worker(void *arg)
+{
+    struct retry_run *r = arg;
+    for (int i = 0; i < RETRY_ROUNDS; i++) {
+        if (!health_retry_take(r->h, RETRY_MAX))
+            continue;
+        r->taken++;
+        unsigned now = atomic_fetch_add(r->inflight, 1) + 1;
+        unsigned peak = atomic_load(r->peak);
+        while (now > peak && !atomic_compare_exchange_weak(r->peak, &peak, now))
+            ;
+        atomic_fetch_sub(r->inflight, 1);
+        health_retry_put(r->h);
+    }
+    return NULL;
+}
+
+static void
+test_health_retry_slots_hold_across_threads(void **state)
+{
+    (void)state;
+    atomic_uint inflight = 0, peak = 0;
+    struct retry_run runs[RETRY_THREADS];
+    pthread_t th[RETRY_THREADS];
+    for (int i = 0; i < RETRY_THREADS; i++) {
+        runs[i] = (struct retry_run){fx.cluster.rt, &inflight, &peak, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, retry_worker, &runs[i]), 0);
+    }
+    unsigned taken = 0;
+    for (int i = 0; i < RETRY_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        taken += runs[i].taken;
+    }
+    assert_true(peak <= RETRY_MAX); /* never more than maxRetries in flight */
+    assert_true(taken > 0);
+    assert_int_equal(atomic_load(&fx.cluster.rt->nretries), 0); /* every slot came back */
+}
+
 int
 main(void)
 {
@@ -186,6 +289,12 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_health_disabled_never_ejects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_gateway_errors_count_separately, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_health_attach_warm_since_marks_only_endpoints_new_after_start_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_retry_slots_cap_retries_in_flight, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_health_retry_slots_hold_across_threads, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_health_attach_keeps_state_for_the_same_endpoint, setup,
                                         teardown),

@@ -3,11 +3,13 @@
  * weighted destination pick (statistics, monotonicity, split-key stickiness
  * while a canary grows), the key hash and key extraction, and the endpoint
  * policies (round robin, least request, random, consistent hash) with
- * skipping. Conf fragments and requests are built by hand (route_fixture.h).
+ * skipping, and slow start (the warmup factor, and the share of a new endpoint
+ * over its window). Conf fragments and requests are built by hand (route_fixture.h).
  */
 #include "canaryd/common.h"
 #include "canaryd/lb.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -924,6 +926,173 @@ test_lb_hash_without_key_picks_at_random(void **state)
     assert_int_equal(seen, 7);
 }
 
+/* ---- slow start (warmup) ---- */
+
+static struct conf_warmup
+warmup(uint32_t window_ms, double min_weight, double aggression)
+{
+    struct conf_warmup wu;
+    memset(&wu, 0, sizeof(wu));
+    wu.window_ms = window_ms;
+    wu.min_weight = min_weight;
+    wu.aggression = aggression;
+    return wu;
+}
+
+static void
+test_lb_warmup_factor_follows_the_slow_start_formula(void **state)
+{
+    (void)state;
+    struct conf_warmup wu = warmup(10000, 0.1, 1.0);
+    assert_near(lb_warmup_factor(&wu, 1000, 6000), 0.5, 1e-9);
+    assert_near(lb_warmup_factor(&wu, 1000, 3500), 0.25, 1e-9);
+    assert_near(lb_warmup_factor(&wu, 1000, 1000), 0.1, 1e-9); /* the minimum percent */
+    assert_near(lb_warmup_factor(&wu, 1000, 1999), 0.1, 1e-9);
+    assert_near(lb_warmup_factor(&wu, 1000, 10999), 0.9999, 1e-9);
+    assert_near(lb_warmup_factor(&wu, 1000, 11000), 1.0, 0.0); /* the window is over */
+    assert_near(lb_warmup_factor(&wu, 0, 5000), 1.0, 0.0);     /* present at start-up */
+    struct conf_warmup fast = warmup(10000, 0.1, 2.0);
+    assert_near(lb_warmup_factor(&fast, 1000, 3500), 0.5, 1e-9); /* 0.25 ^ (1/2) */
+    struct conf_warmup nomin = warmup(10000, 0.0, 1.0);
+    assert_near(lb_warmup_factor(&nomin, 1000, 1000), 0.0001, 1e-12); /* age counts 1 ms */
+    struct conf_warmup off = warmup(0, 0.1, 1.0);
+    assert_near(lb_warmup_factor(&off, 1000, 1000), 1.0, 0.0);
+}
+
+/* Picks at one instant: endpoint 1 is new (first seen at 1000), endpoint 0 was
+ * there at start-up. */
+static unsigned
+warm_picks(struct conf_cluster *c, uint64_t now, unsigned n, uint64_t *cursor)
+{
+    struct lb_pick p = pick_init();
+    p.rr_next = cursor;
+    p.now_ms = now;
+    unsigned got = 0;
+    for (unsigned i = 0; i < n; i++)
+        got += lb_pick_endpoint(c, &p) == 1;
+    return got;
+}
+
+static void
+test_lb_round_robin_warmup_gives_a_new_endpoint_its_ramped_share(void **state)
+{
+    (void)state;
+    struct conf_cluster *c = cluster_w(LB_ROUND_ROBIN, 2, NULL);
+    c->policy.warmup = warmup(10000, 0.1, 1.0);
+    c->eps[1]->warm_since_ms = 1000;
+    uint64_t cursor = 0;
+    /* Factor 0.1: share 0.1 / 1.1 = 1/11; the golden-ratio walk stays within a
+     * few picks of it. */
+    unsigned got = warm_picks(c, 1000, 11000, &cursor);
+    assert_in_range(got, 995, 1005);
+    /* Factor 0.5: share 1/3. */
+    got = warm_picks(c, 6000, 3000, &cursor);
+    assert_in_range(got, 995, 1005);
+    /* The window is over: plain round robin, one in two. */
+    got = warm_picks(c, 11000, 2000, &cursor);
+    assert_int_equal(got, 1000);
+    /* Nobody new: the weights are the endpoints' own. */
+    c->eps[1]->warm_since_ms = 0;
+    assert_int_equal(warm_picks(c, 6000, 2000, &cursor), 1000);
+}
+
+static void
+test_lb_round_robin_warmup_share_follows_the_ramp_over_the_window(void **state)
+{
+    (void)state;
+    const uint32_t w[] = {1, 1, 2};
+    struct conf_cluster *c = cluster_w(LB_ROUND_ROBIN, 3, w);
+    c->policy.warmup = warmup(20000, 0.1, 1.5);
+    c->eps[2]->warm_since_ms = 5000;
+    struct lb_pick p = pick_init();
+    uint64_t cursor = 0;
+    p.rr_next = &cursor;
+    /* One pick per millisecond over the window: the new endpoint (weight 2) gets
+     * the sum of its instantaneous shares, computed here independently. */
+    double want = 0.0;
+    unsigned got = 0;
+    for (uint64_t t = 5000; t < 25000; t++) {
+        p.now_ms = t;
+        got += lb_pick_endpoint(c, &p) == 2;
+        double x = (double)(t > 5000 ? t - 5000 : 1) / 20000.0;
+        double f = pow(x, 1.0 / 1.5);
+        f = f > 0.1 ? f : 0.1;
+        want += 2.0 * f / (2.0 + 2.0 * f);
+    }
+    assert_near(got, want, 20.0); /* 20000 picks, about 8000 of them to the new one */
+    assert_true(want > 6000.0 && want < 10000.0);
+}
+
+static void
+test_lb_least_request_warmup_weighs_the_new_endpoint_down(void **state)
+{
+    (void)state;
+    struct conf_cluster *c = cluster_w(LB_LEAST_REQUEST, 2, NULL);
+    c->policy.warmup = warmup(10000, 0.1, 1.0);
+    c->eps[1]->warm_since_ms = 1000;
+    uint32_t active[EP_INDEX_BASE + 2] = {0};
+    struct lb_pick p = pick_init();
+    p.active = active;
+    p.now_ms = 6000; /* factor 0.5 */
+    unsigned got = 0;
+    for (int i = 0; i < 30000; i++)
+        got += lb_pick_endpoint(c, &p) == 1;
+    assert_near(100.0 * got / 30000, 33.3, 1.0);
+    /* Load still counts: the old endpoint busy with 3 requests weighs 1/4,
+     * the new one idle 0.5: it now takes two thirds. */
+    active[EP_INDEX_BASE + 0] = 3;
+    got = 0;
+    for (int i = 0; i < 30000; i++)
+        got += lb_pick_endpoint(c, &p) == 1;
+    assert_near(100.0 * got / 30000, 66.7, 1.0);
+}
+
+static void
+test_lb_warmup_is_ignored_by_random_and_hash(void **state)
+{
+    (void)state;
+    struct conf_cluster *c = cluster_w(LB_RANDOM, 2, NULL);
+    c->policy.warmup = warmup(10000, 0.1, 1.0);
+    c->eps[1]->warm_since_ms = 1000;
+    struct lb_pick p = pick_init();
+    p.now_ms = 1000;
+    unsigned got = 0;
+    for (int i = 0; i < 30000; i++)
+        got += lb_pick_endpoint(c, &p) == 1;
+    assert_near(100.0 * got / 30000, 50.0, 1.5);
+    struct conf_cluster *h = cluster_w(LB_HASH, 3, NULL);
+    h->policy.warmup = c->policy.warmup;
+    h->eps[1]->warm_since_ms = 1000;
+    for (unsigned i = 0; i < 2000; i++) {
+        struct lb_pick q = pick_init();
+        q.has_hash = true;
+        q.hash = user_key(i);
+        size_t cold = lb_pick_endpoint(h, &q);
+        q.now_ms = 1000;
+        assert_int_equal(lb_pick_endpoint(h, &q), cold);
+    }
+}
+
+static void
+test_lb_warmup_skips_unusable_endpoints(void **state)
+{
+    (void)state;
+    struct conf_cluster *c = cluster_w(LB_ROUND_ROBIN, 3, NULL);
+    c->policy.warmup = warmup(10000, 0.1, 1.0);
+    c->eps[2]->warm_since_ms = 1000;
+    uint64_t skip[1] = {1u << 0};
+    uint64_t cursor = 0;
+    struct lb_pick p = pick_init();
+    p.rr_next = &cursor;
+    p.skip = skip;
+    p.now_ms = 6000;
+    unsigned count[3] = {0};
+    for (int i = 0; i < 3000; i++)
+        count[lb_pick_endpoint(c, &p)]++;
+    assert_int_equal(count[0], 0);
+    assert_in_range(count[2], 995, 1005); /* 0.5 / 1.5 */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -972,6 +1141,12 @@ main(void)
         T(test_lb_hash_new_endpoint_only_takes_keys),
         T(test_lb_hash_spreads_keys_by_weight),
         T(test_lb_hash_without_key_picks_at_random),
+        T(test_lb_warmup_factor_follows_the_slow_start_formula),
+        T(test_lb_round_robin_warmup_gives_a_new_endpoint_its_ramped_share),
+        T(test_lb_round_robin_warmup_share_follows_the_ramp_over_the_window),
+        T(test_lb_least_request_warmup_weighs_the_new_endpoint_down),
+        T(test_lb_warmup_is_ignored_by_random_and_hash),
+        T(test_lb_warmup_skips_unusable_endpoints),
     };
     return cmocka_run_group_tests_name("lb", tests, NULL, NULL);
 }
