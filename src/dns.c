@@ -131,15 +131,41 @@ pend_add(struct dns_entry *e, int af, const void *raw)
 /* Publishes this round's addresses (if any) and schedules the next round:
  * after the records' TTL, bounded to [DNS_TTL_MIN_S, DNS_TTL_MAX_S]; after
  * DNS_REFRESH_S for a hosts-file name; after DNS_TTL_MIN_S on failure. */
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* When sa first appeared: kept from the list it replaces, now when it is new
+ * to a name that had answered before, 0 in the name's first answer. */
+static void
+fill_seen(uint64_t *seen, const struct sockaddr_storage *sa, size_t n, const struct dns_addrs *old)
+{
+    uint64_t now = mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        seen[i] = old != NULL ? now : 0;
+        for (size_t j = 0; old != NULL && j < old->n; j++)
+            if (memcmp(&old->sa[j], &sa[i], sizeof(sa[i])) == 0)
+                seen[i] = old->seen_ms[j];
+    }
+}
+
 static void
 round_end(struct dns_entry *e, uint32_t ttl)
 {
     uint32_t next = DNS_TTL_MIN_S;
     if (e->npend > 0) {
-        struct dns_addrs *d = malloc(sizeof(*d) + e->npend * sizeof(d->sa[0]));
+        struct dns_addrs *d =
+            malloc(sizeof(*d) + e->npend * (sizeof(d->sa[0]) + sizeof(d->seen_ms[0])));
         if (d != NULL) {
             d->n = e->npend;
             memcpy(d->sa, e->pend, e->npend * sizeof(d->sa[0]));
+            uint64_t *seen = (uint64_t *)(void *)(d->sa + d->n);
+            fill_seen(seen, d->sa, d->n, atomic_load_explicit(&e->addrs, memory_order_acquire));
+            d->seen_ms = seen;
             retire(atomic_exchange_explicit(&e->addrs, d, memory_order_acq_rel));
             e->has_warned = false;
             next = MIN(MAX(ttl, (uint32_t)DNS_TTL_MIN_S), (uint32_t)DNS_TTL_MAX_S);

@@ -309,6 +309,28 @@ lb_warmup_factor(const struct conf_warmup *wu, uint64_t since_ms, uint64_t now_m
     return f > wu->min_weight ? f : wu->min_weight;
 }
 
+size_t
+lb_pick_warm_index(const struct conf_warmup *wu, const uint64_t *since_ms, size_t n,
+                   uint64_t now_ms, uint64_t u)
+{
+    bool is_warming = false;
+    for (size_t i = 0; i < n && !is_warming; i++)
+        is_warming = lb_warmup_factor(wu, since_ms[i], now_ms) < 1.0;
+    if (!is_warming)
+        return (size_t)mulhi(u, n);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += (uint64_t)(lb_warmup_factor(wu, since_ms[i], now_ms) * WARM_ONE) + 1u;
+    uint64_t x = mulhi(u, total);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w = (uint64_t)(lb_warmup_factor(wu, since_ms[i], now_ms) * WARM_ONE) + 1u;
+        if (x < w)
+            return i;
+        x -= w;
+    }
+    return n - 1;
+}
+
 static double
 warm_factor(const struct conf_cluster *c, const struct lb_pick *p, const struct conf_endpoint *ep)
 {

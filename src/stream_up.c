@@ -427,9 +427,11 @@ observe(const struct stream *st, unsigned status)
 }
 
 /* The address to connect to: the endpoint's own, or one of the addresses its
- * DNS name resolves to now. NULL when none is known. */
+ * DNS name resolves to now (those new in recent answers slowed down by the
+ * cluster's warmup). NULL when none is known. */
 static const struct sockaddr *
-ep_addr(struct worker *w, const struct conf_endpoint *ep, socklen_t *len)
+ep_addr(struct worker *w, const struct conf_cluster *c, const struct conf_endpoint *ep,
+        socklen_t *len)
 {
     if (!ep->is_dns) {
         *len = ep->salen;
@@ -438,7 +440,13 @@ ep_addr(struct worker *w, const struct conf_endpoint *ep, socklen_t *len)
     const struct dns_addrs *d = dns_addrs_get(ep->dns);
     if (d == NULL || d->n == 0)
         return NULL;
-    const struct sockaddr_storage *sa = &d->sa[d->n == 1 ? 0 : lb_rand(&w->rng) % d->n];
+    size_t i = 0;
+    if (d->n > 1 && c->policy.warmup.window_ms != 0)
+        i = lb_pick_warm_index(&c->policy.warmup, d->seen_ms, d->n, health_now_ms(),
+                               lb_rand(&w->rng));
+    else if (d->n > 1)
+        i = lb_rand(&w->rng) % d->n;
+    const struct sockaddr_storage *sa = &d->sa[i];
     *len = sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     return (const struct sockaddr *)sa;
 }
@@ -609,7 +617,7 @@ upconn_get(struct stream *st)
     struct worker *w = st->sess->w;
     const struct conf_cluster *c = st->dest->cluster;
     socklen_t salen = 0;
-    const struct sockaddr *sa = ep_addr(w, st->ep, &salen);
+    const struct sockaddr *sa = ep_addr(w, c, st->ep, &salen);
     struct pool_ep *pe = sa != NULL ? pool_ep_get(&w->pool, sa, salen) : NULL;
     st->pe = pe;
     if (pe == NULL)

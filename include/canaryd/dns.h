@@ -5,6 +5,8 @@
  * address becomes an address of the endpoint; names are re-resolved on their
  * records' TTL (bounded to 5..60 s); a failed resolution keeps the last good
  * addresses. Names in the hosts file (/etc/hosts) are taken from there.
+ * Each address remembers when it first appeared in an answer, for slow start
+ * (loadBalancer.warmup) of the addresses a name gains.
  * Resolver state is keyed by (name, port) and lives for the process, so it
  * survives reloads. Workers read the current address list lock-free.
  */
@@ -21,6 +23,10 @@ struct event_base;
 
 struct dns_addrs {
     size_t n;
+    const uint64_t *seen_ms;      /* n entries, in the same allocation: the monotonic ms
+                                     (CLOCK_MONOTONIC_COARSE, as health_now_ms) of the
+                                     answer that first had sa[i]; 0 = in the name's
+                                     first answer */
     struct sockaddr_storage sa[]; /* n addresses */
 };
 

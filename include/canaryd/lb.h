@@ -118,6 +118,12 @@ struct lb_pick {
  * t = max(now_ms - since_ms, 1) / wu->window_ms (Envoy's slow start). */
 double lb_warmup_factor(const struct conf_warmup *wu, uint64_t since_ms, uint64_t now_ms);
 
+/* Picks one of n equal candidates (the addresses of a DNS endpoint) for the
+ * uniform draw u, each weighted by lb_warmup_factor(wu, since_ms[i], now_ms):
+ * a uniform pick when none is in its window. n > 0. Returns an index < n. */
+size_t lb_pick_warm_index(const struct conf_warmup *wu, const uint64_t *since_ms, size_t n,
+                          uint64_t now_ms, uint64_t u);
+
 /* Picks an endpoint of cluster c by c->policy.lb among the usable ones (not in
  * p->skip and accepted by p->is_usable). An endpoint weight of 0 counts as 1
  * (Istio's default).

@@ -233,6 +233,27 @@ test_dns_a_new_answer_replaces_the_addresses(void **state)
 }
 
 static void
+test_dns_an_address_new_in_a_later_answer_records_when_it_appeared(void **state)
+{
+    (void)state;
+    g_a.addrs[0] = "10.0.0.1";
+    g_a.ttl = 5;
+    struct dns_entry *e = (struct dns_entry *)attach("ratings", 9080);
+    const struct dns_addrs *d = dns_addrs_get(e);
+    assert_int_equal(d->seen_ms[0], 0); /* the first answer: nothing to warm */
+    g_a.addrs[1] = "10.0.0.2";
+    dns_refresh(e);
+    d = dns_addrs_get(e);
+    assert_int_equal(d->n, 2);
+    assert_int_equal(d->seen_ms[0], 0); /* kept */
+    uint64_t seen = d->seen_ms[1];
+    assert_true(seen != 0); /* new: its slow start window starts now */
+    dns_refresh(e);
+    d = dns_addrs_get(e);
+    assert_int_equal(d->seen_ms[1], seen); /* a later answer keeps its origin */
+}
+
+static void
 test_dns_failure_keeps_the_last_addresses_and_retries_soon(void **state)
 {
     (void)state;
@@ -344,6 +365,7 @@ main(void)
         T(test_dns_every_a_and_aaaa_record_becomes_an_address),
         T(test_dns_next_round_follows_the_lowest_ttl_within_bounds),
         T(test_dns_a_new_answer_replaces_the_addresses),
+        T(test_dns_an_address_new_in_a_later_answer_records_when_it_appeared),
         T(test_dns_failure_keeps_the_last_addresses_and_retries_soon),
         T(test_dns_failure_before_any_answer_leaves_no_address),
         T(test_dns_answers_arriving_later_are_merged),

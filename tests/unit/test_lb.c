@@ -1093,6 +1093,24 @@ test_lb_warmup_skips_unusable_endpoints(void **state)
     assert_in_range(count[2], 995, 1005); /* 0.5 / 1.5 */
 }
 
+static void
+test_lb_pick_warm_index_slows_down_new_dns_addresses(void **state)
+{
+    (void)state;
+    struct conf_warmup wu = warmup(10000, 0.1, 1.0);
+    const uint64_t since[3] = {0, 0, 1000};
+    struct lb_pick p = pick_init();
+    unsigned count[3] = {0};
+    for (int i = 0; i < 60000; i++)
+        count[lb_pick_warm_index(&wu, since, 3, 6000, lb_rand(p.rng))]++;
+    assert_near(100.0 * count[2] / 60000, 20.0, 1.0); /* 0.5 / 2.5 */
+    assert_near(100.0 * count[0] / 60000, 40.0, 1.0);
+    memset(count, 0, sizeof(count));
+    for (int i = 0; i < 60000; i++)
+        count[lb_pick_warm_index(&wu, since, 3, 11000, lb_rand(p.rng))]++;
+    assert_near(100.0 * count[2] / 60000, 33.3, 1.0); /* the window is over */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1147,6 +1165,7 @@ main(void)
         T(test_lb_least_request_warmup_weighs_the_new_endpoint_down),
         T(test_lb_warmup_is_ignored_by_random_and_hash),
         T(test_lb_warmup_skips_unusable_endpoints),
+        T(test_lb_pick_warm_index_slows_down_new_dns_addresses),
     };
     return cmocka_run_group_tests_name("lb", tests, NULL, NULL);
 }
