@@ -82,7 +82,7 @@ bool lb_key_hash_req(const struct conf_key *key, const struct route_req *rr, uin
 /* ---- endpoint pick ---- */
 
 /* Tells whether endpoint ep may take a request now (not ejected, pool not
- * saturated, ...). Called synchronously from lb_pick_endpoint, at most twice
+ * saturated, ...). Called synchronously from lb_pick_endpoint, at most three times
  * per endpoint per pick; must not modify the cluster. */
 typedef bool (*lb_usable_fn)(void *ctx, const struct conf_endpoint *ep);
 
