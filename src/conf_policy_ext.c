@@ -2,9 +2,9 @@
  * conf_policy_ext.c: DestinationRule traffic-policy fields beyond the core
  * tables of conf_kinds.c: slow start (loadBalancer.warmup and the older
  * warmupDurationSecs) and the deprecated outlierDetection.consecutiveErrors,
- * with Istio's precedence rules. Load time only; the handlers run at parse
- * time and again when conf_compile.c re-walks a cluster's policies (host
- * level, then the subset's), so they warn only at parse time (c->cur set).
+ * with Istio's precedence rules, at every level a trafficPolicy has (host,
+ * subset, portLevelSettings item). Load time only; the handlers warn only
+ * while a document is parsed (c->cur set), never when called again later.
  */
 #include "canaryd/common.h"
 #include "canaryd/conf_internal.h"

@@ -167,7 +167,7 @@ test_conf_policy_ext_warmup_with_random_warns_once(void **state)
     struct fx *f = *state;
     assert_non_null(build(f, "  trafficPolicy:\n    loadBalancer:\n      simple: RANDOM\n"
                              "      warmupDurationSecs: 10s\n" SUBSETS));
-    /* Two clusters re-walk the policy: the warning is still given once. */
+    /* Two clusters use the policy: the warning is given once. */
     assert_int_equal(count_diag(f, "warning: spec.trafficPolicy.loadBalancer: "
                                    "warmup applies to ROUND_ROBIN and LEAST_REQUEST only"),
                      1);
