@@ -143,6 +143,23 @@ test_conf_policy_ext_subset_load_balancer_replaces_the_hosts(void **state)
 }
 
 static void
+test_conf_policy_ext_warmup_merges_with_the_load_balancer_component(void **state)
+{
+    struct fx *f = *state;
+    /* A subset that writes only connectionPool keeps the host's loadBalancer and
+     * its warmup; a port-level item's loadBalancer brings its own. */
+    assert_non_null(build(f, "  trafficPolicy:\n    loadBalancer: {warmup: {duration: 9s}}\n"
+                             "  subsets:\n  - name: v1\n    labels: {version: v1}\n"
+                             "    trafficPolicy: {connectionPool: {http: {maxRetries: 2}}}\n"
+                             "  - name: v2\n    labels: {version: v2}\n    trafficPolicy:\n"
+                             "      portLevelSettings:\n      - port: {number: 80}\n"
+                             "        loadBalancer: {warmupDurationSecs: 3s}\n"));
+    assert_int_equal(cluster(f, 0)->policy.warmup.window_ms, 9000);
+    assert_int_equal(cluster(f, 0)->policy.pool.max_retries, 2);
+    assert_int_equal(cluster(f, 1)->policy.warmup.window_ms, 3000);
+}
+
+static void
 test_conf_policy_ext_warmup_rejects_bad_values(void **state)
 {
     struct fx *f = *state;
@@ -239,6 +256,7 @@ main(void)
         T(test_conf_policy_ext_warmup_sets_window_and_defaults),
         T(test_conf_policy_ext_warmup_duration_secs_alone),
         T(test_conf_policy_ext_subset_load_balancer_replaces_the_hosts),
+        T(test_conf_policy_ext_warmup_merges_with_the_load_balancer_component),
         T(test_conf_policy_ext_warmup_rejects_bad_values),
         T(test_conf_policy_ext_warmup_with_random_warns_once),
         T(test_conf_policy_ext_max_retries),
