@@ -281,8 +281,9 @@ canaryd_conf() {
 
 # ---- proxies --------------------------------------------------------------------
 
-# start_proxy SYSTEM WORKERS [W1 W2]: starts SYSTEM (canaryd, nginx, haproxy,
-# relay or direct) on a free port; sets PROXY_PID, PROXY_PORT, PROXY_DIR (and
+# start_proxy SYSTEM WORKERS [W1 W2]: starts SYSTEM (canaryd, canaryd-base (the
+# binary $CANARYD_BASE, for a before/after comparison in one interleaved run),
+# nginx, haproxy, relay or direct) on a free port; sets PROXY_PID, PROXY_PORT, PROXY_DIR (and
 # ADMIN_PORT for canaryd). For direct, the "proxy" is the v1 upstream itself (not
 # started again, not stopped by stop_proxy). relay is bench/relay.c, a byte relay
 # to v1 with no HTTP logic: the floor of any proxy's cost on this machine.
@@ -320,9 +321,11 @@ start_proxy() {
             haproxy -f "$PROXY_DIR/haproxy.cfg" >"$PROXY_DIR/stdout.log" 2>&1 &
         fi
         PROXY_PID=$! ;;
-    canaryd)
+    canaryd|canaryd-base)
+        local bin=$CANARYD
+        [ "$sys" = canaryd-base ] && bin=$CANARYD_BASE
         canaryd_conf "$PROXY_DIR/canaryd.yaml" "$w1" "$w2"
-        "$CANARYD" -c "$PROXY_DIR/canaryd.yaml" -l "127.0.0.1:$PROXY_PORT" \
+        "$bin" -c "$PROXY_DIR/canaryd.yaml" -l "127.0.0.1:$PROXY_PORT" \
             -a "127.0.0.1:$ADMIN_PORT" -w "$workers" --access-log off \
             --drain-timeout 5 >"$PROXY_DIR/stdout.log" 2>&1 &
         PROXY_PID=$!
@@ -333,9 +336,9 @@ start_proxy() {
             stop_pid "$PROXY_PID"
             return 1
         fi ;;
-    *) die "unknown system '$sys' (canaryd, nginx, haproxy, relay, direct)" ;;
+    *) die "unknown system '$sys' (canaryd, canaryd-base, nginx, haproxy, relay, direct)" ;;
     esac
-    [ "$sys" = canaryd ] || PIDS+=("$PROXY_PID")
+    case $sys in canaryd | canaryd-base) ;; *) PIDS+=("$PROXY_PID") ;; esac
     if ! wait_http "http://127.0.0.1:$PROXY_PORT/" 15; then
         log "$sys did not answer 200 on :$PROXY_PORT; its logs:"
         tail -n 20 "$PROXY_DIR"/*.log >&2

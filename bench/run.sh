@@ -12,6 +12,7 @@
 #   BENCH_THREADS      wrk threads                 2
 #   BENCH_COOKIE_PERCENT  requests with the cookie 10
 #   CANARYD            the binary                  build/canaryd
+#   CANARYD_BASE       the binary "canaryd-base" runs (a before/after comparison)
 #   BENCH_RESULTS      output directory            bench/results/<date>-<time>
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +30,11 @@ case " $SYSTEMS " in
 *" canaryd "*)
     [ -x "$CANARYD" ] || die "no canaryd binary at $CANARYD (run make, or set BENCH_SYSTEMS=\"nginx haproxy\")"
     CANARYD=$(realpath "$CANARYD") ;;
+esac
+case " $SYSTEMS " in
+*" canaryd-base "*)
+    [ -x "${CANARYD_BASE:-}" ] || die "canaryd-base needs CANARYD_BASE, the binary to compare with"
+    CANARYD_BASE=$(realpath "$CANARYD_BASE") ;;
 esac
 for v in DURATION WARMUP ROUNDS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number"

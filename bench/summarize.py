@@ -8,9 +8,9 @@ import os
 import statistics
 import sys
 
-NAMES = {"canaryd": "canaryd", "nginx": "nginx", "haproxy": "HAProxy",
-         "direct": "direct (ceiling)", "relay": "relay (floor)"}
-ORDER = ["direct", "relay", "canaryd", "nginx", "haproxy"]
+NAMES = {"canaryd": "canaryd", "canaryd-base": "canaryd (base)", "nginx": "nginx",
+         "haproxy": "HAProxy", "direct": "direct (ceiling)", "relay": "relay (floor)"}
+ORDER = ["direct", "relay", "canaryd", "canaryd-base", "nginx", "haproxy"]
 
 
 def load(path):
@@ -70,7 +70,7 @@ def main():
         for k in keys:
             if k[0] != who:
                 continue
-            for peer in ("nginx", "haproxy"):
+            for peer in ("canaryd-base", "nginx", "haproxy"):
                 pk = (peer, k[1], k[2])
                 if pk not in med:
                     continue
