@@ -52,11 +52,12 @@ struct cdr {
 /* A listener while hosts are attached to it. */
 struct clis {
     struct conf_listener l;
-    struct cf_map hosts; /* host form -> struct cf_obj * (the VS claiming it) */
-    struct cf_vec exact; /* struct conf_host_entry * */
-    struct cf_vec wild;  /* struct conf_wildcard * */
-    struct conf_vs *star;
-    const struct cf_obj *gw; /* borrowed: the Gateway, or NULL for "default" */
+    struct cf_vec servers; /* struct lsrv *: the Gateway servers on this address; none for
+                              "default" */
+    struct cf_map hosts;   /* host form -> struct bind * */
+    struct cf_vec exact;   /* struct conf_host_entry * */
+    struct cf_vec wild;    /* struct conf_wildcard * */
+    const struct conf_vhost *star;
 };
 
 struct comp {
@@ -476,13 +477,18 @@ check_destref(struct comp *m, const struct cf_destref *r, const char *ns)
         check_subset_ref(m, r, se, dr);
 }
 
+/* A route that takes every request; an entry restricted to gateways does not
+ * (requests on the other gateways pass it). */
 static bool
-is_catch_all(const struct conf_route *r)
+is_catch_all(const struct cf_route *cr)
 {
+    const struct conf_route *r = cr->r;
     if (r->nmatches == 0)
         return true;
     for (size_t i = 0; i < r->nmatches; i++) {
         const struct conf_match *e = &r->matches[i];
+        if (cr->match_gws != NULL && cr->match_gws[i].n > 0)
+            continue;
         if (!e->never && e->uri == NULL && e->scheme == NULL && e->method == NULL &&
             e->authority == NULL && e->nheaders == 0 && e->nquery == 0 && e->port == 0)
             return true;
@@ -547,17 +553,33 @@ check_routes(struct comp *m, const struct cf_obj *o)
                        catch_all->r->name ? "route \"" : "a route",
                        catch_all->r->name ? catch_all->r->name : "", catch_all->r->name ? "\"" : "",
                        catch_idx);
-        } else if (is_catch_all(r->r)) {
+        } else if (is_catch_all(r)) {
             catch_all = r;
             catch_idx = i;
         }
     }
 }
 
+/* The "ns/name" key of a gateway reference, as Istio resolves it: "ns/name"
+ * as written, "./name" and a short name in the VirtualService's namespace ns,
+ * and the legacy "name.ns[.svc.cluster.local]" form as ns/name. */
+static const char *
+gateway_key(struct cf_ctx *c, const char *g, const char *ns)
+{
+    const char *slash = strchr(g, '/'), *dot = strchr(g, '.');
+    if (slash != NULL)
+        return slash == g + 1 && g[0] == '.' ? cf_printf(c->tmp, "%s%s", ns, slash) : g;
+    if (dot == NULL)
+        return cf_printf(c->tmp, "%s/%s", ns, g);
+    const char *end = strchr(dot + 1, '.');
+    int nsl = end != NULL ? (int)(end - dot - 1) : (int)strlen(dot + 1);
+    return cf_printf(c->tmp, "%.*s/%.*s", nsl, dot + 1, (int)(dot - g), g);
+}
+
 static const struct cf_obj *
 find_gateway(struct comp *m, const struct cf_str *g, const char *ns)
 {
-    const char *key = strchr(g->s, '/') != NULL ? g->s : cf_printf(m->c->tmp, "%s/%s", ns, g->s);
+    const char *key = gateway_key(m->c, g->s, ns);
     if (key == NULL) {
         cf_oom(m->c);
         return NULL;
@@ -571,23 +593,59 @@ is_mesh(const struct cf_str *g)
     return strcmp(g->s, "mesh") == 0;
 }
 
+/* A host as Istio writes it: exact, "*" or "*.suffix". */
+static bool
+is_host_shape_ok(const char *h)
+{
+    const char *star = strchr(h, '*');
+    return star == NULL || (star == h && (h[1] == '\0' || h[1] == '.') && !strchr(h + 1, '*'));
+}
+
+static void
+check_gateway_refs(struct comp *m, const struct cf_str *v, size_t n, const char *ns)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!is_mesh(&v[i]) && find_gateway(m, &v[i], ns) == NULL)
+            cf_err_at(m->c, &v[i].where, "Gateway \"%s\" is not defined", v[i].s);
+}
+
 static void
 check_vs(struct comp *m, const struct cf_obj *o)
 {
     const struct cf_vs *vs = &o->u.vs;
-    for (size_t i = 0; i < vs->ngateways; i++)
-        if (!is_mesh(&vs->gateways[i]) && find_gateway(m, &vs->gateways[i], o->meta.ns) == NULL)
-            cf_err_at(m->c, &vs->gateways[i].where, "Gateway \"%s\" is not defined",
-                      vs->gateways[i].s);
-    for (size_t i = 0; i < vs->nhosts; i++) {
-        const char *h = vs->hosts[i].s;
-        const char *star = strchr(h, '*');
-        if (star != NULL && !(star == h && (h[1] == '\0' || h[1] == '.') && !strchr(h + 1, '*')))
+    check_gateway_refs(m, vs->gateways, vs->ngateways, o->meta.ns);
+    for (size_t i = 0; i < vs->nhosts; i++)
+        if (!is_host_shape_ok(vs->hosts[i].s))
             cf_err_at(m->c, &vs->hosts[i].where,
                       "a wildcard host must be \"*\" or start with "
                       "\"*.\"");
+    for (size_t i = 0; i < vs->nroutes; i++) {
+        const struct cf_route *r = &vs->routes[i];
+        for (size_t j = 0; r->match_gws != NULL && j < r->r->nmatches; j++)
+            check_gateway_refs(m, r->match_gws[j].v, r->match_gws[j].n, o->meta.ns);
     }
     check_routes(m, o);
+}
+
+/* Server hosts are [namespace/]dnsName; namespace "*" (any) or "." (the
+ * Gateway's) or a name; dnsName shaped like a VirtualService host. */
+static void
+check_gw(struct comp *m, const struct cf_obj *o)
+{
+    for (size_t i = 0; i < o->u.gw.nservers; i++) {
+        const struct cf_server *s = &o->u.gw.servers[i];
+        for (size_t j = 0; j < s->nhosts; j++) {
+            const char *h = s->hosts[j].s, *slash = strchr(h, '/');
+            const char *dns = slash != NULL ? slash + 1 : h;
+            if (slash == h || (slash != NULL && strchr(dns, '/') != NULL))
+                cf_err_at(m->c, &s->hosts[j].where,
+                          "a Gateway host is [namespace/]dnsName, with namespace \"*\", \".\" "
+                          "or a namespace name");
+            else if (dns[0] == '\0' || !is_host_shape_ok(dns))
+                cf_err_at(m->c, &s->hosts[j].where,
+                          "the host must be a DNS name, \"*\" or start with \"*.\"");
+        }
+    }
 }
 
 static void
@@ -650,6 +708,9 @@ check_all(struct comp *m)
     for (size_t i = 0; i < c->objs[CF_VS].n; i++)
         if (!OBJ(c, CF_VS, i)->failed)
             check_vs(m, OBJ(c, CF_VS, i));
+    for (size_t i = 0; i < c->objs[CF_GW].n; i++)
+        if (!OBJ(c, CF_GW, i)->failed)
+            check_gw(m, OBJ(c, CF_GW, i));
 }
 
 /* ---- clusters and endpoints ---- */
@@ -949,11 +1010,98 @@ build_vss(struct cf_ctx *c)
     return 0;
 }
 
+/* ---- match[].gateways ---- */
+
+static size_t
+gateway_index(const struct cf_ctx *c, const struct cf_obj *gw)
+{
+    size_t i = 0;
+    while (i < c->objs[CF_GW].n && OBJ(c, CF_GW, i) != gw)
+        i++;
+    return i;
+}
+
+/* Whether VirtualService o is bound to gateway gw (NULL: to "mesh"). */
+static bool
+vs_binds(struct comp *m, const struct cf_obj *o, const struct cf_obj *gw)
+{
+    const struct cf_vs *vs = &o->u.vs;
+    if (vs->ngateways == 0)
+        return gw == NULL;
+    for (size_t i = 0; i < vs->ngateways; i++) {
+        if (is_mesh(&vs->gateways[i]) ? gw == NULL
+                                      : gw != NULL && find_gateway(m, &vs->gateways[i],
+                                                                   o->meta.ns) == gw)
+            return true;
+    }
+    return false;
+}
+
+/* Sets the bit of gateway name g in set; warns when the VirtualService does
+ * not bind to it, since the entry can then never hold there. */
+static void
+add_match_gateway(struct comp *m, const struct cf_obj *o, const struct cf_str *g, uint64_t *set)
+{
+    struct cf_ctx *c = m->c;
+    const struct cf_obj *gw = is_mesh(g) ? NULL : find_gateway(m, g, o->meta.ns);
+    size_t bit = gw != NULL ? gateway_index(c, gw) : c->objs[CF_GW].n;
+    set[bit / 64] |= 1ull << (bit % 64);
+    if (vs_binds(m, o, gw))
+        return;
+    if (gw == NULL)
+        cf_warn_at(c, &g->where,
+                   "this match entry never holds for \"mesh\" (the --listen listener): the "
+                   "VirtualService is not served there (add \"mesh\" to spec.gateways)");
+    else
+        cf_warn_at(c, &g->where,
+                   "this match entry never holds on Gateway %s/%s: the VirtualService is not "
+                   "bound to it (add it to spec.gateways)",
+                   gw->meta.ns, gw->meta.name);
+}
+
+/* match[].gateways become Gateway sets on the snapshot's match entries. */
+static int
+build_match_gateways(struct comp *m)
+{
+    struct cf_ctx *c = m->c;
+    for (size_t i = 0; i < c->objs[CF_VS].n; i++) {
+        const struct cf_obj *o = OBJ(c, CF_VS, i);
+        for (size_t r = 0; r < o->u.vs.nroutes; r++) {
+            const struct cf_route *cr = &o->u.vs.routes[r];
+            for (size_t j = 0; cr->match_gws != NULL && j < cr->r->nmatches; j++) {
+                const struct cf_str_list *names = &cr->match_gws[j];
+                if (names->n == 0)
+                    continue;
+                uint64_t *set = arena_alloc_array(c->a, c->conf->gw_words, sizeof(*set));
+                if (set == NULL)
+                    return cf_oom(c);
+                for (size_t k = 0; k < names->n; k++)
+                    add_match_gateway(m, o, &names->v[k], set);
+                cr->r->matches[j].gateways = set;
+            }
+        }
+    }
+    return 0;
+}
+
 /* ---- listeners and host tables ---- */
 
+/* One Gateway server of a listener (several servers on one address share it). */
+struct lsrv {
+    const struct cf_obj *gw;   /* borrowed: the Gateway */
+    const struct cf_server *s; /* borrowed: its server */
+    size_t bit;                /* the Gateway's index: its bit in Gateway sets */
+};
+
+/* One host form of a listener while it is being built. */
+struct bind {
+    const struct cf_obj *o; /* borrowed: the VirtualService, NULL for an httpsRedirect-only host */
+    struct conf_vhost *vh;  /* borrowed: snapshot arena */
+    uint64_t *gw;           /* borrowed: snapshot arena; vh->gateways, writable */
+};
+
 static struct clis *
-listener_new(struct comp *m, const char *name, const char *addr, const struct cf_obj *gw,
-             const struct cf_where *w)
+listener_new(struct comp *m, const char *name, const char *addr, const struct cf_where *w)
 {
     struct cf_ctx *c = m->c;
     struct clis *l = arena_alloc(c->tmp, sizeof(*l));
@@ -963,7 +1111,6 @@ listener_new(struct comp *m, const char *name, const char *addr, const struct cf
     }
     l->l.name = arena_strdup(c->a, name);
     l->l.addr = arena_strdup(c->a, addr);
-    l->gw = gw;
     if (l->l.name == NULL || l->l.addr == NULL) {
         cf_oom(c);
         return NULL;
@@ -980,32 +1127,35 @@ listener_new(struct comp *m, const char *name, const char *addr, const struct cf
     return l;
 }
 
+/* Servers on one address share a listener, as Istio merges them by port: each
+ * filters the hosts it serves, the listener serves their union. */
 static void
-server_listener(struct comp *m, const struct cf_obj *gw, const struct cf_server *s,
-                struct cf_map *addrs)
+server_listener(struct comp *m, size_t gi, const struct cf_server *s, struct cf_map *addrs)
 {
     struct cf_ctx *c = m->c;
+    const struct cf_obj *gw = OBJ(c, CF_GW, gi);
     const char *bind = s->bind != NULL ? s->bind : "0.0.0.0";
     const char *addr = cf_printf(c->tmp, strchr(bind, ':') ? "[%s]:%u" : "%s:%u", bind, s->port);
     const char *name = s->port_name != NULL
                            ? cf_printf(c->tmp, "%s/%s", gw->meta.name, s->port_name)
                            : cf_printf(c->tmp, "%s/%u", gw->meta.name, s->port);
-    if (addr == NULL || name == NULL) {
+    struct lsrv *ls = arena_alloc(c->tmp, sizeof(*ls));
+    if (addr == NULL || name == NULL || ls == NULL) {
         cf_oom(c);
         return;
     }
-    void *old = NULL;
-    int rc = cf_map_put(c->tmp, addrs, addr, strlen(addr), (void *)s, &old);
-    if (rc == 1) {
-        const struct ast_loc *l = &((const struct cf_server *)old)->where.loc;
-        cf_err_at(c, &s->where, "%s is already used by a Gateway server at %s:%d:%d", addr, l->file,
-                  l->line, l->col);
-        return;
+    *ls = (struct lsrv){.gw = gw, .s = s, .bit = gi};
+    struct clis *l = cf_map_get(addrs, addr, strlen(addr));
+    if (l == NULL) {
+        if ((l = listener_new(m, name, addr, &s->where)) == NULL)
+            return; /* reported */
+        if (cf_map_put(c->tmp, addrs, addr, strlen(addr), l, NULL) == -1) {
+            cf_oom(c);
+            return;
+        }
     }
-    if (rc == -1)
+    if (cf_vec_push(c->tmp, &l->servers, ls) == -1)
         cf_oom(c);
-    else
-        (void)listener_new(m, name, addr, gw, &s->where); /* reports its own errors */
 }
 
 static bool
@@ -1024,8 +1174,8 @@ needs_default_listener(struct cf_ctx *c)
     return false;
 }
 
-/* Listeners in order: every Gateway server, then "default" (--listen) when a
- * VirtualService is served there. Returns the default's index or -1. */
+/* Listeners in order: every Gateway server address, then "default" (--listen)
+ * when a VirtualService is served there. Returns the default's index or -1. */
 static ssize_t
 make_listeners(struct comp *m)
 {
@@ -1034,118 +1184,242 @@ make_listeners(struct comp *m)
     for (size_t i = 0; i < c->objs[CF_GW].n; i++) {
         const struct cf_obj *gw = OBJ(c, CF_GW, i);
         for (size_t j = 0; j < gw->u.gw.nservers; j++)
-            server_listener(m, gw, &gw->u.gw.servers[j], &addrs);
+            server_listener(m, i, &gw->u.gw.servers[j], &addrs);
     }
     if (!needs_default_listener(c))
         return -1;
     const char *addr =
         c->opts != NULL && c->opts->listen_addr != NULL ? c->opts->listen_addr : DEFAULT_LISTEN;
-    if (listener_new(m, DEFAULT_LISTENER, addr, NULL, NULL) == NULL)
+    if (listener_new(m, DEFAULT_LISTENER, addr, NULL) == NULL)
         return -1;
     return (ssize_t)m->lis.n - 1;
 }
 
-static int
-claim(struct comp *m, struct clis *l, const char *form, const struct cf_str *h,
-      const struct cf_obj *o)
+/* A new host form on listener l, bound to vs (NULL: redirect only). */
+static struct bind *
+bind_new(struct comp *m, struct clis *l, const char *form, const struct cf_obj *o,
+         struct conf_vs *vs)
 {
     struct cf_ctx *c = m->c;
-    void *old = NULL;
-    int rc = cf_map_put(c->tmp, &l->hosts, form, strlen(form), (void *)o, &old);
-    if (rc == -1)
-        return cf_oom(c);
-    if (rc == 1 && old != o) {
-        const struct cf_obj *p = old;
-        cf_err_at(c, &h->where,
-                  "host \"%s\" on listener \"%s\" is already claimed by "
-                  "VirtualService %s/%s",
-                  form, l->l.name, p->meta.ns, p->meta.name);
+    struct bind *b = arena_alloc(c->tmp, sizeof(*b));
+    char *key = arena_strdup(c->a, form);
+    size_t len = strlen(form);
+    if (b == NULL || key == NULL || (b->vh = arena_alloc(c->a, sizeof(*b->vh))) == NULL ||
+        (b->gw = arena_alloc_array(c->a, c->conf->gw_words, sizeof(uint64_t))) == NULL ||
+        cf_map_put(c->tmp, &l->hosts, key, len, b, NULL) == -1) {
+        cf_oom(c);
+        return NULL;
+    }
+    b->vh->gateways = b->gw;
+    b->o = o;
+    b->vh->vs = vs;
+    if (strcmp(key, "*") == 0) {
+        l->star = b->vh;
+        return b;
+    }
+    if (key[0] == '*') {
+        struct conf_wildcard *w = arena_alloc(c->tmp, sizeof(*w));
+        if (w == NULL || cf_vec_push(c->tmp, &l->wild, w) == -1) {
+            cf_oom(c);
+            return NULL;
+        }
+        *w = (struct conf_wildcard){.suffix = key + 1, .len = len - 1, .vh = b->vh};
+        return b;
+    }
+    struct conf_host_entry *e = arena_alloc(c->tmp, sizeof(*e));
+    if (e == NULL || cf_vec_push(c->tmp, &l->exact, e) == -1) {
+        cf_oom(c);
+        return NULL;
+    }
+    *e = (struct conf_host_entry){
+        .host = key, .len = len, .hash = conf_host_hash(key, len), .vh = b->vh};
+    return b;
+}
+
+/* Binds host form (a VS host or its intersection with a server host) on
+ * listener l to VirtualService o, for Gateway bit (and https redirect). A
+ * form is the VirtualService's on a listener alone; the same VirtualService
+ * reaching it through several servers adds their Gateways. */
+static int
+bind_host(struct comp *m, struct clis *l, const char *form, const struct cf_str *h,
+          const struct cf_obj *o, size_t vi, size_t bit, bool redirect)
+{
+    struct bind *b = cf_map_get(&l->hosts, form, strlen(form));
+    if (b != NULL && b->o != o && b->o != NULL) {
+        cf_err_at(m->c, &h->where,
+                  "host \"%s\" on listener \"%s\" is already claimed by VirtualService %s/%s",
+                  form, l->l.name, b->o->meta.ns, b->o->meta.name);
         return -1;
     }
-    return rc;
+    if (b == NULL && (b = bind_new(m, l, form, o, &m->c->conf->vss[vi])) == NULL)
+        return -1;
+    b->o = o;
+    b->vh->vs = &m->c->conf->vss[vi];
+    b->gw[bit / 64] |= 1ull << (bit % 64);
+    b->vh->https_redirect |= redirect;
+    return 0;
 }
 
-static int
-add_exact(struct comp *m, struct clis *l, const char *form, const struct cf_str *h,
-          const struct cf_obj *o, struct conf_vs *vs)
+/* Istio's Name.SubsetOf: every host a matches, b matches too. */
+static bool
+host_within(const char *a, const char *b)
 {
-    struct cf_ctx *c = m->c;
-    int rc = claim(m, l, form, h, o);
-    if (rc != 0)
-        return rc == 1 ? 0 : -1;
-    struct conf_host_entry *e = arena_alloc(c->tmp, sizeof(*e));
-    if (e == NULL || (e->host = arena_strdup(c->a, form)) == NULL)
-        return cf_oom(c);
-    e->len = strlen(form);
-    e->hash = conf_host_hash(form, e->len);
-    e->vs = vs;
-    return cf_vec_push(c->tmp, &l->exact, e) == 0 ? 0 : cf_oom(c);
+    if (strcmp(a, b) == 0)
+        return true;
+    if (b[0] != '*')
+        return false;
+    const char *x = a[0] == '*' ? a + 1 : a;
+    size_t xl = strlen(x), sl = strlen(b + 1);
+    return xl >= sl && memcmp(x + xl - sl, b + 1, sl) == 0;
 }
 
-/* A short name also answers to its Kubernetes forms. */
-static int
-add_short_forms(struct comp *m, struct clis *l, const struct cf_str *h, const struct cf_obj *o,
-                struct conf_vs *vs)
+/* The hosts a and b both match, as one host pattern (the narrower), or NULL. */
+static const char *
+host_meet(const char *a, const char *b)
+{
+    if (host_within(a, b))
+        return a;
+    return host_within(b, a) ? b : NULL;
+}
+
+/* Whether server host sh ("[ns/]dns") admits VirtualServices of namespace ns
+ * ("." is the Gateway's namespace gw_ns, "*" any); *dns is set to its DNS part. */
+static bool
+server_host_admits(const char *sh, const char *gw_ns, const char *ns, const char **dns)
+{
+    const char *slash = strchr(sh, '/');
+    *dns = slash != NULL ? slash + 1 : sh;
+    if (slash == NULL)
+        return true;
+    size_t nl = (size_t)(slash - sh);
+    if (nl == 1 && sh[0] == '*')
+        return true;
+    if (nl == 1 && sh[0] == '.')
+        return strcmp(gw_ns, ns) == 0;
+    return strlen(ns) == nl && memcmp(sh, ns, nl) == 0;
+}
+
+/* The forms a VirtualService host is served under: itself, and for a short
+ * name its Kubernetes forms. Returns their number (1 or 4); 0 on OOM. */
+static size_t
+host_forms(struct cf_ctx *c, const char *h, const char *ns, const char *forms[4])
 {
     static const char *const fmts[] = {"%s.%s", "%s.%s.svc", "%s.%s.svc.cluster.local"};
+    forms[0] = h;
+    if (strchr(h, '.') != NULL || strchr(h, '*') != NULL)
+        return 1;
     for (size_t i = 0; i < countof(fmts); i++) {
-        const char *form = cf_printf(m->c->tmp, fmts[i], h->s, o->meta.ns);
-        if (form == NULL)
-            return cf_oom(m->c);
-        if (add_exact(m, l, form, h, o, vs) == -1)
-            return -1;
+        if ((forms[i + 1] = cf_printf(c->tmp, fmts[i], h, ns)) == NULL) {
+            cf_oom(c);
+            return 0;
+        }
     }
+    return 4;
+}
+
+/* Binds the forms of VS host h that server ls serves (all of them on the
+ * default listener, ls NULL). Returns how many were bound, or -1. */
+static int
+attach_host(struct comp *m, size_t vi, struct clis *l, const struct lsrv *ls,
+            const struct cf_str *h)
+{
+    struct cf_ctx *c = m->c;
+    const struct cf_obj *o = OBJ(c, CF_VS, vi);
+    const char *forms[4];
+    size_t nforms = host_forms(c, h->s, o->meta.ns, forms);
+    int n = 0;
+    for (size_t f = 0; f < nforms; f++) {
+        if (ls == NULL) {
+            if (bind_host(m, l, forms[f], h, o, vi, c->objs[CF_GW].n, false) == -1)
+                return -1;
+            n++;
+            continue;
+        }
+        for (size_t j = 0; j < ls->s->nhosts; j++) {
+            const char *dns = NULL, *meet = NULL;
+            if (!server_host_admits(ls->s->hosts[j].s, ls->gw->meta.ns, o->meta.ns, &dns) ||
+                (meet = host_meet(forms[f], dns)) == NULL)
+                continue;
+            if (bind_host(m, l, meet, h, o, vi, ls->bit, ls->s->https_redirect) == -1)
+                return -1;
+            n++;
+        }
+    }
+    return nforms > 0 ? n : -1;
+}
+
+static int
+note_vs_listener(struct comp *m, size_t vi, size_t li)
+{
+    struct cf_vec *v = &m->vs_lis[vi];
+    for (size_t i = 0; i < v->n; i++)
+        if ((uintptr_t)v->v[i] == li)
+            return 0;
+    return cf_vec_push(m->c->tmp, v, (void *)(uintptr_t)li) == 0 ? 0 : cf_oom(m->c);
+}
+
+/* Host h of VS vi on every server of gateway gw (ls NULL: on the default
+ * listener li). Returns how many forms were bound, or -1. */
+static int
+attach_host_gw(struct comp *m, size_t vi, const struct cf_obj *gw, const struct cf_str *h)
+{
+    int total = 0;
+    for (size_t i = 0; i < m->lis.n; i++) {
+        struct clis *l = m->lis.v[i];
+        for (size_t k = 0; k < l->servers.n; k++) {
+            const struct lsrv *ls = l->servers.v[k];
+            if (ls->gw != gw)
+                continue;
+            int n = attach_host(m, vi, l, ls, h);
+            if (n == -1 || (n > 0 && note_vs_listener(m, vi, i) == -1))
+                return -1;
+            total += n;
+        }
+    }
+    return total;
+}
+
+/* As istioctl's IST0132: the VS hosts that no server of the Gateway serves. */
+static void
+warn_unserved(struct comp *m, const struct cf_str *ref, const struct cf_obj *gw,
+              const char *missing)
+{
+    cf_warn_at(m->c, &ref->where,
+               "no server of Gateway %s/%s serves host(s) %s of this VirtualService (no server "
+               "host matches): requests for them on its ports get 404",
+               gw->meta.ns, gw->meta.name, missing);
+}
+
+static int
+attach_gateway(struct comp *m, size_t vi, const struct cf_str *ref, const struct cf_obj *gw)
+{
+    struct cf_ctx *c = m->c;
+    const struct cf_vs *vs = &OBJ(c, CF_VS, vi)->u.vs;
+    char *missing = NULL;
+    for (size_t i = 0; gw != NULL && i < vs->nhosts; i++) {
+        int n = attach_host_gw(m, vi, gw, &vs->hosts[i]);
+        if (n == -1)
+            return -1;
+        if (n == 0 &&
+            (missing = missing == NULL ? cf_printf(c->tmp, "\"%s\"", vs->hosts[i].s)
+                                       : cf_printf(c->tmp, "%s, \"%s\"", missing,
+                                                   vs->hosts[i].s)) == NULL)
+            return cf_oom(c);
+    }
+    if (missing != NULL)
+        warn_unserved(m, ref, gw, missing);
     return 0;
 }
 
 static int
-add_host(struct comp *m, struct clis *l, const struct cf_str *h, const struct cf_obj *o,
-         struct conf_vs *vs)
+attach_default(struct comp *m, size_t vi, size_t li)
 {
-    struct cf_ctx *c = m->c;
-    if (strcmp(h->s, "*") == 0) {
-        int rc = claim(m, l, h->s, h, o);
-        if (rc == 0)
-            l->star = vs;
-        return rc == -1 ? -1 : 0;
-    }
-    if (h->s[0] == '*') {
-        int rc = claim(m, l, h->s, h, o);
-        if (rc != 0)
-            return rc == 1 ? 0 : -1;
-        struct conf_wildcard *w = arena_alloc(c->tmp, sizeof(*w));
-        if (w == NULL || (w->suffix = arena_strdup(c->a, h->s + 1)) == NULL)
-            return cf_oom(c);
-        w->len = h->len - 1;
-        w->vs = vs;
-        return cf_vec_push(c->tmp, &l->wild, w) == 0 ? 0 : cf_oom(c);
-    }
-    if (add_exact(m, l, h->s, h, o, vs) == -1)
+    const struct cf_vs *vs = &OBJ(m->c, CF_VS, vi)->u.vs;
+    if (note_vs_listener(m, vi, li) == -1)
         return -1;
-    return strchr(h->s, '.') == NULL ? add_short_forms(m, l, h, o, vs) : 0;
-}
-
-static int
-attach_vs(struct comp *m, size_t vi, struct clis *l, size_t li)
-{
-    struct cf_ctx *c = m->c;
-    const struct cf_obj *o = OBJ(c, CF_VS, vi);
-    int rc = 0;
-    if (cf_vec_push(c->tmp, &m->vs_lis[vi], (void *)(uintptr_t)li) == -1)
-        return cf_oom(c);
-    for (size_t i = 0; i < o->u.vs.nhosts; i++)
-        rc |= add_host(m, l, &o->u.vs.hosts[i], o, &c->conf->vss[vi]);
-    return rc;
-}
-
-static int
-attach_gateway(struct comp *m, size_t vi, const struct cf_obj *gw)
-{
-    for (size_t i = 0; i < m->lis.n; i++) {
-        const struct clis *l = m->lis.v[i];
-        if (gw != NULL && l->gw == gw && attach_vs(m, vi, m->lis.v[i], i) == -1)
+    for (size_t i = 0; i < vs->nhosts; i++)
+        if (attach_host(m, vi, m->lis.v[li], NULL, &vs->hosts[i]) == -1)
             return -1;
-    }
     return 0;
 }
 
@@ -1162,12 +1436,32 @@ attach_all(struct comp *m, ssize_t def)
             if (is_mesh(g))
                 on_default = true;
             else
-                rc |= attach_gateway(m, i, find_gateway(m, g, o->meta.ns));
+                rc |= attach_gateway(m, i, g, find_gateway(m, g, o->meta.ns));
         }
         if (on_default && def >= 0)
-            rc |= attach_vs(m, i, m->lis.v[def], (size_t)def);
+            rc |= attach_default(m, i, (size_t)def);
     }
     return rc;
+}
+
+/* A server with tls.httpsRedirect redirects every host it names, also those
+ * no VirtualService serves (Istio gives them a virtual host of their own). */
+static int
+add_redirect_hosts(struct comp *m, struct clis *l)
+{
+    for (size_t k = 0; k < l->servers.n; k++) {
+        const struct lsrv *ls = l->servers.v[k];
+        for (size_t j = 0; ls->s->https_redirect && j < ls->s->nhosts; j++) {
+            const char *sh = ls->s->hosts[j].s, *slash = strchr(sh, '/');
+            const char *dns = slash != NULL ? slash + 1 : sh;
+            struct bind *b = cf_map_get(&l->hosts, dns, strlen(dns));
+            if (b == NULL && (b = bind_new(m, l, dns, NULL, NULL)) == NULL)
+                return -1;
+            b->gw[ls->bit / 64] |= 1ull << (ls->bit % 64);
+            b->vh->https_redirect = true;
+        }
+    }
+    return 0;
 }
 
 static int
@@ -1216,6 +1510,9 @@ build_listeners(struct comp *m)
         return cf_oom(c);
     if (cf_failed(c) || attach_all(m, def) != 0 || cf_failed(c))
         return -1;
+    for (size_t i = 0; i < m->lis.n; i++)
+        if (add_redirect_hosts(m, m->lis.v[i]) == -1)
+            return -1;
     c->conf->listeners = arena_alloc(c->a, (m->lis.n + 1) * sizeof(*c->conf->listeners));
     if (c->conf->listeners == NULL)
         return cf_oom(c);
@@ -1380,7 +1677,8 @@ sum_gw(struct comp *m, FILE *f, const struct cf_obj *o)
     fprintf(f, " servers=%zu listeners=", o->u.gw.nservers);
     for (size_t i = 0; i < o->u.gw.nservers; i++) {
         const struct cf_server *s = &o->u.gw.servers[i];
-        fprintf(f, "%s%s:%u", i ? "," : "", s->bind ? s->bind : "0.0.0.0", s->port);
+        fprintf(f, "%s%s:%u%s", i ? "," : "", s->bind ? s->bind : "0.0.0.0", s->port,
+                s->https_redirect ? "(https-redirect)" : "");
     }
 }
 
@@ -1436,7 +1734,9 @@ cf_compile(struct cf_ctx *c)
     check_all(&m);
     if (cf_failed(c))
         return -1;
-    if (collect_clusters(&m) == -1 || build_clusters(&m) == -1 || build_vss(c) == -1)
+    c->conf->gw_words = c->objs[CF_GW].n / 64 + 1;
+    if (collect_clusters(&m) == -1 || build_clusters(&m) == -1 || build_vss(c) == -1 ||
+        build_match_gateways(&m) == -1)
         return -1;
     if (build_listeners(&m) == -1 || build_sources(c) == -1)
         return -1;

@@ -44,7 +44,7 @@ host_len_without_port(const char *h, size_t len)
     return (ssize_t)n;
 }
 
-static struct conf_vs *
+static const struct conf_vhost *
 exact_find(const struct conf_vhosts *vh, const char *h, size_t len)
 {
     if (vh->nexact_slots == 0)
@@ -58,7 +58,7 @@ exact_find(const struct conf_vhosts *vh, const char *h, size_t len)
         if (e->host == NULL)
             return NULL;
         if (e->hash == hash && e->len == len && memcmp(e->host, h, len) == 0)
-            return e->vs;
+            return e->vh;
         slot = (slot + 1) & mask;
     }
     return NULL;
@@ -66,7 +66,7 @@ exact_find(const struct conf_vhosts *vh, const char *h, size_t len)
 
 /* Longest wildcard suffix; the suffix keeps its leading '.', and at least one
  * byte must precede it, so "*.example.com" never matches "example.com". */
-static struct conf_vs *
+static const struct conf_vhost *
 wild_find(const struct conf_vhosts *vh, const char *h, size_t len)
 {
     const struct conf_wildcard *best = NULL;
@@ -77,10 +77,10 @@ wild_find(const struct conf_vhosts *vh, const char *h, size_t len)
         if (memcmp(h + len - w->len, w->suffix, w->len) == 0)
             best = w;
     }
-    return best != NULL ? best->vs : NULL;
+    return best != NULL ? best->vh : NULL;
 }
 
-struct conf_vs *
+const struct conf_vhost *
 route_vhost(const struct conf_vhosts *vh, const char *host, size_t len)
 {
     if (host == NULL || len == 0)
@@ -95,10 +95,10 @@ route_vhost(const struct conf_vhosts *vh, const char *host, size_t len)
         char c = host[i];
         buf[i] = (c >= 'A' && c <= 'Z') ? (char)(c + ('a' - 'A')) : c;
     }
-    struct conf_vs *vs = exact_find(vh, buf, (size_t)n);
-    if (vs == NULL)
-        vs = wild_find(vh, buf, (size_t)n);
-    return vs != NULL ? vs : vh->star;
+    const struct conf_vhost *b = exact_find(vh, buf, (size_t)n);
+    if (b == NULL)
+        b = wild_find(vh, buf, (size_t)n);
+    return b != NULL ? b : vh->star;
 }
 
 static bool
@@ -204,12 +204,26 @@ query_holds(const struct conf_hdr_match *qm, const struct h1_msg *req)
     return match_test(&qm->m, v, len);
 }
 
+static bool
+gateways_meet(const uint64_t *want, const struct route_req *rr)
+{
+    if (rr->gateways == NULL)
+        return false;
+    for (size_t i = 0; i < rr->gw_words; i++) {
+        if ((want[i] & rr->gateways[i]) != 0)
+            return true;
+    }
+    return false;
+}
+
 /* One match[] entry: every field set must hold. Cheap comparisons first. */
 static bool
 entry_holds(const struct conf_match *m, const struct route_req *rr)
 {
     const struct h1_msg *req = rr->req;
     if (m->never)
+        return false;
+    if (m->gateways != NULL && !gateways_meet(m->gateways, rr))
         return false;
     if (m->port != 0 && m->port != rr->port)
         return false;

@@ -571,6 +571,24 @@ stream_out_cors(struct out *o, const struct stream *st)
         out_hdr(o, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
 }
 
+/* A Gateway server with tls.httpsRedirect, as Envoy's require_tls: 301 to
+ * https:// with the Host as sent and the path and query, for every method. */
+static int
+stream_https_redirect(struct stream *st)
+{
+    const struct h1_msg *req = &st->req;
+    char loc[8192];
+    if (req->host == NULL || req->host_len == 0)
+        return stream_fail(st, 400, STREAM_END_PARSE); /* no authority to send it to */
+    int n = snprintf(loc, sizeof(loc), "location: https://%.*s%.*s%s%.*s\r\n", (int)req->host_len,
+                     req->host, (int)req->path_len, req->path, req->query != NULL ? "?" : "",
+                     req->query != NULL ? (int)req->query_len : 0,
+                     req->query != NULL ? req->query : "");
+    if (n < 0 || (size_t)n >= sizeof(loc))
+        return stream_fail(st, 500, STREAM_END_INTERNAL);
+    return stream_local_reply(st, 301, loc, NULL, 0, STREAM_END_REDIRECT);
+}
+
 /* ---- routing ---- */
 
 static const struct conf_listener *
@@ -645,11 +663,17 @@ static int
 stream_route(struct stream *st)
 {
     const struct conf *c = st->wc->conf;
+    const struct conf_vhost *vh = NULL;
     st->cl = listener_of(c, st->sess);
     if (st->cl != NULL) /* no Host (HTTP/1.0): only "*" can match */
-        st->vs = route_vhost(&st->cl->vhosts, st->req.host, st->req.host_len);
+        vh = route_vhost(&st->cl->vhosts, st->req.host, st->req.host_len);
+    if (vh != NULL && vh->https_redirect)
+        return stream_https_redirect(st);
+    st->vs = vh != NULL ? vh->vs : NULL;
     struct route_req rr;
     stream_route_req_init(&rr, st);
+    rr.gateways = vh != NULL ? vh->gateways : NULL;
+    rr.gw_words = c->gw_words;
     if (st->vs != NULL)
         st->route = route_select(st->vs, &rr);
     if (st->route == NULL)

@@ -187,6 +187,10 @@ struct conf_match {
     uint16_t port; /* 0 = any */
     bool never;    /* sourceLabels or sourceNamespace name another workload than canaryd
                       (--labels, --namespace): the entry never holds */
+    /* match[].gateways as a Gateway set (see conf_vhost.gateways): the entry holds only
+     * for requests whose host binding carries one of them. NULL = not written (the
+     * VirtualService's own gateways apply, through the listeners it is bound to). */
+    const uint64_t *gateways;
 };
 
 enum conf_retry_on {
@@ -318,17 +322,31 @@ struct conf_vs {
 
 /* ---- listeners and host tables ---- */
 
+/* Gateway sets are bitsets of conf.gw_words words: bit i is the snapshot's Gateway i
+ * (in load order), bit counts.gateways is "mesh", which canaryd serves on --listen. */
+#define CONF_GW_HAS(set, i) (((set)[(i) / 64] >> ((i) % 64)) & 1u)
+
+/* What one host of a listener leads to: one virtual host, in Istio's terms. */
+struct conf_vhost {
+    struct conf_vs *vs;       /* borrowed: conf; NULL when only a tls.httpsRedirect server
+                                 names the host (every request is redirected) */
+    const uint64_t *gateways; /* the Gateways whose servers on this listener bind the host
+                                 to vs (conf.gw_words words); matched by match[].gateways */
+    bool https_redirect;      /* a server with tls.httpsRedirect serves the host: every
+                                 request gets 301 to https://<Host><path> */
+};
+
 struct conf_host_entry {
     const char *host; /* lower case, no port; NULL = empty slot */
     size_t len;
     uint32_t hash;
-    struct conf_vs *vs; /* borrowed: conf */
+    const struct conf_vhost *vh; /* borrowed: conf */
 };
 
 struct conf_wildcard {
     const char *suffix; /* lower case, with the leading '.', e.g. ".example.com" */
     size_t len;
-    struct conf_vs *vs; /* borrowed: conf */
+    const struct conf_vhost *vh; /* borrowed: conf */
 };
 
 /* Host header -> VirtualService, for one listener. Exact hosts (including the
@@ -339,7 +357,7 @@ struct conf_vhosts {
     size_t nexact_slots;
     struct conf_wildcard *wild;
     size_t nwild;
-    struct conf_vs *star; /* borrowed: conf; NULL = none */
+    const struct conf_vhost *star; /* borrowed: conf; NULL = none */
 };
 
 struct conf_listener {
@@ -374,6 +392,7 @@ struct conf {
     struct arena *arena; /* owned */
     struct conf_listener *listeners;
     size_t nlisteners;
+    size_t gw_words; /* words of every Gateway set: ngateways / 64 + 1 (room for "mesh") */
     struct conf_vs *vss;
     size_t nvss;
     struct conf_route **routes; /* every route of every VS, by conf_route.index */

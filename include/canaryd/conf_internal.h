@@ -69,6 +69,11 @@ struct cf_str {
     struct cf_where where;
 };
 
+struct cf_str_list {
+    struct cf_str *v; /* borrowed: arena */
+    size_t n;
+};
+
 struct cf_label {
     const char *key; /* borrowed: scratch arena */
     const char *val; /* borrowed: scratch arena */
@@ -274,6 +279,8 @@ struct cf_route {
     const struct cf_obj *from;    /* borrowed: the delegate VirtualService a spliced route
                                      was written in (its namespace resolves short hosts);
                                      NULL = written in the VirtualService it is in */
+    struct cf_str_list *match_gws; /* borrowed: scratch arena; match[i].gateways as written,
+                                      one per entry; NULL when no entry names gateways */
 };
 
 struct cf_vs {
@@ -298,6 +305,7 @@ struct cf_server {
     const char *bind;      /* borrowed: scratch arena; NULL = 0.0.0.0 */
     const char *name;      /* borrowed: scratch arena; may be NULL */
     struct cf_where where; /* the port map */
+    bool https_redirect;   /* tls.httpsRedirect */
 };
 
 struct cf_gw {
@@ -726,6 +734,12 @@ extern const struct cf_table cf_warmup_tab;
     {                                                                                              \
         .key = k, .type = CF_T_INT, .store = CF_ST_OBJ, .fn.put = put_, .min = 0, .max = INT32_MAX \
     }
+/* Gateway server tls (object handler of struct cf_server, walking f->sub, which is
+ * cf_server_tls_tab) and match[].gateways (of struct conf_match) (conf_gateway_ext.c). */
+extern const struct cf_table cf_server_tls_tab;
+int cf_h_server_tls(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p);
+int cf_h_match_gateways(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
+                        void *p);
 
 /* The trafficPolicy table (conf_kinds.c). */
 extern const struct cf_table cf_policy_tab;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct conf_route;
+struct conf_vhost;
 struct conf_vhosts;
 struct conf_vs;
 struct h1_msg;
@@ -36,6 +37,10 @@ struct route_req {
     const char *scheme;       /* borrowed: "http" (static); matched by match[].scheme */
     size_t scheme_len;
     uint16_t port;        /* port of the listener the request came in on; match[].port */
+    const uint64_t *gateways; /* borrowed: the host binding's Gateway set
+                                 (conf_vhost.gateways), gw_words words; NULL = none, so a
+                                 match entry naming gateways never holds */
+    size_t gw_words;
     const void *src_addr; /* borrowed: client IP bytes (4 for IPv4, 16 for IPv6), for the
                              source-ip hash key; NULL when unknown */
     size_t src_addr_len;
@@ -44,7 +49,7 @@ struct route_req {
     size_t scratch_cap;
 };
 
-/* Host header value -> VirtualService for one listener's host table.
+/* Host header value -> host binding (VirtualService) for one listener's host table.
  * host[0..len) is the Host header as sent (or NULL/0 when absent). The port is
  * stripped ("a.example.com:8080" -> "a.example.com", "[::1]:8080" -> "[::1]",
  * brackets kept; a colon-separated IPv6 literal without brackets is kept as
@@ -53,9 +58,10 @@ struct route_req {
  * (the conf hash table, which also holds the Kubernetes forms of short names),
  * then the longest wildcard suffix ("*.example.com" matches "www.example.com"
  * and "a.b.example.com", never "example.com"), then "*". An absent or empty
- * host only matches "*". Returns the VirtualService, borrowed from the
- * snapshot that owns vh, or NULL when nothing serves the host (404). */
-struct conf_vs *route_vhost(const struct conf_vhosts *vh, const char *host, size_t len);
+ * host only matches "*". Returns the binding, borrowed from the snapshot that
+ * owns vh, or NULL when nothing serves the host (404). A binding may have no
+ * VirtualService (vs NULL) when it only redirects to https. */
+const struct conf_vhost *route_vhost(const struct conf_vhosts *vh, const char *host, size_t len);
 
 /* Returns the first route of vs whose match[] holds for rr, or NULL (404).
  * A route with no match entry takes every request. match[] entries are OR'ed
@@ -64,6 +70,8 @@ struct conf_vs *route_vhost(const struct conf_vhosts *vh, const char *host, size
  *    decided at load time) holds for no request;
  *  - uri: the path without the query string, as sent (no decoding); exact and
  *    prefix honour ignoreUriCase (compiled into struct match), regex does not;
+ *  - gateways: one of the named Gateways is in rr->gateways (checked first, a
+ *    few word ANDs, no strings);
  *  - method, scheme (rr->scheme), authority (the Host header as sent, port
  *    included), port (rr->port, the listener's);
  *  - headers.<name>: an absent header never matches (presence {} included);

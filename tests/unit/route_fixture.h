@@ -169,6 +169,23 @@ fx_query(struct conf_match *e, const char *name, struct match *m)
 
 /* ---- host tables (what conf.c builds) ---- */
 
+/* A host binding to vs, on no Gateway, without https redirect. */
+static inline const struct conf_vhost *
+fx_vhost(struct conf_vs *vs)
+{
+    struct conf_vhost *b = fx_alloc(sizeof(*b));
+    b->vs = vs;
+    b->gateways = fx_alloc(sizeof(uint64_t));
+    return b;
+}
+
+/* The VirtualService of a route_vhost() result, NULL when there is none. */
+static inline const struct conf_vs *
+fx_vs_of(const struct conf_vhost *b)
+{
+    return b != NULL ? b->vs : NULL;
+}
+
 static inline void
 fx_vhosts_init(struct conf_vhosts *vh, size_t nslots)
 {
@@ -190,7 +207,7 @@ fx_vhosts_exact(struct conf_vhosts *vh, const char *host, struct conf_vs *vs)
     vh->exact[slot].host = fx_str(host);
     vh->exact[slot].len = len;
     vh->exact[slot].hash = h;
-    vh->exact[slot].vs = vs;
+    vh->exact[slot].vh = fx_vhost(vs);
 }
 
 /* suffix with its leading '.', e.g. ".example.com"; kept longest first. */
@@ -205,7 +222,7 @@ fx_vhosts_wild(struct conf_vhosts *vh, const char *suffix, struct conf_vs *vs)
     }
     vh->wild[i].suffix = fx_str(suffix);
     vh->wild[i].len = len;
-    vh->wild[i].vs = vs;
+    vh->wild[i].vh = fx_vhost(vs);
 }
 
 /* ---- requests (what h1.c parses) ---- */

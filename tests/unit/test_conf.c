@@ -534,13 +534,15 @@ test_conf_route_after_catch_all_warns(void **state)
     "spec:\n  servers:\n  - port: {number: " port ", name: http, protocol: HTTP}\n"                \
     "    hosts: ['*']\n" bind
 
+/* As Istio merges servers by port: one listener, named after the first. */
 static void
-test_conf_gateway_port_used_twice_is_an_error(void **state)
+test_conf_gateway_servers_on_one_address_share_a_listener(void **state)
 {
     struct fx *f = *state;
-    expect_error(f, VS_HEAD V1I GW("g1", "80", "") GW("g2", "80", "    bind: 0.0.0.0\n") SEDR,
-                 "t.yaml:22:11: error: spec.servers[0].port: 0.0.0.0:80 is already used by a "
-                 "Gateway server at t.yaml:14:11");
+    expect_ok(f, VS_HEAD V1I GW("g1", "80", "") GW("g2", "80", "    bind: 0.0.0.0\n") SEDR);
+    assert_int_equal(f->c->nlisteners, 2); /* g1+g2 on 0.0.0.0:80, and default */
+    assert_string_equal(f->c->listeners[0].name, "g1/http");
+    assert_string_equal(f->c->listeners[0].addr, "0.0.0.0:80");
 }
 
 static void
@@ -588,7 +590,7 @@ lookup_exact(const struct conf_vhosts *vh, const char *host)
     for (size_t i = h & (vh->nexact_slots - 1); vh->exact[i].host != NULL;
          i = (i + 1) & (vh->nexact_slots - 1))
         if (vh->exact[i].len == len && strcasecmp(vh->exact[i].host, host) == 0)
-            return vh->exact[i].vs;
+            return vh->exact[i].vh->vs;
     return NULL;
 }
 
@@ -609,7 +611,7 @@ test_conf_host_table_has_short_forms_and_sorted_wildcards(void **state)
     assert_int_equal(vh->nwild, 2);
     assert_string_equal(vh->wild[0].suffix, ".api.example.com");
     assert_string_equal(vh->wild[1].suffix, ".example.com");
-    assert_ptr_equal(vh->star, &f->c->vss[0]);
+    assert_ptr_equal(vh->star->vs, &f->c->vss[0]);
     assert_int_equal(conf_host_hash("AbC", 3), conf_host_hash("abc", 3));
     /* No ServiceEntry: the destination host is a DNS name on port 80. */
     const struct conf_cluster *cl = f->c->vss[0].routes[0].dests[0].cluster;
@@ -2188,7 +2190,7 @@ main(void)
         T(test_conf_overlong_regex_is_an_error),
         T(test_conf_direct_response_status_out_of_range),
         T(test_conf_route_after_catch_all_warns),
-        T(test_conf_gateway_port_used_twice_is_an_error),
+        T(test_conf_gateway_servers_on_one_address_share_a_listener),
         T(test_conf_gateways_make_listeners),
         T(test_conf_unknown_gateway_is_an_error),
         T(test_conf_host_claimed_twice_on_listener_is_an_error),

@@ -66,13 +66,13 @@ hosts_build(struct hosts *h, bool with_star)
     /* Inserted shortest first: route_vhost must still prefer the longest. */
     fx_vhosts_wild(&h->vh, ".example.com", h->wild);
     fx_vhosts_wild(&h->vh, ".api.example.com", h->longer_wild);
-    h->vh.star = with_star ? h->star : NULL;
+    h->vh.star = with_star ? fx_vhost(h->star) : NULL;
 }
 
 static const struct conf_vs *
 vhost(const struct hosts *h, const char *host)
 {
-    return route_vhost(&h->vh, host, host != NULL ? strlen(host) : 0);
+    return fx_vs_of(route_vhost(&h->vh, host, host != NULL ? strlen(host) : 0));
 }
 
 static void
@@ -171,7 +171,7 @@ test_route_vhost_absent_host_only_matches_star(void **state)
     hosts_build(&h, false);
     assert_null(vhost(&h, NULL));
     assert_null(vhost(&h, ""));
-    h.vh.star = h.star;
+    h.vh.star = fx_vhost(h.star);
     assert_ptr_equal(vhost(&h, NULL), h.star);
     assert_ptr_equal(vhost(&h, ":8080"), h.star);
 }
@@ -186,9 +186,9 @@ test_route_vhost_host_longer_than_255_returns_null(void **state)
     memset(host, 'a', sizeof(host));
     memcpy(host + 255 - 12, ".example.com", 12);
     /* 255 bytes: looked up (wildcard); the port does not count. */
-    assert_ptr_equal(route_vhost(&h.vh, host, 255), h.wild);
+    assert_ptr_equal(fx_vs_of(route_vhost(&h.vh, host, 255)), h.wild);
     memcpy(host + 255, ":8080", 5);
-    assert_ptr_equal(route_vhost(&h.vh, host, 260), h.wild);
+    assert_ptr_equal(fx_vs_of(route_vhost(&h.vh, host, 260)), h.wild);
     /* 256 bytes: no VirtualService at all, not even "*". */
     memset(host, 'a', sizeof(host));
     memcpy(host + 256 - 12, ".example.com", 12);
@@ -224,7 +224,7 @@ test_route_vhost_probes_past_collisions(void **state)
         fx_vhosts_exact(&vh, name[i], vs[i]);
     }
     for (int i = 0; i < 8; i++)
-        assert_ptr_equal(route_vhost(&vh, name[i], strlen(name[i])), vs[i]);
+        assert_ptr_equal(fx_vs_of(route_vhost(&vh, name[i], strlen(name[i]))), vs[i]);
     assert_null(route_vhost(&vh, "h8.test", 7));
 }
 
@@ -236,8 +236,8 @@ test_route_vhost_empty_table_falls_through(void **state)
     memset(&vh, 0, sizeof(vh));
     assert_null(route_vhost(&vh, "a.test", 6));
     struct conf_vs *star = fx_vs("star");
-    vh.star = star;
-    assert_ptr_equal(route_vhost(&vh, "a.test", 6), star);
+    vh.star = fx_vhost(star);
+    assert_ptr_equal(fx_vs_of(route_vhost(&vh, "a.test", 6)), star);
 }
 
 /* The table conf.c builds: short names get their Kubernetes forms in the
@@ -274,7 +274,7 @@ static const char HOSTS_YAML[] =
 static const char *
 conf_vhost_name(const struct conf *c, const char *host)
 {
-    const struct conf_vs *vs = route_vhost(&c->listeners[0].vhosts, host, strlen(host));
+    const struct conf_vs *vs = fx_vs_of(route_vhost(&c->listeners[0].vhosts, host, strlen(host)));
     return vs != NULL ? vs->name : "404";
 }
 

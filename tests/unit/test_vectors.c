@@ -328,7 +328,10 @@ check_request(const struct conf *c, const struct ast_node *rq, const char *where
         .scratch = scratch,
         .scratch_cap = sizeof(scratch),
     };
-    const struct conf_vs *vs = route_vhost(&l->vhosts, msg.host, msg.host_len);
+    const struct conf_vhost *vh = route_vhost(&l->vhosts, msg.host, msg.host_len);
+    const struct conf_vs *vs = vh != NULL ? vh->vs : NULL;
+    rr.gateways = vh != NULL ? vh->gateways : NULL;
+    rr.gw_words = c->gw_words;
     const struct conf_route *r = vs != NULL ? route_select(vs, &rr) : NULL;
     const char *got = r != NULL ? r->name : "404";
     const char *want = scalar_or(rq, "expect", "?");
