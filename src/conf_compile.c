@@ -1029,9 +1029,9 @@ vs_binds(struct comp *m, const struct cf_obj *o, const struct cf_obj *gw)
     if (vs->ngateways == 0)
         return gw == NULL;
     for (size_t i = 0; i < vs->ngateways; i++) {
-        if (is_mesh(&vs->gateways[i]) ? gw == NULL
-                                      : gw != NULL && find_gateway(m, &vs->gateways[i],
-                                                                   o->meta.ns) == gw)
+        if (is_mesh(&vs->gateways[i])
+                ? gw == NULL
+                : gw != NULL && find_gateway(m, &vs->gateways[i], o->meta.ns) == gw)
             return true;
     }
     return false;
@@ -1247,8 +1247,8 @@ bind_host(struct comp *m, struct clis *l, const char *form, const struct cf_str 
     struct bind *b = cf_map_get(&l->hosts, form, strlen(form));
     if (b != NULL && b->o != o && b->o != NULL) {
         cf_err_at(m->c, &h->where,
-                  "host \"%s\" on listener \"%s\" is already claimed by VirtualService %s/%s",
-                  form, l->l.name, b->o->meta.ns, b->o->meta.name);
+                  "host \"%s\" on listener \"%s\" is already claimed by VirtualService %s/%s", form,
+                  l->l.name, b->o->meta.ns, b->o->meta.name);
         return -1;
     }
     if (b == NULL && (b = bind_new(m, l, form, o, &m->c->conf->vss[vi])) == NULL)
@@ -1400,10 +1400,9 @@ attach_gateway(struct comp *m, size_t vi, const struct cf_str *ref, const struct
         int n = attach_host_gw(m, vi, gw, &vs->hosts[i]);
         if (n == -1)
             return -1;
-        if (n == 0 &&
-            (missing = missing == NULL ? cf_printf(c->tmp, "\"%s\"", vs->hosts[i].s)
-                                       : cf_printf(c->tmp, "%s, \"%s\"", missing,
-                                                   vs->hosts[i].s)) == NULL)
+        if (n == 0 && (missing = missing == NULL ? cf_printf(c->tmp, "\"%s\"", vs->hosts[i].s)
+                                                 : cf_printf(c->tmp, "%s, \"%s\"", missing,
+                                                             vs->hosts[i].s)) == NULL)
             return cf_oom(c);
     }
     if (missing != NULL)

@@ -46,8 +46,7 @@ cf_h_server_tls(struct cf_ctx *c, const struct cf_field *f, const struct ast_nod
 /* p is one entry of the route's match[] (being walked, so c->route is its
  * route); the names go to the route's per-entry lists. */
 int
-cf_h_match_gateways(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
-                    void *p)
+cf_h_match_gateways(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     (void)f;
     struct cf_route *r = c->route;

@@ -36,7 +36,7 @@ struct route_req {
     const struct h1_msg *req; /* borrowed: the session's head buffer, valid for the stream */
     const char *scheme;       /* borrowed: "http" (static); matched by match[].scheme */
     size_t scheme_len;
-    uint16_t port;        /* port of the listener the request came in on; match[].port */
+    uint16_t port;            /* port of the listener the request came in on; match[].port */
     const uint64_t *gateways; /* borrowed: the host binding's Gateway set
                                  (conf_vhost.gateways), gw_words words; NULL = none, so a
                                  match entry naming gateways never holds */
