@@ -1318,7 +1318,8 @@ host_forms(struct cf_ctx *c, const char *h, const char *ns, const char *forms[4]
 }
 
 /* Binds the forms of VS host h that server ls serves (all of them on the
- * default listener, ls NULL). Returns how many were bound, or -1. */
+ * default listener, ls NULL). Every conflict is reported. Returns how many
+ * forms were bound, or -1. */
 static int
 attach_host(struct comp *m, size_t vi, struct clis *l, const struct lsrv *ls,
             const struct cf_str *h)
@@ -1327,11 +1328,10 @@ attach_host(struct comp *m, size_t vi, struct clis *l, const struct lsrv *ls,
     const struct cf_obj *o = OBJ(c, CF_VS, vi);
     const char *forms[4];
     size_t nforms = host_forms(c, h->s, o->meta.ns, forms);
-    int n = 0;
+    int n = 0, rc = nforms > 0 ? 0 : -1;
     for (size_t f = 0; f < nforms; f++) {
         if (ls == NULL) {
-            if (bind_host(m, l, forms[f], h, o, vi, c->objs[CF_GW].n, false) == -1)
-                return -1;
+            rc |= bind_host(m, l, forms[f], h, o, vi, c->objs[CF_GW].n, false);
             n++;
             continue;
         }
@@ -1340,12 +1340,11 @@ attach_host(struct comp *m, size_t vi, struct clis *l, const struct lsrv *ls,
             if (!server_host_admits(ls->s->hosts[j].s, ls->gw->meta.ns, o->meta.ns, &dns) ||
                 (meet = host_meet(forms[f], dns)) == NULL)
                 continue;
-            if (bind_host(m, l, meet, h, o, vi, ls->bit, ls->s->https_redirect) == -1)
-                return -1;
+            rc |= bind_host(m, l, meet, h, o, vi, ls->bit, ls->s->https_redirect);
             n++;
         }
     }
-    return nforms > 0 ? n : -1;
+    return rc == 0 ? n : -1;
 }
 
 static int
@@ -1358,8 +1357,8 @@ note_vs_listener(struct comp *m, size_t vi, size_t li)
     return cf_vec_push(m->c->tmp, v, (void *)(uintptr_t)li) == 0 ? 0 : cf_oom(m->c);
 }
 
-/* Host h of VS vi on every server of gateway gw (ls NULL: on the default
- * listener li). Returns how many forms were bound, or -1. */
+/* Host h of VS vi on every server of gateway gw, on whichever listeners they
+ * share. Returns how many forms were bound, or -1. */
 static int
 attach_host_gw(struct comp *m, size_t vi, const struct cf_obj *gw, const struct cf_str *h)
 {
@@ -1371,9 +1370,10 @@ attach_host_gw(struct comp *m, size_t vi, const struct cf_obj *gw, const struct 
             if (ls->gw != gw)
                 continue;
             int n = attach_host(m, vi, l, ls, h);
-            if (n == -1 || (n > 0 && note_vs_listener(m, vi, i) == -1))
-                return -1;
-            total += n;
+            if (n == -1 || total == -1 || (n > 0 && note_vs_listener(m, vi, i) == -1))
+                total = -1;
+            else
+                total += n;
         }
     }
     return total;
@@ -1396,30 +1396,30 @@ attach_gateway(struct comp *m, size_t vi, const struct cf_str *ref, const struct
     struct cf_ctx *c = m->c;
     const struct cf_vs *vs = &OBJ(c, CF_VS, vi)->u.vs;
     char *missing = NULL;
+    int rc = 0;
     for (size_t i = 0; gw != NULL && i < vs->nhosts; i++) {
         int n = attach_host_gw(m, vi, gw, &vs->hosts[i]);
         if (n == -1)
-            return -1;
-        if (n == 0 && (missing = missing == NULL ? cf_printf(c->tmp, "\"%s\"", vs->hosts[i].s)
-                                                 : cf_printf(c->tmp, "%s, \"%s\"", missing,
-                                                             vs->hosts[i].s)) == NULL)
+            rc = -1;
+        else if (n == 0 && (missing = missing == NULL ? cf_printf(c->tmp, "\"%s\"", vs->hosts[i].s)
+                                                      : cf_printf(c->tmp, "%s, \"%s\"", missing,
+                                                                  vs->hosts[i].s)) == NULL)
             return cf_oom(c);
     }
     if (missing != NULL)
         warn_unserved(m, ref, gw, missing);
-    return 0;
+    return rc;
 }
 
 static int
 attach_default(struct comp *m, size_t vi, size_t li)
 {
     const struct cf_vs *vs = &OBJ(m->c, CF_VS, vi)->u.vs;
-    if (note_vs_listener(m, vi, li) == -1)
-        return -1;
+    int rc = note_vs_listener(m, vi, li);
     for (size_t i = 0; i < vs->nhosts; i++)
         if (attach_host(m, vi, m->lis.v[li], NULL, &vs->hosts[i]) == -1)
-            return -1;
-    return 0;
+            rc = -1;
+    return rc;
 }
 
 static int

@@ -203,6 +203,19 @@ test_conf_gateway_servers_on_one_port_serve_the_union(void **state)
     assert_true(!CONF_GW_HAS(b->gateways, 0) && CONF_GW_HAS(b->gateways, 1));
 }
 
+/* Two VirtualServices narrowed to the same host on one listener: an error, as
+ * any two claiming one host there (canaryd does not merge them). */
+static void
+test_conf_gateway_narrowed_to_one_host_conflict(void **state)
+{
+    struct fx_gw *f = *state;
+    assert_null(build(f, GW("g", "default", "8081", "[api.example.com]", "")
+                             VS("a", "default", "['*.example.com']", "[g]", ROUTE("a"))
+                                 VS("b", "default", "[api.example.com]", "[g]", ROUTE("b")) SEDR));
+    assert_true(has_diag(f, "spec.hosts[0]: host \"api.example.com\" on listener \"g/http\" is "
+                            "already claimed by VirtualService default/a"));
+}
+
 static void
 test_conf_gateway_bad_server_hosts_are_errors(void **state)
 {
@@ -339,6 +352,7 @@ main(void)
         T(test_conf_gateway_server_host_namespaces_restrict_virtual_services),
         T(test_conf_gateway_short_name_forms_are_filtered_one_by_one),
         T(test_conf_gateway_servers_on_one_port_serve_the_union),
+        T(test_conf_gateway_narrowed_to_one_host_conflict),
         T(test_conf_gateway_bad_server_hosts_are_errors),
         T(test_conf_gateway_https_redirect_marks_every_host_of_the_server),
         T(test_conf_gateway_https_redirect_false_is_plain_http),
