@@ -667,9 +667,9 @@ stream_route(struct stream *st)
     st->cl = listener_of(c, st->sess);
     if (st->cl != NULL) /* no Host (HTTP/1.0): only "*" can match */
         vh = route_vhost(&st->cl->vhosts, st->req.host, st->req.host_len);
+    st->vs = vh != NULL ? vh->vs : NULL; /* logged and counted, also for a redirect */
     if (vh != NULL && vh->https_redirect)
         return stream_https_redirect(st);
-    st->vs = vh != NULL ? vh->vs : NULL;
     struct route_req rr;
     stream_route_req_init(&rr, st);
     rr.gateways = vh != NULL ? vh->gateways : NULL;

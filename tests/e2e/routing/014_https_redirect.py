@@ -87,6 +87,10 @@ def main():
             check(len(lines) >= 6, f"expected 6 redirects in the access log, got {len(lines)}")
             check(all(ln.get("flags") == "redirect" for ln in lines),
                   f"redirect access-log lines without flags=redirect: {lines[:2]}")
+            served = [ln.get("virtual_service") for ln in lines
+                      if ln.get("authority") == "www.example.com"]
+            check(served and all(v == "web" for v in served),
+                  f"redirects of www.example.com should name VirtualService web: {served}")
 
 
 run(main)
