@@ -734,8 +734,10 @@ extern const struct cf_table cf_warmup_tab;
     {                                                                                              \
         .key = k, .type = CF_T_INT, .store = CF_ST_OBJ, .fn.put = put_, .min = 0, .max = INT32_MAX \
     }
-/* Gateway server tls (object handler of struct cf_server, walking f->sub, which is
- * cf_server_tls_tab) and match[].gateways (of struct conf_match) (conf_gateway_ext.c). */
+
+/* conf_gateway_ext.c: a Gateway server's tls (object handler of struct cf_server that
+ * walks f->sub, cf_server_tls_tab) and a match entry's gateways (object handler of
+ * struct conf_match; the names go to c->route->match_gws). */
 extern const struct cf_table cf_server_tls_tab;
 int cf_h_server_tls(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p);
 int cf_h_match_gateways(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
