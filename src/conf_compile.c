@@ -622,7 +622,8 @@ check_vs(struct comp *m, const struct cf_obj *o)
     for (size_t i = 0; i < vs->nroutes; i++) {
         const struct cf_route *r = &vs->routes[i];
         for (size_t j = 0; r->match_gws != NULL && j < r->r->nmatches; j++)
-            check_gateway_refs(m, r->match_gws[j].v, r->match_gws[j].n, o->meta.ns);
+            check_gateway_refs(m, r->match_gws[j].v, r->match_gws[j].n,
+                               r->match_gws[j].ns != NULL ? r->match_gws[j].ns : o->meta.ns);
     }
     check_routes(m, o);
 }
@@ -1040,10 +1041,11 @@ vs_binds(struct comp *m, const struct cf_obj *o, const struct cf_obj *gw)
 /* Sets the bit of gateway name g in set; warns when the VirtualService does
  * not bind to it, since the entry can then never hold there. */
 static void
-add_match_gateway(struct comp *m, const struct cf_obj *o, const struct cf_str *g, uint64_t *set)
+add_match_gateway(struct comp *m, const struct cf_obj *o, const struct cf_str *g, const char *ns,
+                  uint64_t *set)
 {
     struct cf_ctx *c = m->c;
-    const struct cf_obj *gw = is_mesh(g) ? NULL : find_gateway(m, g, o->meta.ns);
+    const struct cf_obj *gw = is_mesh(g) ? NULL : find_gateway(m, g, ns);
     size_t bit = gw != NULL ? gateway_index(c, gw) : c->objs[CF_GW].n;
     set[bit / 64] |= 1ull << (bit % 64);
     if (vs_binds(m, o, gw))
@@ -1069,14 +1071,15 @@ build_match_gateways(struct comp *m)
         for (size_t r = 0; r < o->u.vs.nroutes; r++) {
             const struct cf_route *cr = &o->u.vs.routes[r];
             for (size_t j = 0; cr->match_gws != NULL && j < cr->r->nmatches; j++) {
-                const struct cf_str_list *names = &cr->match_gws[j];
+                const struct cf_match_gws *names = &cr->match_gws[j];
                 if (names->n == 0)
                     continue;
                 uint64_t *set = arena_alloc_array(c->a, c->conf->gw_words, sizeof(*set));
                 if (set == NULL)
                     return cf_oom(c);
                 for (size_t k = 0; k < names->n; k++)
-                    add_match_gateway(m, o, &names->v[k], set);
+                    add_match_gateway(m, o, &names->v[k],
+                                      names->ns != NULL ? names->ns : o->meta.ns, set);
                 cr->r->matches[j].gateways = set;
             }
         }

@@ -379,21 +379,37 @@ merge_entry(struct cf_ctx *c, const struct conf_match *r, const struct conf_matc
     return hdr_union(c, r->query, r->nquery, l->query, l->nquery, &out->query, &out->nquery);
 }
 
+/* match[].gateways of a merged entry: the delegate entry's when it names any,
+ * else the root entry's (Istio's mergeHTTPMatchRequest). */
+static struct cf_match_gws
+merged_gws(const struct cf_route *root, size_t ri, const struct cf_route *leaf, size_t li)
+{
+    static const struct cf_match_gws none = {0};
+    const struct cf_match_gws *l = leaf->match_gws != NULL ? &leaf->match_gws[li] : &none;
+    const struct cf_match_gws *r = root->match_gws != NULL ? &root->match_gws[ri] : &none;
+    return l->n > 0 ? *l : *r;
+}
+
 /* out's matches: every delegate entry merged with every root entry it lies
  * within. 1 done, 0 some delegate entry lies within none (the route is left
  * out, as Istio does), -1 allocation failure. */
 static int
 merge_matches(struct cf_ctx *c, const struct cf_route *root, const struct cf_route *leaf,
-              struct conf_route *out)
+              struct cf_route *outr)
 {
     const struct conf_route *R = root->r, *D = leaf->r;
+    struct conf_route *out = outr->r;
     if (R->nmatches == 0 || D->nmatches == 0) {
         out->matches = R->nmatches == 0 ? D->matches : R->matches;
         out->nmatches = R->nmatches == 0 ? D->nmatches : R->nmatches;
+        outr->match_gws = R->nmatches == 0 ? leaf->match_gws : root->match_gws;
         return 1;
     }
     struct conf_match *v = arena_alloc_array(c->a, R->nmatches * D->nmatches, sizeof(*v));
-    if (v == NULL)
+    struct cf_match_gws *g = NULL;
+    if (v == NULL ||
+        ((root->match_gws != NULL || leaf->match_gws != NULL) &&
+         (g = arena_alloc_array(c->tmp, R->nmatches * D->nmatches, sizeof(*g))) == NULL))
         return cf_oom(c);
     size_t n = 0;
     for (size_t li = 0; li < D->nmatches; li++) {
@@ -401,6 +417,8 @@ merge_matches(struct cf_ctx *c, const struct cf_route *root, const struct cf_rou
         for (size_t ri = 0; ri < R->nmatches; ri++) {
             if (entry_conflict(root, ri, leaf, li))
                 continue;
+            if (g != NULL)
+                g[n] = merged_gws(root, ri, leaf, li);
             if (merge_entry(c, &R->matches[ri], &D->matches[li], &v[n++]) == -1)
                 return -1;
         }
@@ -409,6 +427,7 @@ merge_matches(struct cf_ctx *c, const struct cf_route *root, const struct cf_rou
     }
     out->matches = v;
     out->nmatches = n;
+    outr->match_gws = g;
     return 1;
 }
 
@@ -503,7 +522,10 @@ splice_one(struct cf_ctx *c, const struct cf_obj *o, size_t ri, const struct cf_
     out->r = outc;
     out->from = dobj;
     out->msrc = NULL;
-    int rc = merge_matches(c, &o->u.vs.routes[ri], leaf, outc);
+    /* The delegate's gateway names resolve in its own namespace. */
+    for (size_t i = 0; leaf->match_gws != NULL && i < leaf->r->nmatches; i++)
+        leaf->match_gws[i].ns = dobj->meta.ns;
+    int rc = merge_matches(c, &o->u.vs.routes[ri], leaf, out);
     if (rc == 0)
         cf_warn_at(c, &leaf->where,
                    "this route's match does not lie within the match of spec.http[%zu] of "

@@ -69,9 +69,12 @@ struct cf_str {
     struct cf_where where;
 };
 
-struct cf_str_list {
+/* match[i].gateways as written. */
+struct cf_match_gws {
     struct cf_str *v; /* borrowed: arena */
     size_t n;
+    const char *ns; /* borrowed: scratch arena; the namespace the names resolve in (a
+                       delegate's, for a spliced route); NULL = the VirtualService's */
 };
 
 struct cf_label {
@@ -273,14 +276,14 @@ struct cf_route {
     bool has_mirror_ppm;
     unsigned actions; /* CF_ACT_* */
     struct cf_where where;
-    struct cf_msrc *msrc;         /* borrowed: scratch arena; one per r->matches[i]; NULL
-                                     when match is not written */
-    struct cf_delegate *delegate; /* borrowed: scratch arena; NULL = none */
-    const struct cf_obj *from;    /* borrowed: the delegate VirtualService a spliced route
-                                     was written in (its namespace resolves short hosts);
-                                     NULL = written in the VirtualService it is in */
-    struct cf_str_list *match_gws; /* borrowed: scratch arena; match[i].gateways as written,
-                                      one per entry; NULL when no entry names gateways */
+    struct cf_msrc *msrc;           /* borrowed: scratch arena; one per r->matches[i]; NULL
+                                       when match is not written */
+    struct cf_delegate *delegate;   /* borrowed: scratch arena; NULL = none */
+    const struct cf_obj *from;      /* borrowed: the delegate VirtualService a spliced route
+                                       was written in (its namespace resolves short hosts);
+                                       NULL = written in the VirtualService it is in */
+    struct cf_match_gws *match_gws; /* borrowed: scratch arena; one per r->matches[i]; NULL
+                                       when no entry names gateways */
 };
 
 struct cf_vs {

@@ -341,6 +341,52 @@ test_conf_gateway_match_gateways_unbound_warns(void **state)
     assert_string_equal(routed(f, 8081, "a.example.com", "/"), "404");
 }
 
+/* A delegate's entries keep their own gateways (resolved in the delegate's
+ * namespace), else take the root entry's, as Istio merges them. */
+static void
+test_conf_gateway_match_gateways_through_a_delegate(void **state)
+{
+    struct fx_gw *f = *state;
+    assert_non_null(build(
+        f,
+        TWO_GWS VS(
+            "root", "default", "[a.example.com]", "[gw-a, gw-b]",
+            "  - match: [{uri: {prefix: /api}}]\n"
+            "    delegate: {name: leaf, namespace: team}\n"
+            "  - match: [{gateways: [gw-a], uri: {prefix: /x}}]\n"
+            "    delegate: {name: leaf2, namespace: team}\n") "---\napiVersion: "
+                                                              "networking.istio.io/v1\nkind: "
+                                                              "VirtualService\n"
+                                                              "metadata: {name: leaf, namespace: "
+                                                              "team}\nspec:\n  http:\n"
+                                                              "  - name: beta\n"
+                                                              "    match: [{gateways: "
+                                                              "[default/gw-b], uri: {prefix: "
+                                                              "/api/b}}]\n"
+                                                              "    route: [{destination: {host: "
+                                                              "mobile-api.default}}]\n" ROUTE(
+                                                                  "api-rest") "---\napiVersion: "
+                                                                              "networking.istio.io/"
+                                                                              "v1\nkind: "
+                                                                              "VirtualService\n"
+                                                                              "metadata: {name: "
+                                                                              "leaf2, namespace: "
+                                                                              "team}\nspec:\n  "
+                                                                              "http:\n"
+                                                                              "  - name: y\n"
+                                                                              "    match: [{uri: "
+                                                                              "{prefix: /x/y}}]\n"
+                                                                              "    route: "
+                                                                              "[{destination: "
+                                                                              "{host: "
+                                                                              "mobile-api.default}}"
+                                                                              "]\n" SEDR));
+    assert_string_equal(routed(f, 8081, "a.example.com", "/api/b"), "api-rest");
+    assert_string_equal(routed(f, 8082, "a.example.com", "/api/b"), "beta");
+    assert_string_equal(routed(f, 8081, "a.example.com", "/x/y"), "y");
+    assert_string_equal(routed(f, 8082, "a.example.com", "/x/y"), "404");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -361,6 +407,7 @@ main(void)
         T(test_conf_gateway_match_gateways_resolve_istio_names),
         T(test_conf_gateway_match_gateways_undefined_is_an_error),
         T(test_conf_gateway_match_gateways_unbound_warns),
+        T(test_conf_gateway_match_gateways_through_a_delegate),
     };
     return cmocka_run_group_tests_name("conf_gateway", tests, NULL, NULL);
 }
