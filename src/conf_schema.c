@@ -563,6 +563,33 @@ cf_h_map(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
 
 /* ---- lists and free-form maps ---- */
 
+/* Every walk of a list of maps: allocates nitems elements of tab->size in the
+ * scratch arena and walks each item with tab. */
+void *
+cf_walk_list(struct cf_ctx *c, const struct ast_node *n, const struct cf_table *tab,
+             void (*init)(void *), int *rc)
+{
+    char *v = arena_alloc_array(c->tmp, n->nitems, tab->size);
+    if (v == NULL) {
+        *rc = cf_oom(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < n->nitems; i++) {
+        const struct ast_node *it = n->items[i];
+        size_t mark = cf_path_idx(c, i);
+        if (init != NULL)
+            init(v + i * tab->size);
+        if (it->type != AST_MAP) {
+            cf_err(c, it, "expected a map, got %s", ast_type_name(it));
+            *rc = -1;
+        } else if (cf_walk(c, it, tab, v + i * tab->size) == -1) {
+            *rc = -1;
+        }
+        cf_path_pop(c, mark);
+    }
+    return v;
+}
+
 int
 cf_parse_strs(struct cf_ctx *c, const struct ast_node *n, bool lower, struct cf_str **out,
               size_t *nout)

@@ -629,6 +629,13 @@ int cf_check_enum(struct cf_ctx *c, const struct cf_field *f,
 int cf_check_strs(struct cf_ctx *c, const struct cf_field *f,
                   const struct ast_node *n); /* a list of strings */
 
+/* Every walk of a list of maps: allocates n->nitems elements of tab->size in
+ * the scratch arena, calls init (may be NULL) on each, and walks each item
+ * with tab. Sets *rc to -1 on any error; returns the array, or NULL on
+ * allocation failure. */
+void *cf_walk_list(struct cf_ctx *c, const struct ast_node *n, const struct cf_table *tab,
+                   void (*init)(void *), int *rc);
+
 /* Value parsers for object handlers, which name their members themselves. */
 /* A string with its length in the snapshot arena. */
 int cf_parse_strlen(struct cf_ctx *c, const struct ast_node *n, const char **s, size_t *len);
@@ -667,6 +674,10 @@ struct cf_kind_schema {
 };
 extern const struct cf_kind_schema cf_kind_schemas[];
 extern const size_t cf_nkind_schemas;
+/* The spec tables of DestinationRule (conf_policy.c) and VirtualService
+ * (conf_vs.c). */
+extern const struct cf_table cf_dr_tab;
+extern const struct cf_table cf_vs_tab;
 /* The document (apiVersion, kind, metadata, spec) and metadata tables. */
 extern const struct cf_table cf_doc_tab;
 extern const struct cf_table cf_meta_tab;
