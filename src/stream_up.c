@@ -60,9 +60,15 @@ stream_up_detach(struct stream *st, bool reusable)
 
 /* ---- the upstream request head ---- */
 
+#define HDR_SKIP_CONN 4
+
+/* What a head's forwarding leaves out: hop-by-hop headers, the headers its
+ * Connection lines name (every line counts, RFC 9110 7.6.1), and the header
+ * operations' names. */
 struct hdr_skip {
-    const char *conn_val; /* Connection header value: headers it names are hop-by-hop */
-    size_t conn_len;
+    const struct h1_hdr *conn[HDR_SKIP_CONN]; /* borrowed: the head; its Connection lines */
+    size_t nconn;
+    const struct h1_msg *m; /* borrowed: the head, scanned when it has more lines */
     const struct conf_hdr_ops *ops[2];
 };
 
@@ -91,12 +97,35 @@ is_framing(const struct h1_hdr *h)
 }
 
 static bool
+conn_line_names(const struct h1_hdr *c, const struct h1_hdr *h)
+{
+    return h1_token_list_has(c->value, c->value_len, h->name, h->name_len);
+}
+
+/* Whether a Connection line of the head names h. */
+static bool
+conn_names(const struct hdr_skip *sk, const struct h1_hdr *h)
+{
+    if (sk->nconn <= HDR_SKIP_CONN) {
+        for (size_t i = 0; i < sk->nconn; i++)
+            if (conn_line_names(sk->conn[i], h))
+                return true;
+        return false;
+    }
+    for (uint32_t i = 0; i < sk->m->nhdrs; i++) {
+        const struct h1_hdr *c = &sk->m->hdrs[i];
+        if (str_eq(c->name, c->name_len, "connection", 10) && conn_line_names(c, h))
+            return true;
+    }
+    return false;
+}
+
+static bool
 hdr_skipped(const struct hdr_skip *sk, const struct h1_hdr *h)
 {
     if (h1_is_hop_by_hop(h->name, h->name_len))
         return true;
-    if (sk->conn_val != NULL && !is_framing(h) &&
-        h1_token_list_has(sk->conn_val, sk->conn_len, h->name, h->name_len))
+    if (sk->nconn > 0 && !is_framing(h) && conn_names(sk, h))
         return true;
     return ops_names(sk->ops[0], h->name, h->name_len) ||
            ops_names(sk->ops[1], h->name, h->name_len);
@@ -128,9 +157,16 @@ static void
 hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr_ops *a,
               const struct conf_hdr_ops *b)
 {
-    const struct h1_hdr *c = h1_hdr_find(m, "connection", 10);
-    sk->conn_val = c != NULL ? c->value : NULL;
-    sk->conn_len = c != NULL ? c->value_len : 0;
+    sk->nconn = 0;
+    sk->m = m;
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        const struct h1_hdr *h = &m->hdrs[i];
+        if (!str_eq(h->name, h->name_len, "connection", 10))
+            continue;
+        if (sk->nconn < HDR_SKIP_CONN)
+            sk->conn[sk->nconn] = h;
+        sk->nconn++;
+    }
     sk->ops[0] = a;
     sk->ops[1] = b;
 }
@@ -141,14 +177,23 @@ hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr
 static void
 out_te(struct out *o, const struct h1_msg *m, bool add_chunked)
 {
-    const struct h1_hdr *te =
-        (m->flags & H1_F_TE_OTHER) ? h1_hdr_find(m, "transfer-encoding", 17) : NULL;
-    if (te == NULL) {
+    if (!(m->flags & H1_F_TE_OTHER)) {
         out_str(o, "transfer-encoding: chunked\r\n");
         return;
     }
+    /* The codings as the parser framed them: every line, in order, as one
+     * list (RFC 9110 5.3), so that what is forwarded is what was framed. */
     out_str(o, "transfer-encoding: ");
-    out_mem(o, te->value, te->value_len);
+    bool first = true;
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        const struct h1_hdr *h = &m->hdrs[i];
+        if (!str_eq(h->name, h->name_len, "transfer-encoding", 17) || h->value_len == 0)
+            continue;
+        if (!first)
+            out_str(o, ", ");
+        out_mem(o, h->value, h->value_len);
+        first = false;
+    }
     out_str(o, add_chunked ? ", chunked\r\n" : "\r\n");
 }
 
