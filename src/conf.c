@@ -321,9 +321,10 @@ move_diags(struct diag_list *to, const struct diag_list *from)
         nerr += d->level == DIAG_ERROR;
         nwarn += d->level != DIAG_ERROR;
     }
-    /* What from could not record still counts. */
-    if (from->oom) {
-        to->oom = true;
+    /* What from could not record, or did not keep, still counts. */
+    if (from->oom || from->ndropped > 0) {
+        to->oom = to->oom || from->oom;
+        to->ndropped += from->ndropped;
         to->nerrors += from->nerrors - nerr;
         to->nwarnings += from->nwarnings - nwarn;
     }

@@ -513,9 +513,15 @@ inherit(struct cf_ctx *c, const struct cf_route *root, const char *root_ns, stru
 
 /* Delegate route leaf (of delegate dobj) spliced for root route root (route ri
  * of VirtualService o) into out/outc. 1 spliced, 0 left out, -1 failure. */
+/* Left-out delegate routes warned about one by one, per delegating route;
+ * the rest are counted in one warning (a wide delegate under many roots would
+ * otherwise print a warning per pair). */
+#define LEFT_OUT_WARN_MAX 10
+
 static int
 splice_one(struct cf_ctx *c, const struct cf_obj *o, size_t ri, const struct cf_obj *dobj,
-           const struct cf_route *leaf, struct cf_route *out, struct conf_route *outc)
+           const struct cf_route *leaf, struct cf_route *out, struct conf_route *outc,
+           size_t *nleft)
 {
     *outc = *leaf->r;
     *out = *leaf;
@@ -526,7 +532,7 @@ splice_one(struct cf_ctx *c, const struct cf_obj *o, size_t ri, const struct cf_
     for (size_t i = 0; leaf->match_gws != NULL && i < leaf->r->nmatches; i++)
         leaf->match_gws[i].ns = dobj->meta.ns;
     int rc = merge_matches(c, &o->u.vs.routes[ri], leaf, out);
-    if (rc == 0)
+    if (rc == 0 && (*nleft)++ < LEFT_OUT_WARN_MAX)
         cf_warn_at(c, &leaf->where,
                    "this route's match does not lie within the match of spec.http[%zu] of "
                    "VirtualService %s/%s, which delegates to it: left out there, as Istio does",
@@ -545,46 +551,106 @@ add_root(struct cf_ctx *c, struct cf_dlg *g, const struct cf_obj *o)
     return cf_vec_push(c->tmp, &g->roots, (void *)o) == 0 ? 0 : cf_oom(c);
 }
 
-/* Routes of root o with every delegation spliced, into vs->routes/out. */
+/* Spliced routes while they are collected: a root route times a delegate's
+ * routes is only an upper bound (most pairs may be left out), so the arrays
+ * grow with what is really spliced, in the scratch arena. */
+struct splice_buf {
+    struct cf_route *routes; /* borrowed: scratch arena */
+    struct conf_route *out;  /* borrowed: scratch arena; routes[i].r is fixed up at the end */
+    size_t n;
+    size_t cap;
+};
+
 static int
-splice_routes(struct cf_ctx *c, struct cf_obj *o, struct cf_dlg **tg, size_t nout)
+splice_reserve(struct cf_ctx *c, struct splice_buf *b)
+{
+    if (b->n < b->cap)
+        return 0;
+    size_t ncap = b->cap ? b->cap * 2 : 16;
+    struct cf_route *nr = arena_alloc_array(c->tmp, ncap, sizeof(*nr));
+    struct conf_route *no = arena_alloc_array(c->tmp, ncap, sizeof(*no));
+    if (nr == NULL || no == NULL)
+        return cf_oom(c);
+    if (b->n > 0) {
+        memcpy(nr, b->routes, b->n * sizeof(*nr));
+        memcpy(no, b->out, b->n * sizeof(*no));
+    }
+    b->routes = nr;
+    b->out = no;
+    b->cap = ncap;
+    return 0;
+}
+
+/* A plain (not delegating) route of the root, kept as it is. */
+static int
+splice_keep(struct cf_ctx *c, struct splice_buf *b, const struct cf_route *r)
+{
+    if (splice_reserve(c, b) == -1)
+        return -1;
+    b->out[b->n] = *r->r;
+    b->routes[b->n] = *r;
+    b->n++;
+    return 0;
+}
+
+/* Every route of delegate d spliced for route i of root o. */
+static int
+splice_delegate(struct cf_ctx *c, struct splice_buf *b, struct cf_obj *o, size_t i,
+                const struct cf_obj *d)
+{
+    const struct cf_route *r = &o->u.vs.routes[i];
+    size_t before = b->n, nleft = 0;
+    for (size_t j = 0; j < d->u.vs.nroutes; j++) {
+        if (splice_reserve(c, b) == -1)
+            return -1;
+        int rc =
+            splice_one(c, o, i, d, &d->u.vs.routes[j], &b->routes[b->n], &b->out[b->n], &nleft);
+        if (rc == -1)
+            return -1;
+        b->n += (size_t)rc;
+    }
+    if (nleft > LEFT_OUT_WARN_MAX)
+        cf_warn_at(c, &r->where,
+                   "%zu more routes of delegate VirtualService %s/%s do not lie within this "
+                   "route's match: left out here, as Istio does",
+                   nleft - LEFT_OUT_WARN_MAX, d->meta.ns, d->meta.name);
+    if (b->n == before)
+        cf_warn_at(c, &r->where,
+                   "no route of delegate VirtualService %s/%s lies within this route's "
+                   "match: the route is left out",
+                   d->meta.ns, d->meta.name);
+    return 0;
+}
+
+/* Routes of root o with every delegation spliced, into vs->routes/out; the
+ * snapshot gets exactly the routes kept. */
+static int
+splice_routes(struct cf_ctx *c, struct cf_obj *o, struct cf_dlg **tg)
 {
     struct cf_vs *vs = &o->u.vs;
-    struct conf_route *out = arena_alloc_array(c->a, nout, sizeof(*out));
-    struct cf_route *routes = arena_alloc_array(c->tmp, nout, sizeof(*routes));
-    if (out == NULL || routes == NULL)
-        return cf_oom(c);
-    size_t k = 0;
+    struct splice_buf b = {0};
     for (size_t i = 0; i < vs->nroutes; i++) {
         const struct cf_route *r = &vs->routes[i];
         if (r->delegate == NULL) {
-            out[k] = *r->r;
-            routes[k] = *r;
-            routes[k].r = &out[k];
-            k++;
+            if (splice_keep(c, &b, r) == -1)
+                return -1;
             continue;
         }
         if (tg[i] == NULL)
             continue;
-        const struct cf_obj *d = tg[i]->o;
-        size_t before = k;
-        for (size_t j = 0; j < d->u.vs.nroutes; j++) {
-            int rc = splice_one(c, o, i, d, &d->u.vs.routes[j], &routes[k], &out[k]);
-            if (rc == -1)
-                return -1;
-            k += (size_t)rc;
-        }
-        if (k == before)
-            cf_warn_at(c, &r->where,
-                       "no route of delegate VirtualService %s/%s lies within this route's "
-                       "match: the route is left out",
-                       d->meta.ns, d->meta.name);
-        if (add_root(c, tg[i], o) == -1)
+        if (splice_delegate(c, &b, o, i, tg[i]->o) == -1 || add_root(c, tg[i], o) == -1)
             return -1;
     }
-    vs->routes = routes;
+    struct conf_route *out = arena_alloc_array(c->a, b.n + 1, sizeof(*out));
+    if (out == NULL)
+        return cf_oom(c);
+    if (b.n > 0)
+        memcpy(out, b.out, b.n * sizeof(*out));
+    for (size_t i = 0; i < b.n; i++)
+        b.routes[i].r = &out[i];
+    vs->routes = b.routes;
     vs->out = out;
-    vs->nroutes = k;
+    vs->nroutes = b.n;
     return 0;
 }
 
@@ -595,21 +661,18 @@ splice_root(struct cf_ctx *c, struct cf_delegates *d, const struct cf_map *roots
     struct cf_dlg **tg = arena_alloc_array(c->tmp, vs->nroutes + 1, sizeof(*tg));
     if (tg == NULL)
         return cf_oom(c);
-    size_t nout = 0, ndelegating = 0;
+    size_t ndelegating = 0;
     for (size_t i = 0; i < vs->nroutes; i++) {
         const struct cf_route *r = &vs->routes[i];
-        if (r->delegate == NULL) {
-            nout++;
+        if (r->delegate == NULL)
             continue;
-        }
         ndelegating++;
         check_no_regex(c, r);
-        if ((tg[i] = resolve(c, d, roots, o, r)) != NULL)
-            nout += tg[i]->o->u.vs.nroutes;
+        tg[i] = resolve(c, d, roots, o, r);
     }
     if (ndelegating == 0 || cf_failed(c))
         return 0;
-    return splice_routes(c, o, tg, nout);
+    return splice_routes(c, o, tg);
 }
 
 /* The delegates that hidden roots, or roots with errors, name are not unused:

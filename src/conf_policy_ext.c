@@ -39,7 +39,9 @@ static int
 h_warmup_min(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     (void)f;
-    double v = strtod(n->str, NULL);
+    double v;
+    if (cf_parse_number(c, n, &v) == -1)
+        return -1;
     if (!(v >= 0.0 && v <= 100.0)) {
         cf_err(c, n, "minimumPercent must be between 0 and 100 (got %s)", n->str);
         return -1;
@@ -52,7 +54,9 @@ static int
 h_warmup_aggression(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     (void)f;
-    double v = strtod(n->str, NULL);
+    double v;
+    if (cf_parse_number(c, n, &v) == -1)
+        return -1;
     if (!(v >= 1.0 && v <= 1e6)) {
         cf_err(c, n, "aggression must be at least 1 (got %s)", n->str);
         return -1;

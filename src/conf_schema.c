@@ -467,11 +467,26 @@ cf_h_dur(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, v
     return 0;
 }
 
+int
+cf_parse_number(struct cf_ctx *c, const struct ast_node *n, double *v)
+{
+    char *end = NULL;
+    errno = 0;
+    *v = strtod(n->str, &end);
+    if (end == n->str || *end != '\0' || errno != 0 || !isfinite(*v)) {
+        cf_err(c, n, "expected a finite decimal number, got \"%s\"", n->str);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 h_pct_value(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *p)
 {
     (void)f;
-    double v = strtod(n->str, NULL);
+    double v;
+    if (cf_parse_number(c, n, &v) == -1)
+        return -1;
     if (!(v >= 0.0 && v <= 100.0)) {
         cf_err(c, n, "a percentage must be between 0 and 100 (got %s)", n->str);
         return -1;

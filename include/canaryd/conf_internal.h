@@ -642,6 +642,9 @@ int cf_parse_strlen(struct cf_ctx *c, const struct ast_node *n, const char **s, 
 /* A list of strings (lower-cased when lower) into the snapshot arena. */
 int cf_parse_strs(struct cf_ctx *c, const struct ast_node *n, bool lower, struct cf_str **v,
                   size_t *nv);
+/* A finite decimal number (YAML's .inf and .nan are refused) into *v; -1
+ * after a diagnostic. */
+int cf_parse_number(struct cf_ctx *c, const struct ast_node *n, double *v);
 /* A value of enum table e into *v; -1 after a diagnostic. */
 int cf_parse_enum(struct cf_ctx *c, const struct cf_enum *e, const struct ast_node *n, int *v);
 /* headers / withoutHeaders / queryParams maps of StringMatch, appended to *v. */

@@ -9,6 +9,7 @@
 #define CANARYD_DIAG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -26,13 +27,19 @@ struct diag {
     char *msg;  /* owned */
 };
 
+/* At most this many diagnostics are kept; later ones are only counted. */
+#define DIAG_MAX_KEPT 10000
+
 struct diag_list {
     struct diag *v; /* owned array */
     size_t n;
     size_t cap;
     size_t nerrors;
     size_t nwarnings;
-    bool oom; /* a diagnostic could not be recorded (allocation failure) */
+    size_t ndropped; /* counted but not kept (past DIAG_MAX_KEPT) */
+    uint32_t *slots; /* owned: duplicate detection, index + 1 into v, 0 = empty */
+    size_t nslots;   /* a power of two, or 0 */
+    bool oom;        /* a diagnostic could not be recorded (allocation failure) */
 };
 
 /* Initialises an empty list. */

@@ -426,6 +426,23 @@ test_conf_all_errors_in_one_run(void **state)
     assert_int_equal(f->dl.nerrors, 2);
 }
 
+/* YAML's .inf and .nan are numbers to libyaml, not percentages. */
+static void
+test_conf_non_finite_numbers_are_errors(void **state)
+{
+    struct fx *f = *state;
+    expect_error(
+        f, VS_HEAD "  - fault: {abort: {httpStatus: 500, percentage: {value: .inf}}}\n" V1 SEDR,
+        "t.yaml:7:58: error: spec.http[0].fault.abort.percentage.value: expected a "
+        "finite decimal number, got \".inf\"");
+    assert_null(build(f, VS_HEAD
+                      "  - route: [{destination: {host: mobile-api}}]\n" SEDR "  trafficPolicy:\n"
+                      "    loadBalancer: {warmup: {duration: 10s, minimumPercent: .nan}}\n"));
+    assert_true(has_diag_containing(&f->dl,
+                                    "spec.trafficPolicy.loadBalancer.warmup.minimumPercent: "
+                                    "expected a finite decimal number, got \".nan\""));
+}
+
 static void
 test_conf_undefined_subsets_are_reported(void **state)
 {
@@ -2183,6 +2200,7 @@ main(void)
         T(test_conf_zero_weight_gets_empty_range),
         T(test_conf_undefined_subsets_are_reported),
         T(test_conf_all_errors_in_one_run),
+        T(test_conf_non_finite_numbers_are_errors),
         T(test_conf_subset_of_host_without_service_entry_is_reported),
         T(test_conf_subset_selecting_nothing_is_an_error),
         T(test_conf_route_actions_must_be_exactly_one),
