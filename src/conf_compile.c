@@ -470,9 +470,14 @@ check_destref(struct comp *m, const struct cf_destref *r, const char *ns)
     const struct cdr *dr = cf_map_get(&m->dr_host, h, strlen(h));
     if (cf_map_get(&m->broken, h, strlen(h)) != NULL)
         return; /* its ServiceEntry or DestinationRule was reported already */
-    if (se != NULL && r->port != 0 && find_port(se, r->port) == NULL)
+    const struct cf_port *port = se != NULL ? find_port(se, r->port) : NULL;
+    if (se != NULL && r->port != 0 && port == NULL)
         cf_err_at(c, &r->port_where, "port %u is not a port of ServiceEntry %s/%s",
                   (unsigned)r->port, se->meta.ns, se->meta.name);
+    else if (port != NULL && port->unusable != NULL)
+        cf_err_at(c, r->port != 0 ? &r->port_where : &r->where,
+                  "port %u (%s) of ServiceEntry %s/%s: %s", (unsigned)port->number, port->protocol,
+                  se->meta.ns, se->meta.name, port->unusable);
     if (r->subset != NULL)
         check_subset_ref(m, r, se, dr);
 }

@@ -93,7 +93,7 @@ static const struct cf_field port_policy_fields[] = {
     CF_COMPONENT("loadBalancer", "{simple: LEAST_REQUEST}"),
     CF_COMPONENT("connectionPool", "{tcp: {maxConnections: 10}}"),
     CF_COMPONENT("outlierDetection", "{consecutive5xxErrors: 3}"),
-    CF_REFUSE("tls", CF_TLS_UP_WHY),
+    CF_CLIENT_TLS("tls"),
     CF_END,
 };
 const struct cf_table cf_port_policy_tab = CF_TABLE(struct cf_port_policy, port_policy_fields);

@@ -15,10 +15,29 @@
 #define TLS_NEEDED                                                                                 \
     "TLS termination needs the TLS support (not yet available); terminate TLS in front of canaryd"
 
-/* Istio's ServerTLSSettings: only httpsRedirect works on a plain HTTP port. */
+#define L4_NEEDED                                                                                  \
+    "TLS passthrough routes connections by SNI without terminating them, which needs an L4 "       \
+    "proxy; canaryd routes HTTP only"
+
+static const struct cf_enum server_tls_modes[] = {
+    {"SIMPLE", 0, TLS_NEEDED},
+    {"MUTUAL", 0, TLS_NEEDED},
+    {"OPTIONAL_MUTUAL", 0, TLS_NEEDED},
+    {"ISTIO_MUTUAL", 0, TLS_NEEDED},
+    {"PASSTHROUGH", 0, L4_NEEDED},
+    {"AUTO_PASSTHROUGH", 0, L4_NEEDED},
+    {NULL, 0, NULL},
+};
+
+/* Istio's ServerTLSSettings: only httpsRedirect works on a plain HTTP port;
+ * every mode is refused with what it needs. */
 static const struct cf_field server_tls_fields[] = {
     CF_BOOL("httpsRedirect", false, struct cf_server, https_redirect),
-    CF_REFUSE("mode", TLS_NEEDED),
+    {.key = "mode",
+     .type = CF_T_STR,
+     .store = CF_ST_CHECK,
+     .fn.check = cf_check_enum,
+     .enums = server_tls_modes},
     CF_REFUSE("serverCertificate", TLS_NEEDED),
     CF_REFUSE("privateKey", TLS_NEEDED),
     CF_REFUSE("caCertificates", TLS_NEEDED),

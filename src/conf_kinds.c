@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "canaryd/arena.h"
 #include "canaryd/diag.h"
@@ -46,6 +47,23 @@ h_protocol(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n,
     return cf_h_tstr(c, f, n, p);
 }
 
+/* A ServiceEntry port may declare any protocol (services often list an
+ * HTTPS or database port beside their HTTP one); canaryd refuses only a
+ * destination that selects a port it cannot speak (conf_compile.c). */
+static int
+h_se_protocol(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, void *obj)
+{
+    struct cf_port *port = obj;
+    for (const struct cf_enum *e = f->enums; e->name != NULL; e++) {
+        if (strcasecmp(e->name, n->str) != 0)
+            continue;
+        port->unusable = e->refused;
+        return cf_h_tstr(c, f, n, &port->protocol);
+    }
+    int v;
+    return cf_parse_enum_nocase(c, f->enums, n, &v); /* reports the unknown name */
+}
+
 static const struct cf_field se_port_fields[] = {
     {.key = "number",
      .type = CF_T_INT,
@@ -59,9 +77,10 @@ static const struct cf_field se_port_fields[] = {
     CF_STR("name", false, cf_h_tstr, struct cf_port, name),
     {.key = "protocol",
      .type = CF_T_STR,
-     .store = CF_ST_SLOT,
-     .fn.put = h_protocol,
-     CF__SLOT(struct cf_port, protocol, const char *),
+     .store = CF_ST_OBJ,
+     .fn.put = h_se_protocol,
+     .why = "a port of any protocol may be declared; a destination that selects a port "
+            "canaryd cannot speak is refused, as below",
      .enums = protocol_enum},
     {.key = "targetPort",
      .type = CF_T_INT,
@@ -256,7 +275,9 @@ static const struct cf_enum gw_protocol_enum[] = {
     {"HTTP2", 0, "HTTP/2 is not yet available in canaryd; use HTTP"},
     {"GRPC", 0, "gRPC needs HTTP/2, which is not yet available in canaryd"},
     {"TCP", 0, "canaryd routes HTTP only; TCP needs an L4 proxy"},
-    {"TLS", 0, TLS_DOWN_WHY},
+    {"TLS", 0,
+     "a TLS server either terminates TLS (this needs the TLS support, not yet available) or "
+     "passes it through by SNI (this needs an L4 proxy); canaryd routes HTTP only"},
     {NULL, 0, NULL},
 };
 

@@ -230,6 +230,46 @@ h_outlier(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n, 
     return CF_WALK(c, n, &outlier_tab, o);
 }
 
+/* ClientTLSSettings: a table of its own, walked into nothing (the only mode
+ * accepted is DISABLE, which is what canaryd does anyway). */
+struct client_tls {
+    int mode;
+};
+
+static const struct cf_enum client_tls_modes[] = {
+    {"DISABLE", 0, NULL},
+    {"SIMPLE", 0, CF_TLS_UP_WHY},
+    {"MUTUAL", 0, CF_TLS_UP_WHY},
+    {"ISTIO_MUTUAL", 0, CF_TLS_UP_WHY},
+    {NULL, 0, NULL},
+};
+
+static const struct cf_field client_tls_fields[] = {
+    {.key = "mode",
+     .type = CF_T_STR,
+     .store = CF_ST_CHECK,
+     .fn.check = cf_check_enum,
+     .enums = client_tls_modes},
+    CF_REFUSE("clientCertificate", CF_TLS_UP_WHY),
+    CF_REFUSE("privateKey", CF_TLS_UP_WHY),
+    CF_REFUSE("caCertificates", CF_TLS_UP_WHY),
+    CF_REFUSE("credentialName", CF_TLS_UP_WHY),
+    CF_REFUSE("subjectAltNames", CF_TLS_UP_WHY),
+    CF_REFUSE("sni", CF_TLS_UP_WHY),
+    CF_REFUSE("insecureSkipVerify", CF_TLS_UP_WHY),
+    CF_REFUSE("caCrl", CF_TLS_UP_WHY),
+    CF_END,
+};
+const struct cf_table cf_client_tls_tab = CF_TABLE(struct client_tls, client_tls_fields);
+
+int
+cf_check_client_tls(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n)
+{
+    (void)f;
+    struct client_tls t = {0};
+    return CF_WALK(c, n, &cf_client_tls_tab, &t);
+}
+
 static const struct cf_field policy_fields[] = {
     CF_OBJ("loadBalancer", CF_T_MAP, false, h_lb, &lb_tab),
     CF_SUB("connectionPool", false, struct conf_policy, pool, struct conf_conn_pool, pool_tab),
@@ -239,7 +279,7 @@ static const struct cf_field policy_fields[] = {
      .fn.put = h_outlier,
      CF__SLOT(struct conf_policy, outlier, struct conf_outlier),
      .sub = &outlier_tab},
-    CF_REFUSE("tls", CF_TLS_UP_WHY),
+    CF_CLIENT_TLS("tls"),
     CF_OBJ("portLevelSettings", CF_T_SEQ, false, cf_h_port_policies, &cf_port_policy_tab),
     CF_REFUSE("tunnel", "HTTP CONNECT tunnelling to upstreams is not implemented by canaryd"),
     CF_REFUSE("proxyProtocol", "the PROXY protocol to upstreams is not implemented by canaryd"),

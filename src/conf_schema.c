@@ -719,6 +719,35 @@ static const struct cf_field sm_fields[] = {
 /* A StringMatch (exact, prefix or regex); exported for the schema tests. */
 const struct cf_table cf_string_match_tab = CF_TABLE(struct sm_raw, sm_fields);
 
+/* The first construct of pattern s that RE2, which Istio validates regexes
+ * with, does not have (lookaround, atomic group, backreference); NULL = none. */
+static const char *
+non_re2_construct(const char *s, size_t len)
+{
+    static const struct {
+        const char *seq;
+        const char *what;
+    } groups[] = {
+        {"(?=", "a lookahead"},     {"(?!", "a negative lookahead"},
+        {"(?<=", "a lookbehind"},   {"(?<!", "a negative lookbehind"},
+        {"(?>", "an atomic group"},
+    };
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\\' && i + 1 < len) {
+            char n = s[++i];
+            if ((n >= '1' && n <= '9') || n == 'k' || n == 'g')
+                return "a backreference";
+            continue;
+        }
+        for (size_t g = 0; g < countof(groups); g++) {
+            size_t gl = strlen(groups[g].seq);
+            if (len - i >= gl && memcmp(s + i, groups[g].seq, gl) == 0)
+                return groups[g].what;
+        }
+    }
+    return NULL;
+}
+
 /* Compiles regex n into m. A pattern already compiled in this build is not
  * compiled again: m shares the first one's code (matching is thread-safe on
  * shared code), and only the first is listed for conf_free. Configurations
@@ -747,6 +776,15 @@ compile_regex(struct cf_ctx *c, struct match *m, const struct ast_node *n)
     cf_path_pop(c, mark);
     if (rc == -1)
         return -1;
+    const char *what = non_re2_construct(n->str, n->len);
+    if (what != NULL) {
+        mark = cf_path_key(c, "regex");
+        cf_warn(c, n,
+                "this regex uses %s, which RE2 does not support: Istio refuses it; canaryd (PCRE2) "
+                "matches it",
+                what);
+        cf_path_pop(c, mark);
+    }
     if (cf_regexes_add(&c->regexes, m) == -1) {
         match_fini(m);
         return cf_oom(c);

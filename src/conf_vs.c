@@ -261,7 +261,7 @@ static const struct cf_field match_fields[] = {
     CF_MATCH_MAP("withoutHeaders", h_match_without),
     CF_MATCH_MAP("queryParams", h_match_query),
     /* Read by h_matches once the uri matcher exists. */
-    CF_ACCEPT("ignoreUriCase", CF_T_BOOL),
+    {.key = "ignoreUriCase", .type = CF_T_BOOL, .store = CF_ST_CHECK, .fn.check = NULL},
     CF_U16("port", false, struct conf_match, port, 1, 65535),
     CF_OBJ("sourceLabels", CF_T_MAP, false, cf_h_source_labels, NULL),
     {.key = "gateways",

@@ -111,6 +111,8 @@ struct cf_port {
     uint16_t target_port; /* 0 = not written */
     const char *name;     /* borrowed: scratch arena; may be NULL */
     const char *protocol; /* borrowed: scratch arena; may be NULL */
+    const char *unusable; /* static: why canaryd cannot route to a port of this protocol
+                             (a destination that selects it is an error); NULL = HTTP */
 };
 
 struct cf_named_port {
@@ -768,6 +770,17 @@ extern const struct cf_table cf_policy_tab;
 /* Why upstream TLS settings are refused (trafficPolicy.tls and port level). */
 #define CF_TLS_UP_WHY                                                                              \
     "TLS to upstreams needs the TLS support (not yet available); originate TLS behind canaryd"
+
+/* DestinationRule trafficPolicy.tls (host, subset and port level): mode
+ * DISABLE (plain text, what canaryd does) is acted on; the TLS modes and the
+ * settings that only serve them are refused with CF_TLS_UP_WHY. */
+extern const struct cf_table cf_client_tls_tab;
+int cf_check_client_tls(struct cf_ctx *c, const struct cf_field *f, const struct ast_node *n);
+#define CF_CLIENT_TLS(k)                                                                           \
+    {                                                                                              \
+        .key = k, .type = CF_T_MAP, .store = CF_ST_CHECK, .fn.check = cf_check_client_tls,         \
+        .sub = &cf_client_tls_tab                                                                  \
+    }
 
 /* A trafficPolicy: parsed into a new struct cf_policy (slot: const struct
  * cf_policy *), components and portLevelSettings noted. */

@@ -1114,9 +1114,9 @@ test_conf_port_level_settings_are_checked(void **state)
                  "    - {port: {number: 80}, tls: {mode: SIMPLE}, loadBalancer: {}}\n"
                  "    - {port: {number: 8080}}\n"
                  "    - {loadBalancer: {simple: RANDOM}}\n" SE_ONLY,
-                 "t.yaml:8:28: error: spec.trafficPolicy.portLevelSettings[0].tls: TLS to "
-                 "upstreams needs the TLS support (not yet available); originate TLS behind "
-                 "canaryd");
+                 "t.yaml:8:40: error: spec.trafficPolicy.portLevelSettings[0].tls.mode: SIMPLE: "
+                 "TLS to upstreams needs the TLS support (not yet available); originate TLS "
+                 "behind canaryd");
     expect_diag(f, "t.yaml:9:7: error: spec.trafficPolicy.portLevelSettings[1]: a port-level "
                    "traffic policy needs loadBalancer, connectionPool or outlierDetection "
                    "besides its port");
@@ -1537,11 +1537,20 @@ test_conf_port_protocols_ignore_case(void **state)
                                 "  - port: {number: 18080, name: http, protocol: http}\n"
                                 "    hosts: [\"*\"]\n");
     assert_int_equal(f->c->nlisteners, 1);
-    expect_error(f,
-                 SE_HEAD("ext") "  hosts: [a.example.com]\n"
-                                "  ports: [{number: 80, protocol: grpc}]\n  resolution: DNS\n",
-                 "t.yaml:6:34: error: spec.ports[0].protocol: GRPC: gRPC needs HTTP/2, which is "
-                 "not yet available in canaryd");
+    /* A port canaryd cannot speak may be declared; a destination on it is refused. */
+    expect_ok(f, SE_HEAD("ext") "  hosts: [a.example.com]\n"
+                                "  ports: [{number: 80, protocol: grpc}]\n  resolution: DNS\n");
+    assert_null(
+        build(f, SE_HEAD("ext") "  hosts: [a.example.com]\n"
+                                "  ports: [{number: 80, protocol: grpc}]\n"
+                                "  resolution: DNS\n"
+                                "---\napiVersion: networking.istio.io/v1\n"
+                                "kind: VirtualService\nmetadata: {name: vs}\nspec:\n"
+                                "  hosts: [a.example.com]\n"
+                                "  http: [{route: [{destination: {host: a.example.com}}]}]\n"));
+    assert_true(has_diag_containing(&f->dl, "destination: port 80 (grpc) of ServiceEntry "
+                                            "default/ext: gRPC needs HTTP/2, which is not yet "
+                                            "available in canaryd"));
     expect_error(f,
                  SE_HEAD("ext") "  hosts: [a.example.com]\n"
                                 "  ports: [{number: 80, protocol: htp}]\n  resolution: DNS\n",

@@ -267,9 +267,9 @@ test_conf_gateway_tls_termination_is_refused(void **state)
     assert_null(build(f, GW("g", "default", "8081", "['*']",
                             "    tls: {httpsRedirect: true, mode: SIMPLE, credentialName: c}\n")
                              VS("vs", "default", "[a.example.com]", "[g]", ROUTE("r")) SEDR));
-    assert_true(has_diag(f, "t.yaml:9:32: error: spec.servers[0].tls.mode: TLS termination needs "
-                            "the TLS support (not yet available); terminate TLS in front of "
-                            "canaryd"));
+    assert_true(has_diag(f, "t.yaml:9:38: error: spec.servers[0].tls.mode: SIMPLE: TLS "
+                            "termination needs the TLS support (not yet available); terminate "
+                            "TLS in front of canaryd"));
     assert_true(has_diag(f, "spec.servers[0].tls.credentialName: TLS termination needs"));
 }
 

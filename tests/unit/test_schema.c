@@ -133,6 +133,18 @@ dump(const char *what, const char *where, const char *yaml, const struct diag_li
     }
 }
 
+/* A field whose every value is refused (Gateway tls.mode) is refused. */
+static bool
+enum_all_refused(const struct cf_field *f)
+{
+    if (f->enums == NULL || f->enums[0].name == NULL)
+        return false;
+    for (const struct cf_enum *e = f->enums; e->name != NULL; e++)
+        if (e->refused == NULL)
+            return false;
+    return true;
+}
+
 /* Builds the base objects plus one document of the path's kind that carries
  * the field (and what it needs), with keys in the order order_bytes picks. */
 static bool
@@ -155,6 +167,8 @@ try_field(struct walk *w, const uint8_t *order_bytes, size_t norder)
     bool ok;
     if (f->store == CF_ST_REFUSE)
         ok = c == NULL && has_diag(&dl, DIAG_ERROR, f->why);
+    else if (enum_all_refused(f))
+        ok = c == NULL && has_diag(&dl, DIAG_ERROR, f->enums[0].refused);
     else if (f->store == CF_ST_WARN || (f->store == CF_ST_CHECK && f->why != NULL))
         ok = c != NULL && has_diag(&dl, DIAG_WARN, f->why);
     else
@@ -237,6 +251,43 @@ md_escape(struct sg_out *o, const char *s)
     }
 }
 
+static bool
+enum_some_refused(const struct cf_field *f)
+{
+    for (const struct cf_enum *e = f->enums; e->name != NULL; e++)
+        if (e->refused != NULL)
+            return true;
+    return false;
+}
+
+/* "refused: A, B: why; C: other why" for the refused values of f. */
+static void
+enum_reasons(struct sg_out *o, const struct cf_field *f)
+{
+    sg_puts(o, "refused: ");
+    bool first_reason = true;
+    for (const struct cf_enum *e = f->enums; e->name != NULL; e++) {
+        if (e->refused == NULL)
+            continue;
+        bool seen = false;
+        for (const struct cf_enum *p = f->enums; p != e; p++)
+            seen = seen || (p->refused != NULL && strcmp(p->refused, e->refused) == 0);
+        if (seen)
+            continue;
+        sg_puts(o, first_reason ? "" : "; ");
+        bool first_name = true;
+        for (const struct cf_enum *q = e; q->name != NULL; q++) {
+            if (q->refused == NULL || strcmp(q->refused, e->refused) != 0)
+                continue;
+            sg_printf(o, "%s`%s`", first_name ? "" : ", ", q->name);
+            first_name = false;
+        }
+        sg_puts(o, ": ");
+        md_escape(o, e->refused);
+        first_reason = false;
+    }
+}
+
 static void
 table_rows(struct sg_out *o, struct seen_tabs *st, const struct cf_table *t, const char *prefix)
 {
@@ -261,9 +312,22 @@ table_rows(struct sg_out *o, struct seen_tabs *st, const struct cf_table *t, con
             break;
 
         default:
+            if (enum_all_refused(f)) {
+                enum_reasons(o, f);
+                break;
+            }
             sg_puts(o, "acted on");
+            if ((f->store == CF_ST_SLOT || f->store == CF_ST_OBJ) && f->why != NULL) {
+                sg_puts(o, " (");
+                md_escape(o, f->why);
+                sg_puts(o, ")");
+            }
             if (same != NULL)
                 sg_printf(o, "; its fields as `%s`", same);
+            if (f->enums != NULL && f->enums[0].name != NULL && enum_some_refused(f)) {
+                sg_puts(o, "; ");
+                enum_reasons(o, f);
+            }
             break;
         }
         sg_puts(o, " |\n");
