@@ -405,11 +405,21 @@ merge_matches(struct cf_ctx *c, const struct cf_route *root, const struct cf_rou
         outr->match_gws = R->nmatches == 0 ? leaf->match_gws : root->match_gws;
         return 1;
     }
-    struct conf_match *v = arena_alloc_array(c->a, R->nmatches * D->nmatches, sizeof(*v));
+    /* Whether the leaf nests at all, and how many entries the merge has, is
+     * decided before anything is allocated: a wide delegate under many roots
+     * leaves most pairs out. */
+    size_t nmerged = 0;
+    for (size_t li = 0; li < D->nmatches; li++) {
+        size_t before = nmerged;
+        for (size_t ri = 0; ri < R->nmatches; ri++)
+            nmerged += !entry_conflict(root, ri, leaf, li);
+        if (nmerged == before)
+            return 0;
+    }
+    struct conf_match *v = arena_alloc_array(c->a, nmerged, sizeof(*v));
     struct cf_match_gws *g = NULL;
-    if (v == NULL ||
-        ((root->match_gws != NULL || leaf->match_gws != NULL) &&
-         (g = arena_alloc_array(c->tmp, R->nmatches * D->nmatches, sizeof(*g))) == NULL))
+    if (v == NULL || ((root->match_gws != NULL || leaf->match_gws != NULL) &&
+                      (g = arena_alloc_array(c->tmp, nmerged, sizeof(*g))) == NULL))
         return cf_oom(c);
     size_t n = 0;
     for (size_t li = 0; li < D->nmatches; li++) {
