@@ -580,9 +580,11 @@ stream_https_redirect(struct stream *st)
     char loc[8192];
     if (req->host == NULL || req->host_len == 0)
         return stream_fail(st, 400, STREAM_END_PARSE); /* no authority to send it to */
+    /* OPTIONS * (asterisk form) names no resource: the redirect is to "/". */
+    bool is_origin = req->path_len > 0 && req->path[0] == '/';
     int n = snprintf(loc, sizeof(loc), "location: https://%.*s%.*s%s%.*s\r\n", (int)req->host_len,
-                     req->host, (int)req->path_len, req->path, req->query != NULL ? "?" : "",
-                     req->query != NULL ? (int)req->query_len : 0,
+                     req->host, is_origin ? (int)req->path_len : 1, is_origin ? req->path : "/",
+                     req->query != NULL ? "?" : "", req->query != NULL ? (int)req->query_len : 0,
                      req->query != NULL ? req->query : "");
     if (n < 0 || (size_t)n >= sizeof(loc))
         return stream_fail(st, 500, STREAM_END_INTERNAL);

@@ -61,6 +61,8 @@ def main():
                 r = c.request("GET", "/x", host="no-virtual-service.test")
                 expect_redirect(r, "https://no-virtual-service.test/x",
                                 "a host no VirtualService serves")
+                r = c.request("OPTIONS", "*", host="www.example.com")
+                expect_redirect(r, "https://www.example.com/", "OPTIONS * (asterisk form)")
             with HttpConn(redir) as c:
                 r = c.request("POST", "/form", host="www.example.com", body=b"a=1&b=2")
                 expect_redirect(r, "https://www.example.com/form", "POST with a body")
