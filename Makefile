@@ -25,26 +25,27 @@ ALL_LDLIBS = $(LDLIBS) $(PKG_LIBS) -pthread -lm
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-SRCS     := $(sort $(wildcard src/*.c))
+SRCS     := $(sort $(wildcard src/*.c src/*/*.c))
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
-UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
-HEADERS  := $(sort $(wildcard include/canaryd/*.h))
+UNIT_SRCS := $(sort $(wildcard tests/unit/*/test_*.c))
+HEADERS  := $(sort $(wildcard include/canaryd/*.h include/canaryd/*/*.h))
 
 # Build variants: normal (build/) and sanitized (build/asan/).
 B        ?= build
 OBJS     := $(patsubst src/%.c,$(B)/obj/%.o,$(SRCS))
 LIB_OBJS := $(patsubst src/%.c,$(B)/obj/%.o,$(LIB_SRCS))
-UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRCS))
+UNIT_BINS := $(addprefix $(B)/tests/,$(basename $(notdir $(UNIT_SRCS))))
 
 .PHONY: all deps run test check check-unit check-e2e check-asan unit e2e fuzz fuzz-run \
         bench fmt fmt-check headers compat-table fuzz-dict clean
 
 all: $(B)/canaryd
 
-$(B)/obj/%.o: src/%.c $(HEADERS) | $(B)/obj
+$(B)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/obj $(B)/tests $(B)/fuzz:
+$(B)/tests $(B)/fuzz:
 	mkdir -p $@
 
 $(B)/libcanaryd.a: $(LIB_OBJS)
@@ -54,9 +55,10 @@ $(B)/libcanaryd.a: $(LIB_OBJS)
 $(B)/canaryd: $(B)/obj/main.o $(B)/libcanaryd.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
-# Unit tests: tests/unit/test_<mod>.c, cmocka. Per-test extra flags (e.g. --wrap
-# mocks) go in LDFLAGS_test_<mod>.
-$(B)/tests/%: tests/unit/%.c $(B)/libcanaryd.a $(HEADERS) $(wildcard tests/unit/*.h) | $(B)/tests
+# Unit tests: tests/unit/<layer>/test_<mod>.c, cmocka, built as $(B)/tests/test_<mod>.
+# Per-test extra flags (e.g. --wrap mocks) go in LDFLAGS_test_<mod>.
+vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
+$(B)/tests/%: %.c $(B)/libcanaryd.a $(HEADERS) $(wildcard tests/unit/*/*.h) | $(B)/tests
 	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libcanaryd.a \
 	    $(LDFLAGS_$*) $(CMOCKA_LIBS) $(ALL_LDLIBS)
 
@@ -118,10 +120,10 @@ headers:
 	done
 
 fmt:
-	clang-format -i src/*.c include/canaryd/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
+	clang-format -i $(SRCS) $(HEADERS) tests/unit/*/*.c tests/unit/*/*.h tests/fuzz/*.c
 
 fmt-check:
-	clang-format --dry-run --Werror src/*.c include/canaryd/*.h
+	clang-format --dry-run --Werror $(SRCS) $(HEADERS)
 
 clean:
 	rm -rf build

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "canaryd/conf.h"
-#include "canaryd/diag.h"
+#include "canaryd/conf/conf.h"
+#include "canaryd/core/diag.h"
 
 static double
 now_s(void)

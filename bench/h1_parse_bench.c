@@ -14,7 +14,7 @@
  *   build/h1_parse_bench [iterations]
  */
 #include "canaryd/common.h"
-#include "canaryd/h1.h"
+#include "canaryd/http1/h1.h"
 
 #include <stdint.h>
 #include <stdlib.h>

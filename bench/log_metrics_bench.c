@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "canaryd/log.h"
-#include "canaryd/metrics.h"
+#include "canaryd/core/log.h"
+#include "canaryd/core/metrics.h"
 
 #define NSETS 8     /* label sets (subsets) cycled through */
 #define NCOPIES 256 /* copies with distinct pointers: more than the pointer cache holds */

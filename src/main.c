@@ -15,15 +15,15 @@
 
 #include <event2/event.h>
 
-#include "canaryd/admin.h"
-#include "canaryd/conf.h"
-#include "canaryd/diag.h"
-#include "canaryd/dns.h"
-#include "canaryd/health.h"
-#include "canaryd/log.h"
-#include "canaryd/metrics.h"
-#include "canaryd/reload.h"
-#include "canaryd/worker.h"
+#include "canaryd/ops/admin.h"
+#include "canaryd/conf/conf.h"
+#include "canaryd/core/diag.h"
+#include "canaryd/proxy/dns.h"
+#include "canaryd/proxy/health.h"
+#include "canaryd/core/log.h"
+#include "canaryd/core/metrics.h"
+#include "canaryd/ops/reload.h"
+#include "canaryd/engine/worker.h"
 
 #define EXIT_BAD_CONFIG 1
 #define EXIT_USAGE 2

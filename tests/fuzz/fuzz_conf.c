@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 
-#include "canaryd/conf.h"
-#include "canaryd/diag.h"
+#include "canaryd/conf/conf.h"
+#include "canaryd/core/diag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "canaryd/conf.h"
-#include "canaryd/diag.h"
+#include "canaryd/conf/conf.h"
+#include "canaryd/core/diag.h"
 #include "../unit/schema_gen.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,7 +11,7 @@
  * same result and payload however it is split.
  */
 #include "canaryd/common.h"
-#include "canaryd/h1.h"
+#include "canaryd/http1/h1.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,0 +1,535 @@
+/*
+ * session.c: one downstream (client) connection.
+ * Reads request heads, hands each complete head to stream.c, and keeps the
+ * connection for the next request (keep-alive, pipelining) until the client
+ * closes, a timeout fires (--header-timeout while a head is incomplete,
+ * --idle-timeout between requests), or the worker drains. Output is written
+ * from s->out; the stream in progress fills it. A session closed after an
+ * answer while the client may still be sending lingers first (staged close:
+ * half-close, drop input within bounds, then sess_close).
+ */
+#include "canaryd/common.h"
+#include "canaryd/proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "canaryd/engine/batch.h"
+#include "canaryd/core/log.h"
+#include "canaryd/core/metrics.h"
+#include "canaryd/engine/worker.h"
+
+static void on_down_read(evutil_socket_t fd, short what, void *arg);
+static void on_down_write(evutil_socket_t fd, short what, void *arg);
+static void on_down_timeout(evutil_socket_t fd, short what, void *arg);
+static int sess_process(struct sess *s);
+static void sendq_unlink(struct sess *s);
+static int sess_process_loop(struct sess *s);
+static int sess_close_staged(struct sess *s);
+
+static void
+peer_format(struct sess *s, const struct sockaddr *peer)
+{
+    s->peer_ip[0] = '\0';
+    if (peer->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->peer_ip,
+                  sizeof(s->peer_ip));
+    else if (peer->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->peer_ip,
+                  sizeof(s->peer_ip));
+}
+
+struct sess *
+sess_new(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
+         const struct lsn *lsn)
+{
+    struct sess *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        close(fd);
+        metric_error(w->metrics, METRIC_ERR_NOMEM);
+        return NULL;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    s->w = w;
+    s->fd = fd;
+    memcpy(&s->peer, peer, MIN((size_t)peerlen, sizeof(s->peer)));
+    peer_format(s, peer);
+    s->lsn = lsn;
+    s->lport = lsn->port;
+    event_assign(&s->ev_rd, w->base, fd, EV_READ | EV_PERSIST, on_down_read, s);
+    event_assign(&s->ev_wr, w->base, fd, EV_WRITE | EV_PERSIST, on_down_write, s);
+    event_assign(&s->ev_tmo, w->base, -1, 0, on_down_timeout, s);
+    s->next = w->sessions;
+    if (w->sessions != NULL)
+        w->sessions->prev = s;
+    w->sessions = s;
+    w->nsessions++;
+    worker_sessions_delta(1);
+    metric_conn_delta(w->metrics, 1);
+    sess_update_events(s);
+    return s;
+}
+
+void
+sess_close(struct sess *s)
+{
+    struct worker *w = s->w;
+    if (s->st != NULL)
+        stream_abort(s->st, STREAM_END_DOWN_CLOSE);
+    event_del(&s->ev_rd);
+    event_del(&s->ev_wr);
+    event_del(&s->ev_tmo);
+    if (s->flags & SESS_F_QUEUED)
+        sendq_unlink(s);
+    if (s->flags & SESS_F_ABORT) {
+        /* Make the client see an error, not a clean end of a short body. */
+        struct linger lg = {1, 0};
+        (void)setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(s->fd);
+    buf_release(&s->in, &w->bufs);
+    buf_release(&s->out, &w->bufs);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        w->sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    w->nsessions--;
+    worker_sessions_delta(-1);
+    metric_conn_delta(w->metrics, -1);
+    free(s);
+}
+
+static void
+timer_arm(struct sess *s, uint32_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(&s->ev_tmo, &tv);
+}
+
+static void
+set_interest(struct event *ev, bool *cur, bool want)
+{
+    if (*cur == want)
+        return;
+    *cur = want;
+    if (want)
+        event_add(ev, NULL);
+    else
+        event_del(ev);
+}
+
+void
+sess_update_events(struct sess *s)
+{
+    if (s->flags & SESS_F_LINGER)
+        return; /* its events are set by linger_arm */
+    bool closing = (s->flags & (SESS_F_CLOSING | SESS_F_CLOSE_AFTER)) != 0;
+    bool want_rd;
+    if (s->flags & SESS_F_RDHUP)
+        want_rd = false; /* nothing more will come */
+    else if (s->flags & SESS_F_TUNNEL)
+        want_rd = s->st != NULL && s->st->up != NULL && s->st->up->out.len < PROXY_HIGH_WATER;
+    else if (s->st != NULL)
+        /* Reading on during a stream feeds its body, buffers pipelined
+         * requests and notices a client that went away. */
+        want_rd = s->in.len < PROXY_HIGH_WATER &&
+                  (s->st->req_done || s->st->up == NULL || s->st->up->out.len < PROXY_HIGH_WATER);
+    else
+        want_rd = !closing && s->out.len < PROXY_HIGH_WATER;
+    set_interest(&s->ev_rd, &s->want_rd, want_rd);
+    /* Queued output is written at the end of the pass, not on EV_WRITE. */
+    bool has_out = s->out.len > 0 && !(s->flags & SESS_F_QUEUED);
+    set_interest(&s->ev_wr, &s->want_wr, has_out);
+    if (s->st != NULL || (s->flags & SESS_F_TUNNEL)) {
+        /* A client that stops reading its response, or stops sending the
+         * request body we wait for, is given --idle-timeout of no progress,
+         * re-armed whenever bytes move. */
+        bool waits_body = s->st != NULL && !s->st->req_done && want_rd;
+        if (has_out || waits_body)
+            timer_arm(s, worker_opts.idle_timeout_ms);
+        else
+            event_del(&s->ev_tmo);
+    } else if (closing) {
+        timer_arm(s, worker_opts.idle_timeout_ms);
+    } else if (s->in.len > 0 || s->nreqs == 0) {
+        if (s->head_start_us == 0) {
+            s->head_start_us = proxy_now_us();
+            timer_arm(s, worker_opts.header_timeout_ms);
+        }
+    } else {
+        s->head_start_us = 0;
+        timer_arm(s, worker_opts.idle_timeout_ms);
+    }
+}
+
+/* After output was written (or not: EAGAIN): frees an emptied buffer and
+ * closes a session that only waited for that. Returns 0, or -1 when closed. */
+static int
+sess_written(struct sess *s)
+{
+    if (s->out.len == 0) {
+        buf_release(&s->out, &s->w->bufs);
+        if ((s->flags & SESS_F_CLOSING) || ((s->flags & SESS_F_CLOSE_AFTER) && s->st == NULL))
+            return sess_close_staged(s);
+    }
+    return 0;
+}
+
+int
+sess_flush(struct sess *s)
+{
+    if (s->flags & SESS_F_QUEUED)
+        return 0; /* already on its way */
+    /* A socket that was full is written on EV_WRITE (below, or by
+     * on_down_write): queueing it again would only meet EAGAIN again. */
+    if (s->out.len > 0 && s->w->batch != NULL && s->out.len < SESS_QUEUE_MAX &&
+        !(s->flags & (SESS_F_CLOSING | SESS_F_TUNNEL | SESS_F_WBLOCKED))) {
+        s->flags |= SESS_F_QUEUED;
+        s->sq_prev = NULL;
+        s->sq_next = s->w->sq_sess;
+        if (s->sq_next != NULL)
+            s->sq_next->sq_prev = s;
+        s->w->sq_sess = s;
+        return 0;
+    }
+    if (s->out.len > 0 && buf_write_fd(&s->out, s->fd) == -1) {
+        sess_close(s);
+        return -1;
+    }
+    if (s->out.len == 0)
+        s->flags &= ~SESS_F_WBLOCKED;
+    return sess_written(s);
+}
+
+static void
+sendq_unlink(struct sess *s)
+{
+    if (s->sq_prev != NULL)
+        s->sq_prev->sq_next = s->sq_next;
+    else
+        s->w->sq_sess = s->sq_next;
+    if (s->sq_next != NULL)
+        s->sq_next->sq_prev = s->sq_prev;
+    s->sq_prev = s->sq_next = NULL;
+    s->flags &= ~SESS_F_QUEUED;
+}
+
+/* The result of a queued send of s->out: what on_down_write does after its
+ * write. */
+static void
+sess_sent(struct sess *s, int res)
+{
+    if (res > 0) {
+        buf_consume(&s->out, (size_t)res);
+    } else if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK) {
+        sess_close(s);
+        return;
+    }
+    if (s->out.len > 0)
+        s->flags |= SESS_F_WBLOCKED; /* the socket is full */
+    if (sess_written(s) == -1)
+        return;
+    /* As after a write on EV_WRITE; a full socket is now written directly
+     * (SESS_F_WBLOCKED), so this cannot queue the same output again. */
+    if (s->st != NULL) {
+        (void)stream_on_down_written(s->st);
+        return;
+    }
+    if (s->out.len > 0) {
+        sess_update_events(s); /* wait for EV_WRITE */
+        return;
+    }
+    if (s->w->is_draining && s->in.len == 0) {
+        sess_close(s); /* idle now: the drain skipped it while output was queued */
+        return;
+    }
+    /* Pipelined requests held back while output was high go on now. */
+    if (s->in.len > 0) {
+        if (sess_process(s) == -1)
+            return;
+        sess_update_events(s);
+    } else if (!s->want_rd) {
+        sess_update_events(s);
+    }
+}
+
+static void
+on_sent(void *cookie, int res, void *arg)
+{
+    (void)arg;
+    uintptr_t c = (uintptr_t)cookie;
+    if (c & 1u)
+        stream_up_sent((struct upconn *)(c & ~(uintptr_t)1u), res);
+    else
+        sess_sent((struct sess *)cookie, res);
+}
+
+void
+worker_flush(struct worker *w)
+{
+    struct batch *b = w->batch;
+    if (b == NULL)
+        return;
+    while (w->sq_up != NULL || w->sq_sess != NULL) {
+        /* Requests to upstreams first: their results free nothing, while a
+         * session's may close it and, with it, its upstream connection. */
+        while (w->sq_up != NULL && b->n < BATCH_MAX) {
+            struct upconn *up = w->sq_up;
+            stream_up_unqueue(w, up);
+            (void)batch_send(b, up->fd, buf_head(&up->out), up->out.len,
+                             (void *)((uintptr_t)up | 1u));
+        }
+        while (w->sq_sess != NULL && b->n < BATCH_MAX) {
+            struct sess *s = w->sq_sess;
+            sendq_unlink(s);
+            /* Even empty (written meanwhile), its result is taken after the
+             * run, when nothing in the batch points at a buffer any more. */
+            (void)batch_send(b, s->fd, buf_head(&s->out), s->out.len, s);
+        }
+        batch_run(b, on_sent, NULL);
+    }
+}
+
+int
+sess_stream_done(struct sess *s)
+{
+    s->st = NULL;
+    s->nreqs++;
+    event_del(&s->ev_tmo);
+    if (s->w->is_draining)
+        s->flags |= SESS_F_CLOSE_AFTER;
+    if (sess_flush(s) == -1)
+        return -1;
+    if (s->flags & SESS_F_CLOSE_AFTER) {
+        s->flags |= SESS_F_CLOSING;
+        if (s->out.len == 0)
+            return sess_close_staged(s);
+        sess_update_events(s);
+        return 0;
+    }
+    buf_shrink_if_empty(&s->in, &s->w->bufs);
+    /* Inside sess_process the loop goes on to the next pipelined request. */
+    if (!(s->flags & SESS_F_IN_PROCESS) && sess_process(s) == -1)
+        return -1;
+    sess_update_events(s);
+    return 0;
+}
+
+void
+sess_drain(struct sess *s)
+{
+    /* Idle: close now. Otherwise the request in progress (even a head still
+     * arriving) is answered with Connection: close (w->is_draining). A
+     * lingering session ends within its own bounds. */
+    if (s->st == NULL && s->in.len == 0 && s->out.len == 0 && !(s->flags & SESS_F_LINGER))
+        sess_close(s);
+}
+
+/* ---- staged close (RFC 9112 9.6) ---- */
+
+/* True when the client may still send bytes canaryd will not read: closing
+ * now, with them unread or yet to come, would make the kernel send a reset. */
+static bool
+sess_may_get_more(const struct sess *s)
+{
+    if (s->flags & (SESS_F_RDHUP | SESS_F_ABORT))
+        return false; /* the client half-closed (all read), or a reset is meant */
+    if ((s->flags & SESS_F_UNREAD) || s->in.len > 0)
+        return true;
+    int n = 0;
+    return ioctl(s->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* Closes at the deadline or after SESS_LINGER_IDLE_MS without input, whichever
+ * comes first. Returns -1 when the session is gone. */
+static int
+linger_arm(struct sess *s)
+{
+    uint64_t now = proxy_now_us();
+    if (now >= s->linger_end_us) {
+        sess_close(s);
+        return -1;
+    }
+    uint64_t left_ms = (s->linger_end_us - now + 999u) / 1000u;
+    timer_arm(s, (uint32_t)MIN(left_ms, (uint64_t)SESS_LINGER_IDLE_MS));
+    return 0;
+}
+
+/* The session's last answer is written: closes it, or first half-closes and
+ * drops what the client still sends (on_down_read, on_down_timeout end it).
+ * Returns -1: the caller must not touch the session any more either way. */
+static int
+sess_close_staged(struct sess *s)
+{
+    if (s->st != NULL || !sess_may_get_more(s) || shutdown(s->fd, SHUT_WR) == -1) {
+        sess_close(s);
+        return -1;
+    }
+    s->flags = (s->flags & ~(uint32_t)SESS_F_IN_PROCESS) | SESS_F_LINGER;
+    buf_release(&s->in, &s->w->bufs);
+    buf_release(&s->out, &s->w->bufs);
+    set_interest(&s->ev_wr, &s->want_wr, false);
+    set_interest(&s->ev_rd, &s->want_rd, true);
+    s->linger_end_us = proxy_now_us() + SESS_LINGER_MS * 1000u;
+    s->linger_bytes = 0;
+    (void)linger_arm(s);
+    return -1;
+}
+
+/* Reads and drops input; ends the session at EOF, on an error, or past a
+ * bound. At most a few reads per event, so that a fast sender cannot hold the
+ * worker. */
+static void
+linger_read(struct sess *s)
+{
+    char *sink = s->w->scratch; /* free: no routing runs now */
+    for (int i = 0; i < 4; i++) {
+        ssize_t n = recv(s->fd, sink, sizeof(s->w->scratch), 0);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n > 0)
+            s->linger_bytes += (uint32_t)n;
+        if (n <= 0 || s->linger_bytes >= SESS_LINGER_MAX_BYTES) {
+            sess_close(s); /* EOF, an error (a reset), or enough dropped */
+            return;
+        }
+    }
+    (void)linger_arm(s);
+}
+
+/* Parses and starts every complete request in s->in, one at a time.
+ * Returns -1 when the session is gone. */
+static int
+sess_process(struct sess *s)
+{
+    if (s->flags & SESS_F_IN_PROCESS)
+        return 0;
+    s->flags |= SESS_F_IN_PROCESS;
+    int rc = sess_process_loop(s);
+    if (rc != 0)
+        return rc;
+    s->flags &= ~(uint32_t)SESS_F_IN_PROCESS;
+    if ((s->flags & SESS_F_RDHUP) && s->st == NULL) {
+        /* Half-closed and every complete request answered: close once the
+         * output is written (what is left in s->in can never complete). */
+        s->flags |= SESS_F_CLOSING;
+        if (s->out.len == 0)
+            return sess_close_staged(s);
+    }
+    return 0;
+}
+
+static int
+sess_process_loop(struct sess *s)
+{
+    while (s->st == NULL && s->in.len > 0 && !(s->flags & (SESS_F_CLOSE_AFTER | SESS_F_CLOSING))) {
+        if (s->out.len >= PROXY_HIGH_WATER)
+            return 0; /* pipelined answers pile up: let the client read first */
+        /* A head trickling in is only parsed once it can be complete (or
+         * wrong): re-parsing it on every read would be quadratic. */
+        if (!h1_head_is_ready(&s->hp, buf_head(&s->in), s->in.len)) {
+            if (s->in.len >= PROXY_MAX_IN)
+                return stream_reject(s, 431, STREAM_END_PARSE, "header_too_large");
+            return 0;
+        }
+        struct h1_msg req;
+        ssize_t r = h1_parse_request(buf_head(&s->in), s->in.len, &req);
+        if (r == 0) {
+            if (s->in.len >= PROXY_MAX_IN)
+                return stream_reject(s, 431, STREAM_END_PARSE, "header_too_large");
+            return 0;
+        }
+        if (r < 0)
+            return stream_reject(s, req.err_status ? req.err_status : 400, STREAM_END_PARSE,
+                                 req.err != NULL ? req.err : "bad_request");
+        event_del(&s->ev_tmo);
+        memset(&s->hp, 0, sizeof(s->hp));
+        if (stream_start(s, &req, (size_t)r) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+static void
+on_down_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sess *s = arg;
+    if (s->flags & SESS_F_LINGER) {
+        linger_read(s);
+        return;
+    }
+    if (s->flags & SESS_F_TUNNEL || s->st != NULL) {
+        (void)stream_on_down_read(s->st);
+        return;
+    }
+    ssize_t n = buf_read_fd(&s->in, &s->w->bufs, s->fd, BUF_SMALL, PROXY_MAX_IN);
+    if (n == 0 && (s->flags & SESS_F_QUEUED)) {
+        /* Half-closed after its last request: the answer queued in this
+         * pass is still written, then the connection closes. */
+        s->flags |= SESS_F_RDHUP | SESS_F_CLOSING;
+        sess_update_events(s);
+        return;
+    }
+    if (n == 0 || (n == -1 && errno != EAGAIN && errno != ENOBUFS)) {
+        sess_close(s);
+        return;
+    }
+    if (n == -1 && errno == EAGAIN)
+        return;
+    if (sess_process(s) == -1)
+        return;
+    sess_update_events(s);
+}
+
+static void
+on_down_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sess *s = arg;
+    s->flags &= ~SESS_F_WBLOCKED; /* writable again */
+    if (sess_flush(s) == -1)
+        return;
+    if (s->st != NULL) {
+        (void)stream_on_down_written(s->st);
+        return;
+    }
+    if (sess_process(s) == -1)
+        return;
+    sess_update_events(s);
+}
+
+static void
+on_down_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sess *s = arg;
+    if (s->flags & SESS_F_LINGER) {
+        sess_close(s); /* quiet for SESS_LINGER_IDLE_MS, or SESS_LINGER_MS are up */
+        return;
+    }
+    if (s->st != NULL) {
+        (void)stream_on_down_timeout(s->st);
+        return;
+    }
+    if (s->in.len > 0 && !(s->flags & (SESS_F_CLOSING | SESS_F_CLOSE_AFTER))) {
+        (void)stream_reject(s, 408, STREAM_END_PARSE, "header_timeout");
+        return;
+    }
+    sess_close(s);
+}

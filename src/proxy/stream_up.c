@@ -1,0 +1,1319 @@
+/*
+ * stream_up.c: the upstream side of a stream.
+ * Builds the rewritten request head, picks an endpoint by the cluster's
+ * policy (skipping ejected and already tried ones), leases or opens a
+ * connection within the pool limits, relays the request body, retries per the
+ * route's policy, parses the response head and relays the response body with
+ * back-pressure (Content-Length, chunked, until close), or tunnels an upgraded
+ * connection. Runs on the stream's worker thread.
+ */
+#include "canaryd/common.h"
+#include "canaryd/proxy/stream_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "canaryd/conf/conf.h"
+#include "canaryd/route/cors.h"
+#include "canaryd/proxy/dns.h"
+#include "canaryd/proxy/health.h"
+#include "canaryd/route/lb.h"
+#include "canaryd/core/log.h"
+#include "canaryd/core/metrics.h"
+#include "canaryd/proxy/mirror.h"
+#include "canaryd/route/route.h"
+#include "canaryd/engine/worker.h"
+
+static void on_up_read(evutil_socket_t fd, short what, void *arg);
+static void on_up_write(evutil_socket_t fd, short what, void *arg);
+static void on_up_timeout(evutil_socket_t fd, short what, void *arg);
+
+void
+stream_up_detach(struct stream *st, bool reusable)
+{
+    struct upconn *up = st->up;
+    struct worker *w = st->sess->w;
+    if (up == NULL)
+        return;
+    up->st = NULL;
+    st->up = NULL;
+    if (st->ep != NULL && st->wc != NULL && st->wc->active[st->ep->index] > 0)
+        st->wc->active[st->ep->index]--;
+    if (up->counted != NULL) {
+        atomic_fetch_sub_explicit(&up->counted->nconns, 1, memory_order_relaxed);
+        up->counted = NULL;
+        if (w->pend_head != NULL)
+            event_active(&w->ev_pending, EV_TIMEOUT, 0);
+    }
+    if (reusable)
+        pool_release(w, &up, st->dest->cluster->policy.pool.idle_timeout_ms);
+    else
+        pool_close(w, &up);
+}
+
+/* ---- the upstream request head ---- */
+
+#define HDR_SKIP_CONN 4
+
+/* What a head's forwarding leaves out: hop-by-hop headers, the headers its
+ * Connection lines name (every line counts, RFC 9110 7.6.1), and the header
+ * operations' names. */
+struct hdr_skip {
+    const struct h1_hdr *conn[HDR_SKIP_CONN]; /* borrowed: the head; its Connection lines */
+    size_t nconn;
+    const struct h1_msg *m; /* borrowed: the head, scanned when it has more lines */
+    const struct conf_hdr_ops *ops[2];
+};
+
+static bool
+ops_names(const struct conf_hdr_ops *ops, const char *name, size_t len)
+{
+    if (ops == NULL)
+        return false;
+    for (size_t i = 0; i < ops->nremove; i++)
+        if (str_eq(ops->remove[i].name, ops->remove[i].name_len, name, len))
+            return true;
+    for (size_t i = 0; i < ops->nset; i++)
+        if (str_eq(ops->set[i].name, ops->set[i].name_len, name, len))
+            return true;
+    return false;
+}
+
+/* Framing is canaryd's to write: Content-Length goes out as one normalised
+ * value (RFC 9110 8.6), never as received, and a Connection header naming it
+ * (or Host) cannot make it disappear, which would change the framing. */
+static bool
+is_framing(const struct h1_hdr *h)
+{
+    return str_eq(h->name, h->name_len, "content-length", 14) ||
+           str_eq(h->name, h->name_len, "host", 4);
+}
+
+static bool
+conn_line_names(const struct h1_hdr *c, const struct h1_hdr *h)
+{
+    return h1_token_list_has(c->value, c->value_len, h->name, h->name_len);
+}
+
+/* Whether a Connection line of the head names h. */
+static bool
+conn_names(const struct hdr_skip *sk, const struct h1_hdr *h)
+{
+    if (sk->nconn <= HDR_SKIP_CONN) {
+        for (size_t i = 0; i < sk->nconn; i++)
+            if (conn_line_names(sk->conn[i], h))
+                return true;
+        return false;
+    }
+    for (uint32_t i = 0; i < sk->m->nhdrs; i++) {
+        const struct h1_hdr *c = &sk->m->hdrs[i];
+        if (str_eq(c->name, c->name_len, "connection", 10) && conn_line_names(c, h))
+            return true;
+    }
+    return false;
+}
+
+static bool
+hdr_skipped(const struct hdr_skip *sk, const struct h1_hdr *h)
+{
+    if (h1_is_hop_by_hop(h->name, h->name_len))
+        return true;
+    if (sk->nconn > 0 && !is_framing(h) && conn_names(sk, h))
+        return true;
+    return ops_names(sk->ops[0], h->name, h->name_len) ||
+           ops_names(sk->ops[1], h->name, h->name_len);
+}
+
+static void
+out_kvs(struct out *o, const struct conf_hdr_kv *kv, size_t n, const struct cors_hdr *skip,
+        size_t nskip)
+{
+    for (size_t i = 0; i < n; i++)
+        if (nskip == 0 || !cors_hdrs_has(skip, nskip, kv[i].name, kv[i].name_len))
+            out_hdr(o, kv[i].name, kv[i].name_len, kv[i].value, kv[i].value_len);
+}
+
+/* The set and add operations, except the headers named in skip[0..nskip)
+ * (the CORS headers, which replace whatever the route adds, as Envoy's CORS
+ * filter runs after the router's header operations on a response). */
+static void
+out_ops_add(struct out *o, const struct conf_hdr_ops *ops, const struct cors_hdr *skip,
+            size_t nskip)
+{
+    if (ops == NULL)
+        return;
+    out_kvs(o, ops->set, ops->nset, skip, nskip);
+    out_kvs(o, ops->add, ops->nadd, skip, nskip);
+}
+
+static void
+hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr_ops *a,
+              const struct conf_hdr_ops *b)
+{
+    sk->nconn = 0;
+    sk->m = m;
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        const struct h1_hdr *h = &m->hdrs[i];
+        if (!str_eq(h->name, h->name_len, "connection", 10))
+            continue;
+        if (sk->nconn < HDR_SKIP_CONN)
+            sk->conn[sk->nconn] = h;
+        sk->nconn++;
+    }
+    sk->ops[0] = a;
+    sk->ops[1] = b;
+}
+
+/* Transfer-Encoding is hop-by-hop, but codings other than chunked (gzip,
+ * chunked) describe the bytes relayed as they are: keep them. add_chunked: the
+ * body is chunk-encoded by canaryd on top of the sender's codings. */
+static void
+out_te(struct out *o, const struct h1_msg *m, bool add_chunked)
+{
+    if (!(m->flags & H1_F_TE_OTHER)) {
+        out_str(o, "transfer-encoding: chunked\r\n");
+        return;
+    }
+    /* The codings as the parser framed them: every line, in order, as one
+     * list (RFC 9110 5.3), so that what is forwarded is what was framed. */
+    out_str(o, "transfer-encoding: ");
+    bool first = true;
+    for (uint32_t i = 0; i < m->nhdrs; i++) {
+        const struct h1_hdr *h = &m->hdrs[i];
+        if (!str_eq(h->name, h->name_len, "transfer-encoding", 17) || h->value_len == 0)
+            continue;
+        if (!first)
+            out_str(o, ", ");
+        out_mem(o, h->value, h->value_len);
+        first = false;
+    }
+    out_str(o, add_chunked ? ", chunked\r\n" : "\r\n");
+}
+
+/* Istio rewrite.uri replaces the matched prefix, or the whole path when the
+ * route matched otherwise. */
+static void
+out_path(struct out *o, const struct stream *st)
+{
+    const struct h1_msg *r = &st->req;
+    const struct conf_rewrite *rw = &st->route->rewrite;
+    if (rw->uri == NULL || r->path == NULL || r->path[0] != '/') {
+        out_mem(o, r->path != NULL ? r->path : r->target,
+                r->path != NULL ? r->path_len : r->target_len);
+    } else {
+        size_t cut = r->path_len;
+        for (size_t i = 0; i < st->route->nmatches; i++) {
+            const struct match *m = st->route->matches[i].uri;
+            if (m != NULL && m->kind == MATCH_PREFIX && match_test(m, r->path, r->path_len)) {
+                cut = m->len;
+                break;
+            }
+        }
+        out_mem(o, rw->uri, rw->uri_len);
+        out_mem(o, r->path + cut, r->path_len - cut);
+    }
+    if (r->query != NULL) {
+        out_mem(o, "?", 1);
+        out_mem(o, r->query, r->query_len);
+    }
+}
+
+static void
+out_host(struct out *o, const char *host, size_t len, bool is_shadow)
+{
+    if (!is_shadow) {
+        out_hdr(o, "host", 4, host, len);
+        return;
+    }
+    /* Envoy's shadow host: "-shadow" after the host name, before a port. */
+    const char *colon = memrchr(host, ':', len);
+    if (colon != NULL && host[len - 1] == ']')
+        colon = NULL;
+    size_t name_len = colon != NULL ? (size_t)(colon - host) : len;
+    out_str(o, "host: ");
+    out_mem(o, host, name_len);
+    out_str(o, "-shadow");
+    out_mem(o, host + name_len, len - name_len);
+    out_str(o, "\r\n");
+}
+
+/* X-Forwarded-For: every line the client sent, in order, then the client. */
+static void
+out_xff(struct out *o, const struct h1_msg *r, const char *peer_ip)
+{
+    out_str(o, "x-forwarded-for: ");
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const struct h1_hdr *h = &r->hdrs[i];
+        if (str_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
+            out_mem(o, h->value, h->value_len);
+            out_str(o, ", ");
+        }
+    }
+    out_str(o, peer_ip);
+    out_str(o, "\r\n");
+}
+
+int
+stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
+{
+    const struct h1_msg *r = &st->req;
+    struct sess *s = st->sess;
+    struct out o = {b, &s->w->bufs, false};
+    struct hdr_skip sk;
+    hdr_skip_init(&sk, r, &st->route->headers.request, &st->dest->headers.request);
+    out_mem(&o, r->method, r->method_len);
+    out_mem(&o, " ", 1);
+    out_path(&o, st);
+    out_str(&o, " HTTP/1.1\r\n");
+    const struct conf_rewrite *rw = &st->route->rewrite;
+    if (rw->authority != NULL)
+        out_host(&o, rw->authority, rw->authority_len, is_shadow);
+    else if (r->host != NULL)
+        out_host(&o, r->host, r->host_len, is_shadow);
+    if (is_shadow)
+        out_str(&o, "connection: close\r\n");
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const struct h1_hdr *h = &r->hdrs[i];
+        if (is_framing(h) || str_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
+            str_eq(h->name, h->name_len, "x-request-id", 12) ||
+            str_eq(h->name, h->name_len, "x-forwarded-for", 15))
+            continue;
+        if (hdr_skipped(&sk, h))
+            continue;
+        out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
+    }
+    out_xff(&o, r, s->peer_ip);
+    out_str(&o, "x-forwarded-proto: http\r\n");
+    out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
+    out_ops_add(&o, &st->route->headers.request, NULL, 0);
+    out_ops_add(&o, &st->dest->headers.request, NULL, 0);
+    if (st->req_framing == H1_FRAME_CHUNKED)
+        out_te(&o, r, false);
+    else if (st->req_framing == H1_FRAME_LENGTH) {
+        out_str(&o, "content-length: ");
+        out_u64(&o, r->content_length);
+        out_str(&o, "\r\n");
+    }
+    if (st->is_upgrade && !is_shadow) {
+        const struct h1_hdr *up = h1_hdr_find(r, "upgrade", 7);
+        out_str(&o, "connection: upgrade\r\n");
+        out_hdr(&o, "upgrade", 7, up->value, up->value_len);
+    }
+    out_str(&o, "\r\n");
+    return o.failed ? -1 : 0;
+}
+
+/* ---- request body: downstream -> upstream ---- */
+
+/* Moves request body bytes from s->in to up->out per the request framing.
+ * Returns -1 on a malformed chunked body. */
+int
+stream_relay_req_body(struct stream *st)
+{
+    struct sess *s = st->sess;
+    struct upconn *up = st->up;
+    while (!st->req_done && s->in.len > 0 && up->out.len < PROXY_HIGH_WATER) {
+        size_t take;
+        if (st->req_framing == H1_FRAME_LENGTH) {
+            take = (size_t)MIN((uint64_t)s->in.len, st->req_left);
+            st->req_left -= take;
+            st->req_done = st->req_left == 0;
+        } else {
+            size_t doff, dlen;
+            ssize_t r = h1_chunked_scan(&st->req_chunk, buf_head(&s->in), s->in.len, &doff, &dlen);
+            if (r < 0)
+                return -1;
+            take = (size_t)r;
+            st->req_done = st->req_chunk.done;
+            if (take == 0)
+                break;
+        }
+        if (buf_append(&up->out, &s->w->bufs, buf_head(&s->in), take,
+                       HEAD_MAX + PROXY_HIGH_WATER * 2) == -1)
+            return -1;
+        if (st->nmirrors > 0)
+            mirror_feed(st, buf_head(&s->in), take, st->req_done);
+        if (st->replay_ok &&
+            buf_append(&st->replay, &s->w->bufs, buf_head(&s->in), take, REPLAY_MAX) == -1) {
+            /* Too big to keep: this request can no longer be replayed. */
+            st->replay_ok = false;
+            buf_release(&st->replay, &s->w->bufs);
+        }
+        buf_consume(&s->in, take);
+        st->bytes_in += take;
+    }
+    return 0;
+}
+
+/* ---- upstream connection management ---- */
+
+static void
+up_set_interest(struct upconn *up, bool rd, bool wr)
+{
+    if (up->want_rd != rd) {
+        up->want_rd = rd;
+        if (rd)
+            event_add(&up->ev_rd, NULL);
+        else
+            event_del(&up->ev_rd);
+    }
+    if (up->want_wr != wr) {
+        up->want_wr = wr;
+        if (wr)
+            event_add(&up->ev_wr, NULL);
+        else
+            event_del(&up->ev_wr);
+    }
+}
+
+void
+stream_up_update_events(struct stream *st)
+{
+    struct upconn *up = st->up;
+    if (up == NULL)
+        return;
+    bool wr = up->is_connecting || (up->out.len > 0 && !up->is_queued);
+    bool rd = !up->is_connecting && st->sess->out.len < PROXY_HIGH_WATER;
+    up_set_interest(up, rd, wr);
+}
+
+void
+stream_up_send(struct worker *w, struct upconn *up)
+{
+    if (up->is_queued)
+        return;
+    if (w->batch == NULL || up->out.len >= SESS_QUEUE_MAX) {
+        (void)buf_write_fd(&up->out, up->fd);
+        buf_shrink_if_empty(&up->out, &w->bufs);
+        return;
+    }
+    up->is_queued = true;
+    up->sq_prev = NULL;
+    up->sq_next = w->sq_up;
+    if (up->sq_next != NULL)
+        up->sq_next->sq_prev = up;
+    w->sq_up = up;
+}
+
+void
+stream_up_unqueue(struct worker *w, struct upconn *up)
+{
+    if (!up->is_queued)
+        return;
+    if (up->sq_prev != NULL)
+        up->sq_prev->sq_next = up->sq_next;
+    else
+        w->sq_up = up->sq_next;
+    if (up->sq_next != NULL)
+        up->sq_next->sq_prev = up->sq_prev;
+    up->sq_prev = up->sq_next = NULL;
+    up->is_queued = false;
+}
+
+void
+stream_up_sent(struct upconn *up, int res)
+{
+    if (res > 0) {
+        buf_consume(&up->out, (size_t)res);
+    } else if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK) {
+        /* Dead, or (-EIO) unknown whether it went out: never send these
+         * bytes again. The read side sees the end and retries when safe. */
+        buf_consume(&up->out, up->out.len);
+        (void)shutdown(up->fd, SHUT_RDWR);
+    }
+    if (up->out.len == 0)
+        buf_release(&up->out, &up->w->bufs);
+    if (up->st == NULL)
+        return;
+    if (up->out.len > 0)
+        stream_up_update_events(up->st); /* the rest on EV_WRITE */
+    if (!up->st->sess->want_rd)
+        sess_update_events(up->st->sess); /* the body may have waited on up->out */
+}
+
+bool
+stream_is_idempotent(const struct h1_msg *r)
+{
+    static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < countof(methods); i++)
+        if (str_eq(r->method, r->method_len, methods[i], strlen(methods[i])))
+            return true;
+    return false;
+}
+
+static bool
+ep_is_usable(void *ctx, const struct conf_endpoint *ep)
+{
+    const struct stream *st = ctx;
+    if (ep->is_dns) {
+        const struct dns_addrs *d = dns_addrs_get(ep->dns);
+        if (d == NULL || d->n == 0)
+            return false;
+    }
+    const struct conf_cluster *c = st->dest->cluster;
+    return !c->policy.outlier.enabled || health_is_usable(c, ep, health_now_ms());
+}
+
+/* Feeds outlier detection: status 0 is a connect failure or a reset. */
+static void
+observe(const struct stream *st, unsigned status)
+{
+    if (st->ep != NULL && st->dest->cluster->policy.outlier.enabled &&
+        health_observe(st->dest->cluster, st->ep, status, health_now_ms()))
+        log_warn("health: endpoint %s:%u of %s ejected after consecutive errors", st->ep->address,
+                 st->ep->port, st->dest->cluster->name);
+}
+
+/* The address to connect to: the endpoint's own, or one of the addresses its
+ * DNS name resolves to now (those new in recent answers slowed down by the
+ * cluster's warmup). NULL when none is known. */
+static const struct sockaddr *
+ep_addr(struct worker *w, const struct conf_cluster *c, const struct conf_endpoint *ep,
+        socklen_t *len)
+{
+    if (!ep->is_dns) {
+        *len = ep->salen;
+        return (const struct sockaddr *)&ep->sa;
+    }
+    const struct dns_addrs *d = dns_addrs_get(ep->dns);
+    if (d == NULL || d->n == 0)
+        return NULL;
+    size_t i = 0;
+    if (d->n > 1 && c->policy.warmup.window_ms != 0)
+        i = lb_pick_warm_index(&c->policy.warmup, d->seen_ms, d->n, health_now_ms(),
+                               lb_rand(&w->rng));
+    else if (d->n > 1)
+        i = lb_rand(&w->rng) % d->n;
+    const struct sockaddr_storage *sa = &d->sa[i];
+    *len = sa->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    return (const struct sockaddr *)sa;
+}
+
+static uint32_t
+connect_timeout_ms(const struct stream *st)
+{
+    uint32_t ms = st->dest->cluster->policy.pool.connect_timeout_ms;
+    return ms != 0 ? ms : worker_opts.connect_timeout_ms;
+}
+
+static uint32_t
+retries_max(const struct stream *st)
+{
+    const struct conf_retries *rt = &st->route->retries;
+    return rt->is_set ? rt->attempts : DEFAULT_CONNECT_RETRIES;
+}
+
+/* A retry of st is about to be made: takes a slot of the cluster's
+ * connectionPool.http.maxRetries (all workers), which the stream keeps until
+ * its last try ends, unless it holds one already. false when every slot is
+ * taken: as Envoy's retry overflow, the retry is not made and the failure is
+ * returned as it is; the overflow is counted. */
+static bool
+retry_admit(struct stream *st)
+{
+    const struct conf_cluster *c = st->dest->cluster;
+    uint32_t max = c->policy.pool.max_retries;
+    if (max == 0 || c->rt == NULL || st->retry_slot != NULL)
+        return true;
+    if (health_retry_take(c->rt, max)) {
+        st->retry_slot = c->rt;
+        return true;
+    }
+    metric_retry_overflow(st->sess->w->metrics, c->host, c->subset ? c->subset : "");
+    return false;
+}
+
+void
+stream_retry_release(struct stream *st)
+{
+    if (st->retry_slot != NULL) {
+        health_retry_put(st->retry_slot);
+        st->retry_slot = NULL;
+    }
+}
+
+/* Whether the route's retry policy covers a failure of kind what. As in
+ * Envoy, 5xx and gateway-error also cover connect failures and resets (the
+ * 502/503 the proxy would answer). */
+static bool
+retry_on(const struct stream *st, uint32_t what)
+{
+    const struct conf_retries *rt = &st->route->retries;
+    if (!rt->is_set)
+        return (what & (RETRY_ON_CONNECT_FAILURE | RETRY_ON_REFUSED_STREAM)) != 0;
+    uint32_t on = rt->on;
+    if (on & (RETRY_ON_5XX | RETRY_ON_GATEWAY_ERROR))
+        on |= RETRY_ON_CONNECT_FAILURE | RETRY_ON_REFUSED_STREAM | RETRY_ON_RESET;
+    return (on & what) != 0;
+}
+
+/* ---- connection-pool limits (maxConnections, http1MaxPendingRequests) ---- */
+
+#define DEFAULT_MAX_PENDING 1024u
+
+/* 1: a new connection may be opened; 0: wait in the queue; -1: overflow. */
+static int
+conn_room(const struct stream *st)
+{
+    const struct conf_cluster *c = st->dest->cluster;
+    uint32_t max = c->policy.pool.max_connections;
+    if (max == 0 || c->rt == NULL ||
+        (uint32_t)atomic_load_explicit(&c->rt->nconns, memory_order_relaxed) < max)
+        return 1;
+    if (st->is_pending)
+        return 0;
+    uint32_t maxp = c->policy.pool.max_pending ? c->policy.pool.max_pending : DEFAULT_MAX_PENDING;
+    if ((uint32_t)atomic_load_explicit(&c->rt->npending, memory_order_relaxed) >= maxp)
+        return -1;
+    return 0;
+}
+
+/* Queues st until a connection of its cluster is freed (FIFO per worker). */
+static int
+pending_push(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    st->is_pending = true;
+    atomic_fetch_add_explicit(&st->dest->cluster->rt->npending, 1, memory_order_relaxed);
+    struct stream **pp = &w->pend_head;
+    while (*pp != NULL)
+        pp = &(*pp)->pend_next;
+    st->pend_next = NULL;
+    *pp = st;
+    sess_update_events(st->sess);
+    return 0;
+}
+
+void
+stream_pending_unlink(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    for (struct stream **pp = &w->pend_head; *pp != NULL; pp = &(*pp)->pend_next) {
+        if (*pp == st) {
+            *pp = st->pend_next;
+            break;
+        }
+    }
+    st->is_pending = false;
+    st->pend_next = NULL;
+    atomic_fetch_sub_explicit(&st->dest->cluster->rt->npending, 1, memory_order_relaxed);
+}
+
+void
+stream_pending_run(struct worker *w)
+{
+    /* Detach the queue first: a stream still without room queues again. */
+    struct stream *list = w->pend_head;
+    w->pend_head = NULL;
+    while (list != NULL) {
+        struct stream *st = list;
+        list = st->pend_next;
+        st->pend_next = NULL;
+        st->is_pending = false;
+        atomic_fetch_sub_explicit(&st->dest->cluster->rt->npending, 1, memory_order_relaxed);
+        (void)stream_dispatch(st, NULL);
+    }
+}
+
+/* Picks an endpoint of the destination cluster not tried yet by this stream
+ * (any, once all were tried). Returns its index in the cluster or SIZE_MAX
+ * when none is usable. */
+static size_t
+pick_endpoint(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    const struct conf_cluster *c = st->dest->cluster;
+    uint64_t skip[1] = {st->tried};
+    struct lb_pick pk = {
+        .rng = &w->rng,
+        .rr_next = &st->wc->rr[c->index],
+        .active = st->wc->active,
+        .skip = skip,
+        .skip_words = 1, /* endpoints past the 64th are never marked tried */
+        .is_usable = ep_is_usable,
+        .usable_ctx = st,
+        .now_ms = c->policy.warmup.window_ms != 0 ? health_now_ms() : 0,
+    };
+    if (c->policy.lb == LB_HASH) {
+        struct route_req rr;
+        stream_route_req_init(&rr, st);
+        pk.has_hash = lb_key_hash_req(&c->policy.hash, &rr, &pk.hash);
+    }
+    size_t ei = lb_pick_endpoint(c, &pk);
+    if (ei == SIZE_MAX && st->tried != 0) {
+        pk.skip = NULL;
+        ei = lb_pick_endpoint(c, &pk);
+    }
+    return ei;
+}
+
+/* A connection to st->ep: an idle one from the pool, else a new one. NULL when
+ * no address is known or the connect was refused at once. */
+static struct upconn *
+upconn_get(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    const struct conf_cluster *c = st->dest->cluster;
+    socklen_t salen = 0;
+    const struct sockaddr *sa = ep_addr(w, c, st->ep, &salen);
+    struct pool_ep *pe = sa != NULL ? pool_ep_get(&w->pool, sa, salen) : NULL;
+    st->pe = pe;
+    if (pe == NULL)
+        return NULL;
+    struct upconn *up = st->is_fresh_only ? NULL : pool_lease(w, pe);
+    if (up == NULL)
+        up = pool_connect(w, pe);
+    /* maxConnections counts connections in use, across workers: an idle
+     * keep-alive connection in another worker's pool must not keep this
+     * one waiting. */
+    if (up != NULL && c->rt != NULL && c->policy.pool.max_connections != 0) {
+        up->counted = c->rt;
+        atomic_fetch_add_explicit(&c->rt->nconns, 1, memory_order_relaxed);
+    }
+    return up;
+}
+
+/* Attaches up to st and sends what is ready: carry (bytes of a try whose
+ * connect failed) or the rebuilt head, the body kept for replay and what
+ * the client sent since. */
+static int
+upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
+{
+    struct sess *s = st->sess;
+    struct worker *w = s->w;
+    if (!up->is_reused) {
+        event_assign(&up->ev_rd, w->base, up->fd, EV_READ | EV_PERSIST, on_up_read, up);
+        event_assign(&up->ev_wr, w->base, up->fd, EV_WRITE | EV_PERSIST, on_up_write, up);
+        event_assign(&up->ev_tmo, w->base, -1, 0, on_up_timeout, up);
+        up->want_rd = up->want_wr = false;
+    }
+    up->st = st;
+    st->up = up;
+    st->wc->active[st->ep->index]++;
+    if (!st->is_mirrored && st->route->nmirrors > 0)
+        mirror_start(st);
+    if (carry != NULL) {
+        up->out = *carry;
+        memset(carry, 0, sizeof(*carry));
+    } else {
+        if (stream_build_head(st, &up->out, false) == -1 ||
+            buf_append(&up->out, &w->bufs, buf_head(&st->replay), st->replay.len,
+                       HEAD_MAX + REPLAY_MAX + PROXY_HIGH_WATER) == -1)
+            return stream_fail(st, 503, STREAM_END_INTERNAL);
+        if (stream_relay_req_body(st) == -1)
+            return stream_fail(st, 400, STREAM_END_PARSE);
+    }
+    uint32_t try_ms = st->route->retries.per_try_timeout_ms;
+    if (try_ms != 0) {
+        struct timeval ttv = {try_ms / 1000, (try_ms % 1000) * 1000};
+        event_add(&st->ev_try, &ttv);
+    }
+    if (st->up_start_us == 0)
+        st->up_start_us = proxy_now_us();
+    if (up->is_connecting) {
+        uint32_t ms = connect_timeout_ms(st);
+        struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+        event_add(&up->ev_tmo, &tv);
+    } else {
+        /* A write error here (a pooled connection the upstream closed) shows
+         * up again as a reset on the read side, where it is retried if safe. */
+        stream_up_send(s->w, up);
+    }
+    stream_up_update_events(st);
+    sess_update_events(s);
+    return 0;
+}
+
+/* Fails the stream, dropping bytes prepared for a retry. */
+static int
+dispatch_fail(struct stream *st, struct buf *carry, uint16_t status, enum stream_end why)
+{
+    if (carry != NULL)
+        buf_release(carry, &st->sess->w->bufs);
+    return stream_fail(st, status, why);
+}
+
+/* Picks an endpoint not tried yet and starts a try on it. carry, when given,
+ * holds bytes already prepared for the upstream (a connect retry). */
+int
+stream_dispatch(struct stream *st, struct buf *carry)
+{
+    const struct conf_cluster *c = st->dest->cluster;
+    struct upconn *up = NULL;
+    while (up == NULL) {
+        size_t ei = pick_endpoint(st);
+        if (ei == SIZE_MAX)
+            return dispatch_fail(st, carry, 503, STREAM_END_NO_HEALTHY);
+        st->ep = c->eps[ei];
+        if (ei < 64)
+            st->tried |= 1ull << ei;
+        if (carry == NULL) {
+            int room = conn_room(st);
+            if (room == 0)
+                return pending_push(st);
+            if (room < 0)
+                return stream_fail(st, 503, STREAM_END_OVERFLOW);
+        }
+        up = upconn_get(st);
+        if (up != NULL)
+            break;
+        /* Refused at once (common on loopback): another try, as for a
+         * connect failure seen later. */
+        metric_connect_failure(st->sess->w->metrics, c->host, c->subset ? c->subset : "");
+        if (st->tries >= retries_max(st) || !retry_on(st, RETRY_ON_CONNECT_FAILURE) ||
+            !retry_admit(st))
+            return dispatch_fail(st, carry, 502, STREAM_END_UP_CONNECT);
+        st->tries++;
+    }
+    return upconn_start(st, up, carry);
+}
+
+static bool
+can_replay(const struct stream *st)
+{
+    return stream_is_idempotent(&st->req) &&
+           (st->req_framing == H1_FRAME_NONE || (st->replay_on && st->replay_ok));
+}
+
+/* Whether a response status (or a per-try timeout, as 504) is retried by the
+ * route's policy. */
+static bool
+status_retryable(const struct stream *st, unsigned status)
+{
+    const struct conf_retries *rt = &st->route->retries;
+    if (!rt->is_set || st->tries >= rt->attempts || !can_replay(st))
+        return false;
+    if ((rt->on & RETRY_ON_5XX) && status >= 500)
+        return true;
+    if ((rt->on & RETRY_ON_GATEWAY_ERROR) && status >= 502 && status <= 504)
+        return true;
+    if ((rt->on & RETRY_ON_RETRIABLE_4XX) && status == 409)
+        return true;
+    for (size_t i = 0; i < rt->ncodes; i++)
+        if (rt->codes[i] == status)
+            return true;
+    return false;
+}
+
+/* Drops the current try and schedules the next one after an exponential
+ * backoff with full jitter (25 ms base, as Envoy), on another endpoint when
+ * one exists. Never called once response bytes reached the client. */
+static void
+stream_retry_later(struct stream *st)
+{
+    struct worker *w = st->sess->w;
+    if (st->up != NULL && event_initialized(&st->up->ev_tmo))
+        event_del(&st->up->ev_tmo);
+    stream_up_detach(st, false);
+    event_del(&st->ev_try);
+    st->tries++;
+    uint32_t cap = BACKOFF_BASE_MS << MIN(st->tries - 1u, 4u);
+    cap = MIN(cap, BACKOFF_MAX_MS);
+    uint32_t ms = 1 + (uint32_t)(lb_rand(&w->rng) % cap);
+    struct timeval tv = {0, (suseconds_t)ms * 1000};
+    st->is_delaying = false;
+    event_add(&st->ev_retry, &tv);
+}
+
+/* Upstream failed before any response byte: retry when allowed, else answer. */
+int
+stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
+{
+    struct sess *s = st->sess;
+    struct worker *w = s->w;
+    struct upconn *up = st->up;
+    bool was_reused = up != NULL && up->is_reused;
+    const struct conf_retries *rt = &st->route->retries;
+    if (!was_reused)
+        observe(st, 0); /* a stale pooled connection says nothing of the endpoint */
+    if (why == STREAM_END_UP_CONNECT)
+        metric_connect_failure(w->metrics, st->dest->cluster->host,
+                               st->dest->cluster->subset ? st->dest->cluster->subset : "");
+    if (nothing_sent && why == STREAM_END_UP_CONNECT && st->tries < retries_max(st) &&
+        retry_on(st, RETRY_ON_CONNECT_FAILURE | RETRY_ON_REFUSED_STREAM) && retry_admit(st)) {
+        /* Nothing was written: move the prepared bytes to another try. */
+        struct buf carry = up->out;
+        memset(&up->out, 0, sizeof(up->out));
+        st->tries++;
+        event_del(&up->ev_tmo);
+        stream_up_detach(st, false);
+        event_del(&st->ev_try);
+        return stream_dispatch(st, &carry);
+    }
+    if (was_reused && why == STREAM_END_UP_RESET && st->tries < STALE_RETRIES + retries_max(st) &&
+        can_replay(st)) {
+        /* A stale keep-alive connection says nothing about the endpoint: the
+         * request is rebuilt and sent again at once on a fresh connection
+         * (not another pooled one, which may be just as stale). */
+        st->tries++;
+        st->is_fresh_only = true;
+        stream_up_detach(st, false);
+        event_del(&st->ev_try);
+        for (size_t i = 0; i < st->dest->cluster->neps && i < 64; i++)
+            if (st->dest->cluster->eps[i] == st->ep)
+                st->tried &= ~(1ull << i);
+        return stream_dispatch(st, NULL);
+    }
+    bool policy = rt->is_set && st->tries < rt->attempts && can_replay(st) &&
+                  ((why == STREAM_END_UP_RESET && retry_on(st, RETRY_ON_RESET)) ||
+                   (why == STREAM_END_UP_TIMEOUT && status_retryable(st, 504)));
+    if (policy && retry_admit(st)) {
+        stream_retry_later(st);
+        return 0;
+    }
+    uint16_t status = why == STREAM_END_UP_TIMEOUT ? 504 : 502;
+    return stream_fail(st, status, why);
+}
+
+/* ---- response: upstream -> downstream ---- */
+
+static int
+build_down_head(struct stream *st, const struct h1_msg *resp)
+{
+    struct sess *s = st->sess;
+    struct out o = {&s->out, &s->w->bufs, false};
+    struct hdr_skip sk;
+    hdr_skip_init(&sk, resp, &st->route->headers.response, &st->dest->headers.response);
+    bool keep = stream_down_keepalive(st);
+    bool client10 = st->req.version_minor == 0;
+    st->resp_to_chunked = st->resp_framing == H1_FRAME_CLOSE && !client10;
+    st->resp_dechunk = st->resp_framing == H1_FRAME_CHUNKED && client10;
+    if (st->resp_framing == H1_FRAME_CLOSE && client10)
+        keep = false;
+    if (st->resp_dechunk)
+        keep = false;
+    out_str(&o, "HTTP/1.1 ");
+    out_u64(&o, resp->status);
+    out_mem(&o, " ", 1);
+    out_mem(&o, resp->reason, resp->reason_len);
+    out_str(&o, "\r\n");
+    const struct h1_hdr *cl = NULL;
+    struct cors_hdr ch[CORS_HDRS_MAX];
+    size_t nch = stream_cors_headers(st, ch);
+    for (uint32_t i = 0; i < resp->nhdrs; i++) {
+        const struct h1_hdr *h = &resp->hdrs[i];
+        if (str_eq(h->name, h->name_len, "content-length", 14)) {
+            cl = cl != NULL ? cl : h;
+            continue;
+        }
+        /* The CORS headers replace the upstream's own, as Envoy sets them. */
+        if (nch > 0 && cors_hdrs_has(ch, nch, h->name, h->name_len))
+            continue;
+        if (!hdr_skipped(&sk, h))
+            out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
+    }
+    if (st->resp_framing == H1_FRAME_LENGTH) {
+        out_str(&o, "content-length: ");
+        out_u64(&o, resp->content_length);
+        out_str(&o, "\r\n");
+    } else if (cl != NULL && st->resp_framing == H1_FRAME_NONE) {
+        /* HEAD and 304: the length of the body that was not sent. The
+         * parser checked duplicates are equal; one line is enough. */
+        out_hdr(&o, cl->name, cl->name_len, cl->value, cl->value_len);
+    }
+    out_ops_add(&o, &st->route->headers.response, ch, nch);
+    out_ops_add(&o, &st->dest->headers.response, ch, nch);
+    for (size_t i = 0; i < nch; i++)
+        out_hdr(&o, ch[i].name, ch[i].name_len, ch[i].value, ch[i].value_len);
+    if ((st->resp_framing == H1_FRAME_CHUNKED && !client10) || st->resp_to_chunked)
+        out_te(&o, resp, st->resp_to_chunked);
+    if (st->status == 101) {
+        const struct h1_hdr *u = h1_hdr_find(resp, "upgrade", 7);
+        out_str(&o, "connection: upgrade\r\n");
+        if (u != NULL)
+            out_hdr(&o, "upgrade", 7, u->value, u->value_len);
+    } else {
+        stream_out_conn_header(&o, st, keep);
+    }
+    out_str(&o, "\r\n");
+    if (!keep)
+        s->flags |= SESS_F_CLOSE_AFTER;
+    return o.failed ? -1 : 0;
+}
+
+static void
+out_chunk(struct out *o, const char *p, size_t len)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%zx\r\n", len);
+    out_mem(o, tmp, (size_t)n);
+    out_mem(o, p, len);
+    out_mem(o, "\r\n", 2);
+}
+
+/* Moves response body bytes from up->in to s->out. Returns -1 on a framing
+ * error from the upstream. */
+static int
+relay_resp_body(struct stream *st)
+{
+    struct sess *s = st->sess;
+    struct upconn *up = st->up;
+    struct out o = {&s->out, &s->w->bufs, false};
+    while (!st->resp_done && up->in.len > 0 && s->out.len < PROXY_HIGH_WATER) {
+        size_t before = s->out.len;
+        size_t take;
+        switch (st->resp_framing) {
+        case H1_FRAME_LENGTH:
+            take = (size_t)MIN((uint64_t)up->in.len, st->resp_left);
+            out_mem(&o, buf_head(&up->in), take);
+            st->resp_left -= take;
+            st->resp_done = st->resp_left == 0;
+            break;
+        case H1_FRAME_CHUNKED: {
+            size_t doff, dlen;
+            ssize_t r =
+                h1_chunked_scan(&st->resp_chunk, buf_head(&up->in), up->in.len, &doff, &dlen);
+            if (r < 0)
+                return -1;
+            take = (size_t)r;
+            if (st->resp_dechunk)
+                out_mem(&o, buf_head(&up->in) + doff, dlen);
+            else
+                out_mem(&o, buf_head(&up->in), take);
+            st->resp_done = st->resp_chunk.done;
+            break;
+        }
+        case H1_FRAME_CLOSE:
+            take = up->in.len;
+            if (st->resp_to_chunked)
+                out_chunk(&o, buf_head(&up->in), take);
+            else
+                out_mem(&o, buf_head(&up->in), take);
+            break;
+        default:
+            take = 0;
+            st->resp_done = true;
+            break;
+        }
+        if (o.failed)
+            return -1;
+        buf_consume(&up->in, take);
+        st->bytes_out += s->out.len - before;
+        if (take == 0)
+            break;
+    }
+    if (st->resp_framing == H1_FRAME_CLOSE && st->is_up_eof && up->in.len == 0)
+        st->resp_done = true;
+    return 0;
+}
+
+static int
+stream_tunnel_start(struct stream *st)
+{
+    struct sess *s = st->sess;
+    s->flags |= SESS_F_TUNNEL;
+    st->resp_done = true;
+    st->req_done = true;
+    /* Bytes the client sent after its head belong to the tunnel. */
+    if (s->in.len > 0) {
+        struct out o = {&st->up->out, &s->w->bufs, false};
+        out_mem(&o, buf_head(&s->in), s->in.len);
+        if (o.failed)
+            return stream_fail(st, 502, STREAM_END_INTERNAL);
+        buf_consume(&s->in, s->in.len);
+    }
+    if (event_initialized(&st->ev_tmo))
+        event_del(&st->ev_tmo);
+    return 0;
+}
+
+/* Relays raw bytes both ways for an upgraded connection. */
+int
+stream_tunnel_pump(struct stream *st)
+{
+    struct sess *s = st->sess;
+    struct upconn *up = st->up;
+    struct out d = {&s->out, &s->w->bufs, false};
+    struct out u = {&up->out, &s->w->bufs, false};
+    if (up->in.len > 0) {
+        st->bytes_out += up->in.len;
+        out_mem(&d, buf_head(&up->in), up->in.len);
+        buf_consume(&up->in, up->in.len);
+    }
+    if (s->in.len > 0) {
+        st->bytes_in += s->in.len;
+        out_mem(&u, buf_head(&s->in), s->in.len);
+        buf_consume(&s->in, s->in.len);
+    }
+    if (d.failed || u.failed) {
+        stream_abort(st, STREAM_END_INTERNAL);
+        sess_close(s);
+        return -1;
+    }
+    if (up->out.len > 0 && buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
+        stream_abort(st, STREAM_END_TUNNEL);
+        sess_close(s);
+        return -1;
+    }
+    if (sess_flush(s) == -1)
+        return -1;
+    up_set_interest(up, s->out.len<PROXY_HIGH_WATER, up->out.len> 0);
+    sess_update_events(s);
+    return 0;
+}
+
+static void
+copy_resp_state(struct stream *st, const struct h1_msg *resp)
+{
+    st->status = resp->status;
+    st->resp_framing = resp->framing;
+    st->resp_left = resp->content_length;
+    memset(&st->resp_chunk, 0, sizeof(st->resp_chunk));
+    bool up_close = (resp->flags & H1_F_CONN_CLOSE) != 0 ||
+                    (resp->version_minor == 0 && !(resp->flags & H1_F_CONN_KEEPALIVE));
+    st->resp_keepalive = !up_close && resp->framing != H1_FRAME_CLOSE;
+    uint32_t maxreq = st->dest->cluster->policy.pool.max_requests_per_conn;
+    if (maxreq != 0 && st->up->nreqs + 1 >= maxreq)
+        st->resp_keepalive = false;
+}
+
+static void
+out_interim(struct out *o, const struct h1_msg *resp)
+{
+    out_str(o, "HTTP/1.1 ");
+    out_u64(o, resp->status);
+    out_mem(o, " ", 1);
+    out_mem(o, resp->reason, resp->reason_len);
+    out_str(o, "\r\n");
+    for (uint32_t i = 0; i < resp->nhdrs; i++) {
+        const struct h1_hdr *h = &resp->hdrs[i];
+        if (!h1_is_hop_by_hop(h->name, h->name_len))
+            out_hdr(o, h->name, h->name_len, h->value, h->value_len);
+    }
+    out_str(o, "\r\n");
+}
+
+/* Parses response heads in up->in. Returns 1 when the final head was
+ * handled, 0 when more bytes are needed, -1 when the session is gone. */
+enum prh {
+    PRH_GONE = -1, /* the session is gone */
+    PRH_MORE = 0,  /* need more bytes */
+    PRH_ENDED = 1, /* the stream ended (answered with an error); the session lives */
+    PRH_HEAD = 2,  /* the final head was handled */
+    PRH_RETRY = 3, /* this try was dropped; a retry is scheduled */
+};
+
+static int
+parse_resp_head(struct stream *st)
+{
+    struct upconn *up = st->up;
+    struct sess *s = st->sess;
+    for (;;) {
+        struct h1_msg resp;
+        ssize_t r = h1_parse_response(buf_head(&up->in), up->in.len, st->req.method,
+                                      st->req.method_len, &resp);
+        if (r == 0) {
+            if (up->in.len >= PROXY_MAX_IN)
+                return stream_fail(st, 502, STREAM_END_UP_PROTO);
+            return PRH_MORE;
+        }
+        if (r < 0)
+            return stream_fail(st, 502, STREAM_END_UP_PROTO);
+        if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+            /* Interim response (100, 103 with its Link headers): pass it on to
+             * an HTTP/1.1 client, keep reading. */
+            if (st->req.version_minor == 1)
+                out_interim(&(struct out){&s->out, &s->w->bufs, false}, &resp);
+            buf_consume(&up->in, (size_t)r);
+            continue;
+        }
+        if (resp.status == 101 && !st->is_upgrade)
+            return stream_fail(st, 502, STREAM_END_UP_PROTO);
+        observe(st, resp.status);
+        if (resp.status >= 400 && status_retryable(st, resp.status) && retry_admit(st)) {
+            stream_retry_later(st);
+            return PRH_RETRY;
+        }
+        stream_retry_release(st); /* the final answer came: no retry in flight */
+        st->up_end_us = proxy_now_us();
+        copy_resp_state(st, &resp);
+        if (build_down_head(st, &resp) == -1)
+            return stream_fail(st, 502, STREAM_END_UP_PROTO);
+        st->bytes_out += 0;
+        buf_consume(&up->in, (size_t)r);
+        st->resp_head_done = true;
+        st->resp_started = true;
+        if (resp.status == 101) {
+            int rc = stream_tunnel_start(st);
+            return rc != 0 ? rc : PRH_HEAD;
+        }
+        if (st->resp_framing == H1_FRAME_NONE ||
+            (st->resp_framing == H1_FRAME_LENGTH && st->resp_left == 0))
+            st->resp_done = true;
+        return PRH_HEAD;
+    }
+}
+
+/* Called whenever upstream bytes arrived or client output drained. */
+int
+stream_pump_resp(struct stream *st)
+{
+    struct sess *s = st->sess;
+    if (!st->resp_head_done) {
+        int r = parse_resp_head(st);
+        if (r == PRH_GONE || r == PRH_ENDED)
+            return r;
+        if (r == PRH_RETRY) {
+            sess_update_events(s); /* retrying after a backoff */
+            return 0;
+        }
+        if (r == PRH_MORE) {
+            /* Interim responses (100 Continue) may be waiting in s->out. */
+            if (sess_flush(s) == -1)
+                return -1;
+            stream_up_update_events(st);
+            sess_update_events(s);
+            return 0;
+        }
+        if (s->flags & SESS_F_TUNNEL)
+            return stream_tunnel_pump(st);
+    }
+    if (relay_resp_body(st) == -1)
+        return stream_fail(st, 502, STREAM_END_UP_PROTO);
+    if (st->resp_done) {
+        if (st->resp_to_chunked) {
+            struct out o = {&s->out, &s->w->bufs, false};
+            out_str(&o, "0\r\n\r\n");
+        }
+        bool reuse = st->resp_keepalive && st->req_done && st->up->in.len == 0;
+        st->up->nreqs++;
+        return stream_finish(st, STREAM_END_OK, reuse);
+    }
+    if (sess_flush(s) == -1)
+        return -1;
+    stream_up_update_events(st);
+    sess_update_events(s);
+    return 0;
+}
+
+static void
+on_up_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct upconn *up = arg;
+    struct stream *st = up->st;
+    if (st == NULL) {
+        pool_idle_event(up);
+        return;
+    }
+    struct sess *s = st->sess;
+    size_t max = st->resp_head_done ? PROXY_HIGH_WATER : PROXY_MAX_IN;
+    /* A head (and the small body that usually comes with it) fits a cached
+     * block; body reads go by larger chunks. */
+    size_t want = st->resp_head_done ? PROXY_READ_CHUNK : BUF_SMALL;
+    ssize_t n = buf_read_fd(&up->in, &s->w->bufs, up->fd, want, max);
+    if (n == -1 && (errno == EAGAIN || errno == ENOBUFS))
+        return;
+    if (s->flags & SESS_F_TUNNEL) {
+        if (n <= 0) {
+            (void)sess_flush(s);
+            if (s->st == st) {
+                stream_abort(st, STREAM_END_TUNNEL);
+                s->flags |= SESS_F_CLOSING;
+                if (s->out.len == 0)
+                    sess_close(s);
+            }
+            return;
+        }
+        (void)stream_tunnel_pump(st);
+        return;
+    }
+    if (n == 0 && st->resp_head_done && st->resp_framing == H1_FRAME_CLOSE) {
+        /* The clean end of a close-delimited body (bytes still buffered are
+         * relayed first). A reset (n == -1) is a truncation: aborted below. */
+        st->is_up_eof = true;
+        st->resp_keepalive = false;
+        (void)stream_pump_resp(st);
+        return;
+    }
+    if (n <= 0) {
+        if (!st->resp_head_done && up->in.len == 0) {
+            (void)stream_up_failed(st, STREAM_END_UP_RESET, false);
+            return;
+        }
+        (void)stream_fail(st, 502, st->resp_head_done ? STREAM_END_UP_ABORT : STREAM_END_UP_PROTO);
+        return;
+    }
+    (void)stream_pump_resp(st);
+}
+
+static int
+up_connected(struct stream *st)
+{
+    struct upconn *up = st->up;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(up->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+        err = errno;
+    if (err != 0) {
+        /* This connection is gone (and its memory may already hold the next
+         * try's): tell the caller not to touch it, whatever happened next. */
+        int rc = stream_up_failed(st, STREAM_END_UP_CONNECT, true);
+        return rc == -1 ? -1 : 1;
+    }
+    up->is_connecting = false;
+    event_del(&up->ev_tmo);
+    return 0;
+}
+
+static void
+on_up_write(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct upconn *up = arg;
+    struct stream *st = up->st;
+    if (st == NULL)
+        return;
+    if (up->is_connecting && up_connected(st) != 0)
+        return;
+    if (buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
+        if (!st->resp_head_done) {
+            bool nothing = false;
+            (void)stream_up_failed(st, STREAM_END_UP_RESET, nothing);
+        } else {
+            (void)stream_fail(st, 502, STREAM_END_UP_ABORT);
+        }
+        return;
+    }
+    if (st->sess->flags & SESS_F_TUNNEL) {
+        (void)stream_tunnel_pump(st);
+        return;
+    }
+    struct sess *s = st->sess;
+    if (!st->req_done && s->in.len > 0) {
+        if (stream_relay_req_body(st) == -1) {
+            (void)stream_fail(st, 400, STREAM_END_PARSE);
+            return;
+        }
+        (void)buf_write_fd(&up->out, up->fd);
+    }
+    if (up->out.len == 0)
+        buf_release(&up->out, &s->w->bufs);
+    stream_up_update_events(st);
+    sess_update_events(s);
+}
+
+static void
+on_up_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct upconn *up = arg;
+    struct stream *st = up->st;
+    if (st == NULL) {
+        pool_idle_event(up); /* idle too long */
+        return;
+    }
+    if (!up->is_connecting)
+        return;
+    (void)stream_up_failed(st, STREAM_END_UP_CONNECT, true);
+}
