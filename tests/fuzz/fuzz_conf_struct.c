@@ -1,7 +1,7 @@
 /*
  * fuzz_conf_struct.c: structure-aware libFuzzer target for the configuration
  * loader and compiler. The input bytes do not become YAML themselves: they
- * choose, through the schema tables (tests/unit/schema_gen.h), how many
+ * choose, through the schema tables (tests/unit/conf/schema_gen.h), how many
  * documents there are, each one's kind, which fields every map gets, in which
  * key order, and whether each value is the field's valid one or a hostile
  * one. Most generated configurations therefore parse cleanly and reach the
@@ -16,7 +16,7 @@
 
 #include "canaryd/conf/conf.h"
 #include "canaryd/core/diag.h"
-#include "../unit/schema_gen.h"
+#include "../unit/conf/schema_gen.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
