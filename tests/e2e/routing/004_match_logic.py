@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """routing: match entries are OR'ed and the fields inside one entry AND'ed; the first
 matching route wins (a later, more specific route never sees the request); no match -> 404;
-the Istio semantics of shared/vectors/routing.yaml: full-match regexes, (?i), presence
-matches ({} and regex "*"), withoutHeaders satisfied by a missing header, the first value of
-a repeated query parameter, and `exact: ""` for a parameter present without a value."""
+the Istio semantics of the routing vectors (tests/data/routing.yaml): full-match regexes,
+(?i), presence matches ({} and regex "*"), withoutHeaders satisfied by a missing header, the
+first value of a repeated query parameter, and `exact: ""` for a parameter present without
+a value."""
 from canaryd_e2e import Canaryd, Upstreams, fail, mesh_config, run, run_cases, step, virtual_service
 
 ROUTES = ["beta", "first", "second", "ali", "ichannel", "has-canary", "has-debug",
@@ -77,7 +78,7 @@ def main():
             ])
             if ups["second"].count():
                 fail(f"route 'second' (after a broader prefix) got {ups['second'].snapshot()}")
-            step("vector semantics (shared/vectors/routing.yaml)")
+            step("vector semantics (tests/data/routing.yaml)")
             run_cases(proxy, [
                 ("regex must match the whole value", {"headers": [("x-user", "alice")]},
                  "default"),

@@ -1,11 +1,13 @@
 /*
- * test_vectors.c: the shared Istio routing vectors (routing.yaml), end to end
+ * test_vectors.c: canaryd's Istio routing vectors (routing.yaml), end to end
  * through conf_build_buffer() (each case's VirtualServices plus a ServiceEntry
  * and a DestinationRule for mobile-api), h1_parse_request() (raw HTTP/1.1
  * bytes), route_vhost() + route_select() (the expected route, or 404) and
  * lb_pick_dest() (expect_subsets over 100,000 draws, +-0.5 points).
- * File: <root>/../shared/vectors/routing.yaml when it exists, else
- * <root>/tests/data/routing.yaml; <root> is $CANARYD_ROOT or found (find_root).
+ * File: <root>/tests/data/routing.yaml, the copy kept in the repository (nothing
+ * outside the repository is read); <root> is $CANARYD_ROOT or found (find_root).
+ * tests/test_all.sh warns when a ../shared/vectors/routing.yaml beside the
+ * repository differs from this copy.
  */
 #include "canaryd/common.h"
 
@@ -90,9 +92,6 @@ find_vectors(char *out, size_t cap)
     char root[PATH_MAX];
     if (!find_root(root, sizeof(root)))
         return false;
-    if ((size_t)snprintf(out, cap, "%s/../shared/vectors/routing.yaml", root) < cap &&
-        access(out, R_OK) == 0)
-        return true;
     return (size_t)snprintf(out, cap, "%s/tests/data/routing.yaml", root) < cap &&
            access(out, R_OK) == 0;
 }
