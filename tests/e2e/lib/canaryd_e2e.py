@@ -7,9 +7,13 @@ real canaryd binary on loopback:
                          wait for readiness, stop it with SIGTERM, and fail the test when
                          it crashed, was killed by a signal, exited non-zero, or printed a
                          sanitizer report (AddressSanitizer, LeakSanitizer, UBSan).
-  Upstream(name)         a scripted HTTP/1.1 server on 127.0.0.1:0 (thread per connection,
-                         keep-alive) that records every request head and body it receives
-                         and the connections it accepts; behaviour chosen by path prefix.
+  Upstream(name, ...)    the one fake upstream: an HTTP/1.1 server on 127.0.0.1:0 (thread
+                         per connection, keep-alive) that records every request head and
+                         body it receives and the connections it accepts; its answers are
+                         chosen by path or by a mode (status, delay, reset, flaky), or a
+                         raw per-connection handler, or the test speaks on the connection
+                         itself (HAND_OVER); optionally in a child process.
+  Upstreams(*names)      several Upstreams by name, closed together.
   HttpConn(port)         a raw client: send bytes, read responses (Content-Length, chunked,
                          until-close, 1xx, HEAD/204/304), pipelining, close detection.
   mesh_config(...)       Istio YAML: ServiceEntry + DestinationRule for mobile-api with one
@@ -24,6 +28,7 @@ import base64
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -778,6 +783,9 @@ class Req:
         self.chunked = False
         self.trailers = []
         self.complete = False
+        self.raw_head = b""  # the head bytes as received, through CRLFCRLF
+        self.t_start = time.monotonic()  # when the head was read
+        self.t_end = None  # when the answer was sent (None: not answered)
 
     def header(self, name):
         name = name.lower()
@@ -908,40 +916,87 @@ def chunked_response_body(n):
 
 
 class Upstream:
-    """A scripted HTTP/1.1 server on 127.0.0.1 (thread per connection, keep-alive).
+    """The fake upstream of every e2e test: a server on 127.0.0.1 (loopback only), one
+    thread per connection, stopped by close() or `with` (connections shut down, threads
+    joined, a child process killed by PID).
 
-    Records .heads (every request head parsed), .requests (requests whose body was read
-    completely), .accepted (connections accepted) and .errors (malformed input).
-    Every response carries `x-upstream: NAME` and `x-target: TARGET`. By path:
-      /                  200, body "NAME\\n" (any other path too)
-      /echo...           200, JSON of the request as received
-      /status/NNN        status NNN (no body for 204/304)
-      /slow/MS           sleep MS ms, then 200
-      /chunked/N         chunked response of N chunks ("chunk-0\\n"...)
-      /big/BYTES         Content-Length body of BYTES pattern bytes (pattern_sha256)
-      /upload[?rate=B]   consumes the body (any framing, optionally at B bytes/s) and
-                         answers JSON {"len", "sha256", "chunked"}
-      /reset             close without answering; /rst: the same with a TCP RST
-      /half              Content-Length 1000, 10 bytes, close
-      /raw/NAME          send RAW_RESPONSES[NAME]
-      /ws                101 to an Upgrade: websocket, then echo raw bytes until EOF
-      /close             200 with Connection: close, then close
-      /drop-after        200 (keep-alive), then close the connection 50 ms later
-    A request with Expect: 100-continue gets `100 Continue` before its body is read.
+    Upstream(name, mode=None, response_headers=(), status=200, port=0, host="127.0.0.1",
+             handler=None, process=False)
+
+    Identity: every HTTP answer carries `x-upstream: NAME` and `x-target: TARGET` plus
+    response_headers; the plain answer is `status` with body "NAME\\n".
+
+    What it answers (HTTP/1.1, keep-alive), chosen by .mode (set_mode() switches it at
+    run time, so two endpoints of one subset can answer the same request differently):
+      None (by path):
+        /                  `status`, body "NAME\\n" (any other path too)
+        /echo...           200, JSON of the request as received
+        /status/NNN        status NNN (no body for 204/304)
+        /slow/MS           sleep MS ms, then `status`
+        /chunked/N         chunked response of N chunks ("chunk-0\\n"...)
+        /big/BYTES         Content-Length body of BYTES pattern bytes (pattern_sha256)
+        /upload[?rate=B]   consumes the body (any framing, optionally at B bytes/s) and
+                           answers JSON {"len", "sha256", "chunked"}
+        /reset             close without answering; /rst: the same with a TCP RST
+        /half              Content-Length 1000, 10 bytes, close
+        /raw/NAME          send RAW_RESPONSES[NAME]
+        /ws                101 to an Upgrade: websocket, then echo raw bytes until EOF
+        /close             200 with Connection: close, then close
+        /drop-after        200 (keep-alive), then close the connection 50 ms later
+        A request with Expect: 100-continue gets `100 Continue` before its body is read.
+      "reset"              every path: read the request, close without answering
+      "status:NNN"         every path: status NNN
+      "slow:MS[:NNN]"      every path: sleep MS ms, then 200 (or NNN)
+      "flaky:N:NNN"        every path: the first N requests (since set_mode) NNN, then 200
+      GET /__stats         whatever the mode: JSON stats() at once, then close.
+
+    Recording: .heads (every request head, a Req), .requests (requests whose body was
+    read completely; Req.t_start when the head was read, Req.t_end when the answer was
+    sent), .accepted (connections), .errors (malformed input), .active / .max_active
+    (requests being served at once). count(), snapshot(), take_requests(),
+    wait_requests(n), open_conns(), stats(), clear().
+
+    handler=fn: no HTTP; every accepted connection runs fn(upstream, conn, index) in its
+    own thread (the connection is closed when fn returns), for upstreams that misbehave
+    in ways the modes cannot (split heads, bytes after the response, resets); fn may
+    record(head_bytes, index) into .heads and record_bytes(data, index) for received().
+    handler=Upstream.HAND_OVER: every accepted connection is handed to the test, which
+    takes it with next_conn() and speaks on it itself.
+
+    process=True: the server runs in a child python process (so that hundreds of its
+    threads, e.g. a slow mirror's, cannot take this process's GIL from the client and the
+    other upstreams); only .port, stats() and close() are available.
     """
 
-    def __init__(self, name, response_headers=(), status=200, port=0, host="127.0.0.1"):
+    HAND_OVER = "hand-over"
+
+    def __init__(self, name, *, mode=None, response_headers=(), status=200, port=0,
+                 host="127.0.0.1", handler=None, process=False):
         self.name = name
+        self.mode = mode
         self.response_headers = list(response_headers)
         self.default_status = status
+        self.handler = handler
+        self.proc = None
         self.lock = threading.Lock()
         self.requests = []
         self.heads = []
         self.errors = []
         self.accepted = 0
+        self.active = 0
+        self.max_active = 0
+        self._served = 0  # requests answered under a "flaky" mode
         self._conns = set()
         self._threads = []
+        self._handed = queue.Queue()
+        self._raw = {}  # conn_id -> bytes recorded by a handler
         self._stop = threading.Event()
+        self._accept_thread = None
+        if process:
+            if handler is not None or port or response_headers or status != 200:
+                raise ValueError("process=True takes a name and a mode only")
+            self._start_child()
+            return
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind((host, port))
@@ -963,8 +1018,12 @@ class Upstream:
         return f"<Upstream {self.name} :{self.port}>"
 
     def close(self):
+        if self.proc is not None:
+            self._stop_child()
+            return
         self._stop.set()
-        self._accept_thread.join(2)
+        if self._accept_thread is not None:
+            self._accept_thread.join(2)
         try:
             self.lsock.close()
         except OSError:
@@ -980,20 +1039,43 @@ class Upstream:
         for t in threads:
             t.join(2)
 
+    # -- what the test reads
+    def _local(self, what):
+        if self.proc is not None:
+            raise TestFailure(f"Upstream {self.name}: {what} is not available for an "
+                              f"upstream in a child process (use stats())")
+
+    def set_mode(self, mode):
+        self._local("set_mode()")
+        with self.lock:
+            self.mode = mode
+            self._served = 0
+
     def clear(self):
+        self._local("clear()")
         with self.lock:
             self.requests.clear()
             self.heads.clear()
             self.errors.clear()
             self.accepted = 0
+            self.max_active = self.active
 
     def count(self):
+        self._local("count()")
         with self.lock:
             return len(self.requests)
 
     def snapshot(self):
+        self._local("snapshot()")
         with self.lock:
             return list(self.requests)
+
+    def take_requests(self):
+        """The requests recorded since the last take (or clear()), forgetting them."""
+        self._local("take_requests()")
+        with self.lock:
+            got, self.requests = self.requests, []
+        return got
 
     def wait_requests(self, n, timeout=3.0):
         deadline = time.monotonic() + timeout * slow_factor()
@@ -1002,6 +1084,92 @@ class Upstream:
                 break
             time.sleep(0.02)
         return self.snapshot()
+
+    def open_conns(self):
+        """How many accepted connections are open now."""
+        self._local("open_conns()")
+        with self.lock:
+            return len(self._conns)
+
+    def stats(self):
+        """{"heads", "requests", "max_active"}; from the child for process=True."""
+        if self.proc is not None:
+            c = HttpConn(self.port, timeout=5.0)
+            try:
+                resp = c.request("GET", "/__stats")
+            finally:
+                c.close()
+            return json.loads(resp.body)
+        with self.lock:
+            return self._stats_locked(0)
+
+    def _stats_locked(self, own_heads):
+        return {"heads": len(self.heads) - own_heads, "requests": len(self.requests),
+                "max_active": self.max_active}
+
+    def targets(self):
+        """The target of every head recorded, in order."""
+        with self.lock:
+            return [h.target for h in self.heads]
+
+    def record(self, head, conn_id=0):
+        """For a handler: records the raw request head bytes (through CRLFCRLF) in .heads
+        as a Req (.raw_head; method, target and headers when they parse)."""
+        try:
+            req = self._parse_head(head, conn_id)
+        except _Bad as e:
+            words = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ") + ["", ""]
+            req = Req(words[0], words[1], words[2], [], conn_id)
+            req.raw_head = head
+            with self.lock:
+                self.errors.append(str(e))
+        with self.lock:
+            self.heads.append(req)
+
+    def record_bytes(self, data, conn_id=0):
+        """For a handler: records bytes received on connection conn_id (see received())."""
+        with self.lock:
+            self._raw.setdefault(conn_id, bytearray()).extend(data)
+
+    def received(self):
+        """Every byte recorded with record_bytes(), connection after connection."""
+        with self.lock:
+            return b"".join(bytes(self._raw[k]) for k in sorted(self._raw))
+
+    def next_conn(self, timeout=5.0):
+        """handler=HAND_OVER: the next accepted connection (a blocking socket). It stays
+        open until the test closes it or close() shuts it down."""
+        try:
+            return self._handed.get(timeout=timeout * slow_factor())
+        except queue.Empty:
+            raise TestFailure(f"Upstream {self.name}: no connection accepted within "
+                              f"{timeout * slow_factor():.0f}s")
+
+    # -- child process
+    def _start_child(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--serve", self.name,
+             self.mode or ""], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=dict(os.environ))
+        line = self.proc.stdout.readline()
+        if not line.strip().isdigit():
+            self._stop_child()
+            raise TestFailure(f"Upstream {self.name}: the child process did not start "
+                              f"({line!r})")
+        self.port = int(line)
+
+    def _stop_child(self):
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
 
     # -- server loop
     def _accept_loop(self):
@@ -1013,14 +1181,34 @@ class Upstream:
             except OSError:
                 return
             conn.settimeout(None)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.handler is None:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self.lock:
                 self.accepted += 1
                 conn_id = self.accepted
                 self._conns.add(conn)
-                t = threading.Thread(target=self._serve, args=(conn, conn_id), daemon=True)
+                t = threading.Thread(target=self._run, args=(conn, conn_id), daemon=True)
                 self._threads.append(t)
             t.start()
+
+    def _run(self, conn, conn_id):
+        try:
+            if self.handler == Upstream.HAND_OVER:
+                self._handed.put(conn)
+                self._stop.wait()
+            elif self.handler is not None:
+                self.handler(self, conn, conn_id)
+            else:
+                self._serve(conn, conn_id)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self._conns.discard(conn)
+            try:
+                conn.close()
+            except OSError:
+                pass
 
     def _serve(self, conn, conn_id):
         rd = _Reader(conn)
@@ -1042,15 +1230,8 @@ class Upstream:
                              b"Connection: close\r\n\r\n")
             except OSError:
                 pass
-        except (_Eof, OSError):
+        except _Eof:
             pass
-        finally:
-            with self.lock:
-                self._conns.discard(conn)
-            try:
-                conn.close()
-            except OSError:
-                pass
 
     def _parse_head(self, head, conn_id):
         lines = head[:-4].split(b"\r\n")
@@ -1063,8 +1244,10 @@ class Upstream:
             if not sep or not k or k != k.strip() or line[:1] in (b" ", b"\t"):
                 raise _Bad(f"bad header line {line[:200]!r}")
             headers.append((k.decode("latin-1"), v.strip(b" \t").decode("latin-1")))
-        return Req(parts[0].decode("latin-1"), parts[1].decode("latin-1"),
-                   parts[2].decode("latin-1"), headers, conn_id)
+        req = Req(parts[0].decode("latin-1"), parts[1].decode("latin-1"),
+                  parts[2].decode("latin-1"), headers, conn_id)
+        req.raw_head = head
+        return req
 
     def _read_body(self, rd, req, rate=None):
         h = hashlib.sha256()
@@ -1139,6 +1322,7 @@ class Upstream:
     def _send(self, conn, status, req, body=b"", headers=(), keep=True):
         no_body = status in (204, 304) or 100 <= status < 200
         head = self._head(status, req, headers, None if no_body else len(body), keep)
+        req.t_end = time.monotonic()
         if req.method == "HEAD" or no_body:
             conn.sendall(head)
         else:
@@ -1153,6 +1337,52 @@ class Upstream:
         return req.version == "HTTP/1.0" and "keep-alive" not in tokens
 
     def _handle(self, conn, rd, req):
+        with self.lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            mode = self.mode
+        try:
+            if req.path == "/__stats":
+                return self._answer_stats(conn, rd, req)
+            if mode is None:
+                return self._by_path(conn, rd, req)
+            return self._by_mode(conn, rd, req, mode)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def _answer_stats(self, conn, rd, req):
+        self._read_body(rd, req)
+        with self.lock:
+            stats = self._stats_locked(1)
+        return self._send(conn, 200, req, json.dumps(stats).encode(), keep=False)
+
+    def _by_mode(self, conn, rd, req, mode):
+        self._read_body(rd, req)
+        req.complete = True
+        with self.lock:
+            self.requests.append(req)
+            self._served += 1
+            served = self._served
+        keep = not self._wants_close(req)
+        body = (self.name + "\n").encode()
+        kind, _, arg = mode.partition(":")
+        if kind == "reset":
+            return False
+        if kind == "status":
+            return self._send(conn, int(arg), req, body, keep=keep)
+        if kind == "slow":
+            delay, _, status = arg.partition(":")
+            time.sleep(int(delay) / 1000.0)
+            return self._send(conn, int(status or 200), req, body, keep=keep)
+        if kind == "flaky":
+            n, _, status = arg.partition(":")
+            if served <= int(n):
+                return self._send(conn, int(status), req, body, keep=keep)
+            return self._send(conn, 200, req, body, keep=keep)
+        raise ValueError(f"unknown Upstream mode {mode!r}")
+
+    def _by_path(self, conn, rd, req):
         path = req.path
         if (req.header("expect") or "").lower() == "100-continue":
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -1456,3 +1686,18 @@ def check_rejections(proxy, cases):
     if failures:
         fail(f"{len(failures)} of {len(cases)} inputs not rejected as expected:\n  "
              + "\n  ".join(failures))
+
+
+def _serve_child(name, mode):
+    """The child of Upstream(process=True): prints its port, serves until the parent
+    closes its stdin or kills it."""
+    up = Upstream(name, mode=mode or None)
+    print(up.port, flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        up.close()
+
+
+if __name__ == "__main__" and len(sys.argv) >= 3 and sys.argv[1] == "--serve":
+    _serve_child(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "")

@@ -1,19 +1,8 @@
 """Helpers for the traffic-policy e2e tests (tests/e2e/policy/): retries, fault
 injection, mirroring, outlier detection, connection-pool limits, sticky canary.
 
-Builds on canaryd_e2e (which it does not change):
+Builds on canaryd_e2e (whose Upstream, with its modes, is the upstream of these tests):
 
-  ScriptUpstream(name, mode=None)
-                  an Upstream whose behaviour for *every* path can be switched at run
-                  time (so two endpoints of one subset can answer the same request
-                  differently): mode None (the normal Upstream paths), "reset" (read the
-                  request, close without answering), "status:NNN", "slow:MS",
-                  "flaky:N:NNN" (the first N requests answer NNN, then 200). It also
-                  tracks how many requests it is serving at once (.max_active), and
-                  answers GET /__stats with JSON counters whatever the mode.
-  ProcessUpstream(name, mode)
-                  the same in a child process (killed by PID on close), for upstreams
-                  holding hundreds of threads (a slow mirror); .stats().
   SourceConn(port, "127.0.0.7")
                   an HttpConn from a chosen loopback source address (source-ip keys).
   closed_port()   a loopback port nothing listens on.
@@ -33,141 +22,16 @@ Builds on canaryd_e2e (which it does not change):
 import concurrent.futures
 import json
 import math
-import os
 import re
-import signal
 import socket
-import sys
 import threading
 import time
 
 import canaryd_e2e
-from canaryd_e2e import (DEFAULT_HOST, ConnectionClosed, HttpConn, TestFailure, Upstream,
-                         _indent, service_entry, slow_factor, virtual_service)
+from canaryd_e2e import (DEFAULT_HOST, ConnectionClosed, HttpConn, TestFailure, _indent,
+                         service_entry, slow_factor, virtual_service)
 
 # ----------------------------------------------------------------- upstream
-
-
-class ScriptUpstream(Upstream):
-    """An Upstream whose answer to any path is set by .mode (see the module doc)."""
-
-    def __init__(self, name, mode=None, **kw):
-        self.mode = mode
-        self._served = 0  # requests answered under a "flaky" mode
-        self.active = 0
-        self.max_active = 0
-        super().__init__(name, **kw)
-
-    def set_mode(self, mode):
-        with self.lock:
-            self.mode = mode
-            self._served = 0
-
-    def clear(self):
-        super().clear()
-        with self.lock:
-            self.max_active = self.active
-
-    def _handle(self, conn, rd, req):
-        with self.lock:
-            self.active += 1
-            self.max_active = max(self.max_active, self.active)
-            mode = self.mode
-        try:
-            if mode is None and req.path != "/__stats":
-                return super()._handle(conn, rd, req)
-            return self._scripted(conn, rd, req, mode)
-        finally:
-            with self.lock:
-                self.active -= 1
-
-    def _scripted(self, conn, rd, req, mode):
-        if req.path == "/__stats":
-            self._read_body(rd, req)
-            with self.lock:
-                stats = {"heads": len(self.heads) - 1, "requests": len(self.requests),
-                         "max_active": self.max_active}
-            return self._send(conn, 200, req, json.dumps(stats).encode(), keep=False)
-        self._read_body(rd, req)
-        req.complete = True
-        with self.lock:
-            self.requests.append(req)
-            self._served += 1
-            served = self._served
-        keep = not self._wants_close(req)
-        body = (self.name + "\n").encode()
-        kind, _, arg = mode.partition(":")
-        if kind == "reset":
-            return False
-        if kind == "status":
-            return self._send(conn, int(arg), req, body, keep=keep)
-        if kind == "slow":
-            time.sleep(int(arg) / 1000.0)
-            return self._send(conn, 200, req, body, keep=keep)
-        if kind == "flaky":
-            n, _, status = arg.partition(":")
-            if served <= int(n):
-                return self._send(conn, int(status), req, body, keep=keep)
-            return self._send(conn, 200, req, body, keep=keep)
-        raise ValueError(f"unknown ScriptUpstream mode {mode!r}")
-
-
-class ProcessUpstream:
-    """A ScriptUpstream in a child python process (so that hundreds of its threads, e.g.
-    a slow mirror's, cannot steal this process's GIL from the client and the other
-    upstreams). .port; .stats() -> {"heads", "requests", "max_active"} (GET /__stats,
-    which answers at once whatever the mode); close() kills the child by PID."""
-
-    def __init__(self, name, mode):
-        import subprocess
-        import sys
-
-        self.name = name
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--serve", name, mode or ""],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ))
-        line = self.proc.stdout.readline()
-        if not line.strip().isdigit():
-            self.close()
-            raise TestFailure(f"ProcessUpstream {name}: child did not start ({line!r})")
-        self.port = int(line)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-        return False
-
-    def stats(self):
-        c = HttpConn(self.port, timeout=5.0)
-        try:
-            resp = c.request("GET", "/__stats")
-        finally:
-            c.close()
-        return json.loads(resp.body)
-
-    def close(self):
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
-
-
-def _serve_main(name, mode):
-    up = ScriptUpstream(name, mode=mode or None)
-    print(up.port, flush=True)
-    try:
-        sys.stdin.read()  # until the parent closes the pipe or kills us
-    finally:
-        up.close()
 
 
 def closed_port():
@@ -400,7 +264,3 @@ def flags_of(line):
     if isinstance(f, list):
         return set(f)
     return {t for t in re.split(r"[,\s]+", str(f)) if t}
-
-
-if __name__ == "__main__" and len(sys.argv) >= 3 and sys.argv[1] == "--serve":
-    _serve_main(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "")

@@ -5,8 +5,8 @@ the other endpoint, both by default (no `retries`: 2 retries on connect failure)
 the live endpoint, also a POST (nothing reached the upstream, so it is safe to resend).
 With retryOn limited to retriable-4xx (409), a connect failure is not retried: the
 requests that pick the dead endpoint get 502."""
-from canaryd_e2e import Canaryd, check, expect_eq, fail, run, step
-from policy_helpers import ScriptUpstream, closed_port, load, policy_config, vs
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, fail, run, step
+from policy_helpers import closed_port, load, policy_config, vs
 
 N = 40
 
@@ -21,7 +21,7 @@ def routes(retries):
 
 def main():
     dead = closed_port()
-    with ScriptUpstream("live") as live:
+    with Upstream("live") as live:
         for label, retries in (("default (no retries block)", None),
                                ("retries attempts 2, connect-failure",
                                 "{attempts: 2, retryOn: connect-failure}")):

@@ -6,8 +6,8 @@ never replayed: the upstream records show it once and the client gets 502. A PUT
 larger than 64 KiB is not kept, so that PUT is not replayed either."""
 import hashlib
 
-from canaryd_e2e import Canaryd, check, expect_eq, fail, run, step
-from policy_helpers import ScriptUpstream, load, policy_config, vs
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, fail, run, step
+from policy_helpers import load, policy_config, vs
 
 ROUTES = """
 - name: main
@@ -21,7 +21,7 @@ def seen(ups, path):
 
 
 def main():
-    with ScriptUpstream("bad", mode="reset") as bad, ScriptUpstream("good") as good:
+    with Upstream("bad", mode="reset") as bad, Upstream("good") as good:
         cfg = policy_config({"v1": [bad, good]}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             step("20 GETs, round robin over a resetting and a good endpoint")

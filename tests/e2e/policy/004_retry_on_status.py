@@ -10,8 +10,8 @@ only for idempotent methods (a PUT carries its body again, a POST is never repla
   retryOn gateway-error, upstream 502, 504, 200                -> 200, 3 tries
   retryOn retriable-4xx, upstream 409 then 200                 -> 200, 2 tries
   retryOn "503", upstream 500 then 200                         -> 500, 1 try"""
-from canaryd_e2e import Canaryd, fail, run, step
-from policy_helpers import ScriptUpstream, policy_config, sequential, vs
+from canaryd_e2e import Canaryd, Upstream, fail, run, step
+from policy_helpers import policy_config, sequential, vs
 
 
 def route(prefix, retries):
@@ -48,7 +48,7 @@ CASES = [
 
 
 def main():
-    with ScriptUpstream("v1") as up:
+    with Upstream("v1") as up:
         cfg = policy_config({"v1": up}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             failures = []

@@ -3,8 +3,8 @@
 one fast, `retries {attempts: 2, perTryTimeout: 0.2s, retryOn: gateway-error}` gives
 every GET a 200 from the fast endpoint within about 0.2 s + backoff. When every endpoint
 is slow (attempts 1), the client gets 504 after two tries of 0.2 s each, not after 1 s."""
-from canaryd_e2e import Canaryd, check, expect_eq, fail, run, slow_factor, step
-from policy_helpers import ScriptUpstream, ms, policy_config, sequential, vs
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, fail, run, slow_factor, step
+from policy_helpers import ms, policy_config, sequential, vs
 
 ROUTES = """
 - name: allslow
@@ -18,8 +18,8 @@ ROUTES = """
 
 
 def main():
-    with ScriptUpstream("slow", mode="slow:1000") as slow, ScriptUpstream("fast") as fast, \
-            ScriptUpstream("slow2", mode="slow:1000") as slow2:
+    with Upstream("slow", mode="slow:1000") as slow, Upstream("fast") as fast, \
+            Upstream("slow2", mode="slow:1000") as slow2:
         cfg = policy_config({"v1": [slow, fast], "v2": slow2}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             res = sequential(proxy.port, [{"path": f"/x/{i}"} for i in range(8)])

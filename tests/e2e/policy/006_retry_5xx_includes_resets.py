@@ -5,8 +5,8 @@ failure; the x-envoy-retry-on docs: 5xx "includes connect-failure and refused-st
 So with `retryOn: 5xx` (or gateway-error) and no explicit reset / connect-failure:
   - a GET that an endpoint resets is retried on the other endpoint -> 200;
   - a connect failure (closed port) is retried on the other endpoint -> 200."""
-from canaryd_e2e import Canaryd, fail, run, step
-from policy_helpers import ScriptUpstream, closed_port, load, policy_config, vs
+from canaryd_e2e import Canaryd, Upstream, fail, run, step
+from policy_helpers import closed_port, load, policy_config, vs
 
 
 def routes(on):
@@ -24,8 +24,8 @@ def routes(on):
 def main():
     dead = closed_port()
     failures = []
-    with ScriptUpstream("bad", mode="reset") as bad, ScriptUpstream("good") as good, \
-            ScriptUpstream("good2") as good2:
+    with Upstream("bad", mode="reset") as bad, Upstream("good") as good, \
+            Upstream("good2") as good2:
         for on in ("5xx", "gateway-error"):
             cfg = policy_config({"v1": [bad, good], "v2": [dead, good2]}, vs(routes(on)))
             with Canaryd(cfg, workers=1) as proxy:

@@ -5,8 +5,8 @@
 access-log flag fault_abort and never reaches the upstream; the others are proxied
 normally (200 from the upstream, no flag). percentage 100 aborts all, 0 none, 10 about a
 tenth."""
-from canaryd_e2e import Canaryd, check, expect_eq, fail, run, step
-from policy_helpers import ScriptUpstream, binomial_bounds, flags_of, load, policy_config, vs
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, fail, run, step
+from policy_helpers import binomial_bounds, flags_of, load, policy_config, vs
 
 
 def route(prefix, status, pct):
@@ -45,7 +45,7 @@ def run_share(proxy, up, prefix, n, p, status):
 
 
 def main():
-    with ScriptUpstream("v1") as up:
+    with Upstream("v1") as up:
         cfg = policy_config({"v1": up}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             run_share(proxy, up, "half", 2000, 0.5, 418)

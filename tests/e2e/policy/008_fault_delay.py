@@ -8,9 +8,8 @@ after the delay (Envoy's order)."""
 import threading
 import time
 
-from canaryd_e2e import Canaryd, check, fail, run, slow_factor, step
-from policy_helpers import ScriptUpstream, concurrent_requests, flags_of, ms, policy_config, \
-    sequential, vs
+from canaryd_e2e import Canaryd, Upstream, check, fail, run, slow_factor, step
+from policy_helpers import concurrent_requests, flags_of, ms, policy_config, sequential, vs
 
 TICK_MIN = 0.295
 
@@ -32,7 +31,7 @@ ROUTES = """
 
 def main():
     sf = slow_factor()
-    with ScriptUpstream("v1") as up:
+    with Upstream("v1") as up:
         cfg = policy_config({"v1": up}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             sequential(proxy.port, [{"path": "/fast/warm"}])

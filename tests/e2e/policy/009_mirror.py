@@ -7,8 +7,8 @@ mirror's is discarded). mirrorPercentage 0 mirrors nothing, 50 about half; mirro
 copies to every destination. (Bodies above 64 KiB: 010_mirror_body_limit.py.)"""
 import time
 
-from canaryd_e2e import Canaryd, check, expect_eq, fail, run, step
-from policy_helpers import ScriptUpstream, binomial_bounds, load, policy_config, sequential, vs
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, fail, run, step
+from policy_helpers import binomial_bounds, load, policy_config, sequential, vs
 
 ROUTES = """
 - name: m
@@ -51,8 +51,8 @@ def wait_for(up, path, timeout=3.0):
 
 
 def main():
-    with ScriptUpstream("v1") as prim, ScriptUpstream("shadow", mode="status:500") as sh, \
-            ScriptUpstream("shadow2") as sh2:
+    with Upstream("v1") as prim, Upstream("shadow", mode="status:500") as sh, \
+            Upstream("shadow2") as sh2:
         cfg = policy_config({"v1": prim, "shadow": sh, "shadow2": sh2}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             step("POST /m/1?q=1 with a small body")

@@ -6,8 +6,8 @@ canaryd_errors_total{reason="mirror_dropped"}; a 60 KiB body is still mirrored w
 (Envoy does the same: a body above the buffer limit cancels the shadow.)"""
 import time
 
-from canaryd_e2e import Canaryd, check, expect_eq, run, step
-from policy_helpers import ScriptUpstream, metric_value, policy_config, sequential, vs
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, run, step
+from policy_helpers import metric_value, policy_config, sequential, vs
 
 ROUTES = """
 - name: m
@@ -21,7 +21,7 @@ def at(up, path):
 
 
 def main():
-    with ScriptUpstream("v1") as prim, ScriptUpstream("shadow") as sh:
+    with Upstream("v1") as prim, Upstream("shadow") as sh:
         cfg = policy_config({"v1": prim, "shadow": sh}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             step("60 KiB body: mirrored whole")

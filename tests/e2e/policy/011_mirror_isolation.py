@@ -6,9 +6,9 @@ connection; the p50 and p99 client latency of each route are printed, and the mi
 routes' p99 must stay within 50 ms of the plain route's (every answer a 200 from the
 primary). The dead mirror's copies are counted as mirror_dropped. (The slow mirror runs
 in its own process: its hundreds of sleeping threads must not slow the test's client.)"""
-from canaryd_e2e import Canaryd, check, fail, run, slow_factor, step
-from policy_helpers import (ProcessUpstream, ScriptUpstream, closed_port, metric_value, ms, percentile,
-                            policy_config, sequential, vs)
+from canaryd_e2e import Canaryd, Upstream, check, fail, run, slow_factor, step
+from policy_helpers import (closed_port, metric_value, ms, percentile, policy_config,
+                            sequential, vs)
 
 ROUTES = """
 - name: plain
@@ -31,7 +31,7 @@ BOUND = 0.050
 
 def main():
     dead = closed_port()
-    with ScriptUpstream("v1") as prim, ProcessUpstream("slowm", "slow:2000") as slowm:
+    with Upstream("v1") as prim, Upstream("slowm", mode="slow:2000", process=True) as slowm:
         cfg = policy_config({"v1": prim, "deadm": dead, "slowm": slowm}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             sequential(proxy.port, [{"path": f"/plain/warm{i}"} for i in range(20)])

@@ -13,9 +13,8 @@
    mode and the failing endpoint keeps getting traffic."""
 import time
 
-from canaryd_e2e import Canaryd, check, expect_eq, fail, run, step
-from policy_helpers import (ScriptUpstream, closed_port, metric_value, policy_config,
-                            sequential, vs)
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, fail, run, step
+from policy_helpers import closed_port, metric_value, policy_config, sequential, vs
 
 ROUTES = """
 - name: main
@@ -75,7 +74,7 @@ def wait_back(proxy, bad, t_eject, limit):
 
 
 def main():
-    with ScriptUpstream("bad", mode="status:500") as bad, ScriptUpstream("good") as good:
+    with Upstream("bad", mode="status:500") as bad, Upstream("good") as good:
         cfg = policy_config({"v1": [bad, good]}, vs(ROUTES), traffic_policy=od())
         with Canaryd(cfg, workers=1) as proxy:
             step("1. bad answers 500: ejected after 3 consecutive 500s")
@@ -103,7 +102,7 @@ def main():
                   f"back after {back} s")
 
     step("3. consecutiveGatewayErrors 2: 500s do not eject, 503s do")
-    with ScriptUpstream("bad", mode="status:500") as bad, ScriptUpstream("good") as good:
+    with Upstream("bad", mode="status:500") as bad, Upstream("good") as good:
         cfg = policy_config({"v1": [bad, good]}, vs(ROUTES),
                             traffic_policy=od(consecutive5xxErrors=0,
                                               consecutiveGatewayErrors=2))
@@ -117,7 +116,7 @@ def main():
 
     step("4. connect failures count as errors: a closed port is ejected after 3")
     dead = closed_port()
-    with ScriptUpstream("good") as good:
+    with Upstream("good") as good:
         cfg = policy_config({"v1": [dead, good]}, vs(ROUTES), traffic_policy=od())
         with Canaryd(cfg, workers=1) as proxy:
             res = sequential(proxy.port, [{"path": "/cf"} for _ in range(30)])
@@ -130,7 +129,7 @@ def main():
                                "(consecutive5xxErrors 3), over 30 requests within 1 s")
 
     step("5. minHealthPercent 60: panic mode, the failing endpoint keeps traffic")
-    with ScriptUpstream("bad", mode="status:500") as bad, ScriptUpstream("good") as good:
+    with Upstream("bad", mode="status:500") as bad, Upstream("good") as good:
         cfg = policy_config({"v1": [bad, good]}, vs(ROUTES),
                             traffic_policy=od(minHealthPercent=60))
         with Canaryd(cfg, workers=1) as proxy:

@@ -9,9 +9,8 @@ maxConnections 2 with room in the queue: 6 concurrent requests all get 200, at m
 the upstream at once (about three rounds of 0.5 s). (Several workers: 014.)"""
 import time
 
-from canaryd_e2e import Canaryd, check, expect_eq, run, step
-from policy_helpers import (ScriptUpstream, concurrent_requests, flags_of, metric_value, ms,
-                            policy_config, vs)
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, run, step
+from policy_helpers import concurrent_requests, flags_of, metric_value, ms, policy_config, vs
 
 ROUTES = """
 - name: main
@@ -51,7 +50,7 @@ def check_overflow(label, proxy, up, res):
 
 
 def main():
-    with ScriptUpstream("v1", mode="slow:500") as up:
+    with Upstream("v1", mode="slow:500") as up:
         step("host-level maxConnections 1, http1MaxPendingRequests 1")
         cfg = policy_config({"v1": up}, vs(ROUTES), traffic_policy=TIGHT)
         with Canaryd(cfg, workers=1) as proxy:

@@ -8,8 +8,8 @@ single allowed connection idle in its pool (Envoy lets a worker whose pool has n
 connection open one, precisely to avoid this deadlock)."""
 import time
 
-from canaryd_e2e import Canaryd, fail, run, slow_factor, step
-from policy_helpers import ScriptUpstream, ms, policy_config, vs
+from canaryd_e2e import Canaryd, Upstream, fail, run, slow_factor, step
+from policy_helpers import ms, policy_config, vs
 
 ROUTES = """
 - name: main
@@ -18,7 +18,7 @@ ROUTES = """
 
 
 def main():
-    with ScriptUpstream("v1") as up:
+    with Upstream("v1") as up:
         cfg = policy_config({"v1": up}, vs(ROUTES), traffic_policy=(
             "connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 10}}"))
         with Canaryd(cfg, workers=2) as proxy:

@@ -10,9 +10,8 @@ with weights v1 90 / v2 10: the weighted subset pick is a stable hash of the coo
     1,000 of them on one connection reach both subsets, about 10% v2."""
 import hashlib
 
-from canaryd_e2e import Canaryd, check, fail, run, step, virtual_service
-from policy_helpers import ScriptUpstream, binomial_bounds, load, policy_config, \
-    reload_and_wait, vs
+from canaryd_e2e import Canaryd, Upstream, check, fail, run, step, virtual_service
+from policy_helpers import binomial_bounds, load, policy_config, reload_and_wait, vs
 
 ANN = {"canaryd.io/split-key": "cookie:user"}
 ROUTES = """
@@ -64,7 +63,7 @@ def compare(first, again, what):
 def main():
     keys = [key(i) for i in range(NKEYS)]
     sample = keys[::NKEYS // NREPEAT]
-    with ScriptUpstream("v1") as v1, ScriptUpstream("v2") as v2:
+    with Upstream("v1") as v1, Upstream("v2") as v2:
         cfg = policy_config({"v1": v1, "v2": v2}, vs(ROUTES, annotations=ANN))
         with Canaryd(cfg, workers=2) as b:
             with Canaryd(cfg, workers=2) as a:

@@ -6,9 +6,8 @@ is plausible for its weight, and every key that was on the canary stays on it (o
 stable users move over); at 100 everybody is on the canary."""
 import hashlib
 
-from canaryd_e2e import Canaryd, check, fail, run, step
-from policy_helpers import ScriptUpstream, binomial_bounds, load, policy_config, \
-    reload_and_wait, vs
+from canaryd_e2e import Canaryd, Upstream, check, fail, run, step
+from policy_helpers import binomial_bounds, load, policy_config, reload_and_wait, vs
 
 ANN = {"canaryd.io/split-key": "cookie:user"}
 NKEYS = 2000
@@ -28,7 +27,7 @@ def routes(canary):
 
 def main():
     keys = [f"{hashlib.sha256(b'%d' % i).hexdigest()[:16]}" for i in range(NKEYS)]
-    with ScriptUpstream("v1") as v1, ScriptUpstream("v2") as v2:
+    with Upstream("v1") as v1, Upstream("v2") as v2:
         def cfg(w):
             return policy_config({"v1": v1, "v2": v2}, vs(routes(w), annotations=ANN))
 

@@ -6,8 +6,8 @@
   source-ip      - 60 client source addresses 127.0.0.x, 3 connections each: always the
                    same subset per address; both subsets used.
 Requests without the key (no header / no uid) still reach both subsets."""
-from canaryd_e2e import Canaryd, check, fail, run, step
-from policy_helpers import ScriptUpstream, SourceConn, load, policy_config, vs
+from canaryd_e2e import Canaryd, Upstream, check, fail, run, step
+from policy_helpers import SourceConn, load, policy_config, vs
 
 ROUTES = """
 - name: split
@@ -30,7 +30,7 @@ def stable(label, keys, answers):
 
 
 def main():
-    with ScriptUpstream("v1") as v1, ScriptUpstream("v2") as v2:
+    with Upstream("v1") as v1, Upstream("v2") as v2:
         for src, spec_of in (
                 ("header:X-User", lambda k, n: {"path": f"/h/{n}",
                                                 "headers": [(("X-User", "x-user", "X-USER")[n],

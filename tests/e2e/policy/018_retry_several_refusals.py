@@ -7,8 +7,8 @@ three closed ports and one live endpoint (round robin):
   - `retries {attempts: 3, retryOn: connect-failure}` (4 tries): every request reaches
     the live endpoint (200), since each retry picks an endpoint not tried yet.
 Every 502 must be a connect failure (nothing was ever sent upstream)."""
-from canaryd_e2e import Canaryd, check, fail, run, step
-from policy_helpers import ScriptUpstream, closed_port, load, policy_config, vs
+from canaryd_e2e import Canaryd, Upstream, check, fail, run, step
+from policy_helpers import closed_port, load, policy_config, vs
 
 
 def routes(retries):
@@ -22,7 +22,7 @@ def routes(retries):
 def main():
     dead = [closed_port() for _ in range(3)]
     failures = []
-    with ScriptUpstream("live") as live:
+    with Upstream("live") as live:
         for label, retries, want_502 in (
                 ("default (3 tries)", None, True),
                 ("attempts 3 (4 tries)", "{attempts: 3, retryOn: connect-failure}", False)):

@@ -7,8 +7,8 @@
   without connectionPool, 10 sequential requests share one upstream connection."""
 import time
 
-from canaryd_e2e import Canaryd, check, expect_eq, run, step
-from policy_helpers import ScriptUpstream, policy_config, sequential, vs
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, run, step
+from policy_helpers import policy_config, sequential, vs
 
 ROUTES = """
 - name: main
@@ -21,7 +21,7 @@ def conns_used(up):
 
 
 def main():
-    with ScriptUpstream("v1") as up:
+    with Upstream("v1") as up:
         cfg = policy_config({"v1": up}, vs(ROUTES))
         with Canaryd(cfg, workers=1) as proxy:
             res = sequential(proxy.port, [{"path": f"/a/{i}"} for i in range(10)])
@@ -51,8 +51,7 @@ def main():
             sequential(proxy.port, [{"path": "/c/1"}])
             expect_eq(len(conns_used(up)), 1, "idleTimeout 0.3s, 50 ms pause: connections used")
             time.sleep(0.8)
-            with up.lock:
-                still_open = len(up._conns)
+            still_open = up.open_conns()
             step(f"after 0.8 s idle: {still_open} upstream connections still open")
             expect_eq(still_open, 0, "idleTimeout 0.3s: upstream connections open after 0.8 s idle")
             sequential(proxy.port, [{"path": "/c/2"}])

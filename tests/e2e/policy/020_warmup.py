@@ -12,8 +12,8 @@ Subset v1 starts with endpoints a and b, ROUND_ROBIN with warmup {duration: 4s}:
 Shares are counted over hundreds of requests and compared with generous bounds."""
 import time
 
-from canaryd_e2e import Canaryd, check, run, step
-from policy_helpers import ScriptUpstream, policy_config, reload_and_wait, sequential, vs
+from canaryd_e2e import Canaryd, Upstream, check, run, step
+from policy_helpers import policy_config, reload_and_wait, sequential, vs
 
 ROUTES = """
 - name: main
@@ -43,8 +43,8 @@ def share(names, who):
 
 
 def main():
-    with ScriptUpstream("a") as a, ScriptUpstream("b") as b, ScriptUpstream("c") as c, \
-            ScriptUpstream("d") as d:
+    with Upstream("a") as a, Upstream("b") as b, Upstream("c") as c, \
+            Upstream("d") as d:
         def cfg(ups, lb="{simple: ROUND_ROBIN, warmup: {duration: 4s}}", route=ROUTES):
             return policy_config({"v1": ups}, vs(route), traffic_policy=tp(lb))
 

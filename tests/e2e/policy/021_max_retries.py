@@ -10,12 +10,9 @@ The only endpoint answers 503 after 300 ms; the route retries 5xx twice.
    18 retries, up to 6 in flight at once, and no overflow.
 3. A closed port with retryOn connect-failure and maxRetries 1: requests one after the
    other never overlap, so every one is retried (no overflow)."""
-import threading
-import time
-
-from canaryd_e2e import Canaryd, check, expect_eq, run, step
-from policy_helpers import (ScriptUpstream, closed_port, concurrent_requests, metric_value,
-                            policy_config, reload_and_wait, sequential, vs)
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, run, step
+from policy_helpers import (closed_port, concurrent_requests, metric_value, policy_config,
+                            reload_and_wait, sequential, vs)
 
 ROUTES = """
 - name: main
@@ -26,32 +23,9 @@ NREQ = 6
 DELAY_S = 0.3
 
 
-class Slow503(ScriptUpstream):
-    """Answers 503 after DELAY_S; records when each request arrived and left."""
-
-    def __init__(self, name):
-        self.spans = []
-        self.span_lock = threading.Lock()
-        super().__init__(name, mode="slow503")
-
-    def _scripted(self, conn, rd, req, mode):
-        if mode != "slow503" or req.path == "/__stats":
-            return super()._scripted(conn, rd, req, mode)
-        t0 = time.monotonic()
-        self._read_body(rd, req)
-        req.complete = True
-        with self.lock:
-            self.requests.append(req)
-        time.sleep(DELAY_S)
-        with self.span_lock:
-            self.spans.append((t0, time.monotonic()))
-        return self._send(conn, 503, req, (self.name + "\n").encode(),
-                          keep=not self._wants_close(req))
-
-    def take_spans(self):
-        with self.span_lock:
-            s, self.spans = sorted(self.spans), []
-        return s
+def take_spans(up):
+    """When each request recorded since the last call arrived and was answered, sorted."""
+    return sorted((r.t_start, r.t_end) for r in up.take_requests())
 
 
 def max_overlap(spans):
@@ -67,7 +41,7 @@ def max_overlap(spans):
 def wave(proxy, up):
     """NREQ requests at once; returns (statuses, first-try spans, retry spans)."""
     res = concurrent_requests(proxy.port, [{"path": f"/r/{i}"} for i in range(NREQ)])
-    spans = up.take_spans()
+    spans = take_spans(up)
     # The first tries all arrive within a few ms of each other, long before any
     # retry (which needs a first try to fail, DELAY_S later).
     first, retries = spans[:NREQ], spans[NREQ:]
@@ -82,7 +56,7 @@ def overflow(proxy):
 
 
 def main():
-    with Slow503("v1") as up:
+    with Upstream("v1", mode=f"slow:{int(DELAY_S * 1000)}:503") as up:
         def cfg(pool):
             return policy_config({"v1": up}, vs(ROUTES), traffic_policy=pool)
 
@@ -116,7 +90,7 @@ def main():
 
     step("3. connect failures retried one request at a time do not overflow")
     dead = closed_port()
-    with ScriptUpstream("good") as good:
+    with Upstream("good") as good:
         routes = """
 - name: main
   retries: {attempts: 1, retryOn: connect-failure}

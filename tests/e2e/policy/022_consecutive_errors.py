@@ -11,8 +11,8 @@ robin, baseEjectionTime 30s, maxEjectionPercent 100.
    eject after 2."""
 import time
 
-from canaryd_e2e import Canaryd, check, expect_eq, fail, run, step
-from policy_helpers import ScriptUpstream, policy_config, sequential, vs
+from canaryd_e2e import Canaryd, Upstream, check, expect_eq, fail, run, step
+from policy_helpers import policy_config, sequential, vs
 
 ROUTES = """
 - name: main
@@ -50,7 +50,7 @@ def only_good(proxy, bad, n, what):
 
 
 def main():
-    with ScriptUpstream("bad", mode="status:500") as bad, ScriptUpstream("good") as good:
+    with Upstream("bad", mode="status:500") as bad, Upstream("good") as good:
         cfg = policy_config({"v1": [bad, good]}, vs(ROUTES),
                             traffic_policy=od(consecutiveErrors=3))
         with Canaryd(cfg, workers=1) as proxy:
@@ -72,7 +72,7 @@ def main():
                   "expected a warning about consecutiveErrors in canaryd's log")
 
     step("4. consecutive5xxErrors written next to consecutiveErrors is kept")
-    with ScriptUpstream("bad", mode="status:500") as bad, ScriptUpstream("good") as good:
+    with Upstream("bad", mode="status:500") as bad, Upstream("good") as good:
         cfg = policy_config({"v1": [bad, good]}, vs(ROUTES),
                             traffic_policy=od(consecutiveErrors=3, consecutive5xxErrors=2))
         with Canaryd(cfg, workers=1) as proxy:

@@ -29,7 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from canaryd_e2e import Canaryd, Upstream, fail, route_to, run, step  # noqa: E402
-from regress_helpers import (RawUpstream, exchange, read_head, single_route_config,  # noqa: E402
+from regress_helpers import (exchange, read_head, single_route_config,  # noqa: E402
                              statuses)
 
 ROUTES = f"""
@@ -88,7 +88,7 @@ def main():
                     fail(f"the upstream received a {got.body_len}-byte body, expected "
                          f"{len(SMUGGLED)} (head {got.headers!r})")
 
-    with RawUpstream(resp_handler) as raw_up:
+    with Upstream("v1", handler=resp_handler) as raw_up:
         with Canaryd(single_route_config(raw_up)) as proxy:
             step("upstream answers with `Connection: content-length`: the client still gets "
                  "a framed response, then the next pipelined one")

@@ -12,8 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from canaryd_e2e import Canaryd, fail, run, slow_factor, step  # noqa: E402
-from regress_helpers import (RawUpstream, exchange, read_head,  # noqa: E402
+from canaryd_e2e import Canaryd, Upstream, fail, run, slow_factor, step  # noqa: E402
+from regress_helpers import (exchange, read_head,  # noqa: E402
                              single_route_config, statuses)
 
 
@@ -31,7 +31,7 @@ def handler(upstream, conn, idx):
 
 
 def main():
-    with RawUpstream(handler) as up:
+    with Upstream("v1", handler=handler) as up:
         with Canaryd(single_route_config(up)) as proxy:
             step("three requests on one keep-alive connection, each answered 200/201 with "
                  "an empty body")

@@ -16,8 +16,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from canaryd_e2e import Canaryd, fail, run, step  # noqa: E402
-from regress_helpers import RawUpstream, exchange, read_head, single_route_config  # noqa: E402
+from canaryd_e2e import Canaryd, Upstream, fail, run, step  # noqa: E402
+from regress_helpers import exchange, read_head, single_route_config  # noqa: E402
 
 BODY = b"x" * 1000
 
@@ -35,7 +35,7 @@ def handler(upstream, conn, idx):
 
 
 def main():
-    with RawUpstream(handler) as up:
+    with Upstream("v1", handler=handler) as up:
         with Canaryd(single_route_config(up)) as proxy:
             step("control: close-delimited body ended by FIN -> complete chunked response")
             data, how = exchange(proxy.port, b"GET /fin HTTP/1.1\r\nHost: mobile-api\r\n\r\n",

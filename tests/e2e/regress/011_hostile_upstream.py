@@ -18,8 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from canaryd_e2e import Canaryd, expect_eq, fail, run, step  # noqa: E402
-from regress_helpers import (RawUpstream, exchange, read_head,  # noqa: E402
+from canaryd_e2e import Canaryd, Upstream, expect_eq, fail, run, step  # noqa: E402
+from regress_helpers import (exchange, read_head,  # noqa: E402
                              single_route_config, statuses)
 
 CLOSE = b"Connection: close\r\n"
@@ -71,7 +71,7 @@ def get(path, extra=b"", version=b"1.1"):
 
 
 def main():
-    with RawUpstream(handler) as up:
+    with Upstream("v1", handler=handler) as up:
         with Canaryd(single_route_config(up)) as proxy:
             failures = []
 

@@ -14,31 +14,26 @@ import socket
 import threading
 import time
 
-from canaryd_e2e import (Canaryd, Upstreams, fail, mesh_config, run, step, virtual_service)
+from canaryd_e2e import (Canaryd, Upstream, Upstreams, fail, mesh_config, run, step,
+                         virtual_service)
+from regress_helpers import read_head
 
 VS = "- route: [{destination: {host: mobile-api, subset: v1}}]\n"
-
-
-def listener():
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(64)
-    return ls, ls.getsockname()[1]
 
 
 # ---- 1. half-close
 
 def half_close():
-    ls, port = listener()
-    cfg = mesh_config({"v1": port}, virtual_service("mobile-api", ["mobile-api"], VS))
     lost, n = 0, 200
-    with Canaryd(cfg) as proxy:
+    with Upstream("v1", handler=Upstream.HAND_OVER) as srv, \
+            Canaryd(mesh_config({"v1": srv},
+                                virtual_service("mobile-api", ["mobile-api"], VS))) as proxy:
         up = None
         for _ in range(n):
             c = socket.create_connection(("127.0.0.1", proxy.port))
             c.sendall(b"GET /x HTTP/1.1\r\nHost: mobile-api\r\n\r\n")
             if up is None:
-                up, _ = ls.accept()
+                up = srv.next_conn()
                 up.settimeout(5)
             buf = b""
             while b"\r\n\r\n" not in buf:
@@ -61,7 +56,6 @@ def half_close():
             c.close()
         if up is not None:
             up.close()
-    ls.close()
     step(f"  {lost} of {n} answers lost after a half-close")
     if lost:
         fail(f"{lost} of {n} answers lost when the client half-closed after its request")
@@ -98,55 +92,35 @@ def pipelined_burst():
 
 # ---- 3. exactly 64 KiB queued towards the upstream
 
-class BodyServer:
-    """Reads each request with its Content-Length body, records head and body length by
-    path, answers "ok"; /block waits until .release is set."""
+def body_handler(bodies, release):
+    """An Upstream handler: reads each request with its Content-Length body, records the
+    head (up.heads) and the body length by path (bodies), answers "ok"; /block waits until
+    `release` is set."""
 
-    def __init__(self):
-        self.ls, self.port = listener()
-        self.heads, self.bodies = [], {}
-        self.release = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def handler(up, c, idx):
         buf = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                i = buf.index(b"\r\n\r\n") + 4
-                head, buf = buf[:i], buf[i:]
-                self.heads.append(head)
-                cl = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        cl = int(line.split(b":")[1])
-                while len(buf) < cl:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                path = head.split(b" ")[1]
-                self.bodies[path] = cl
-                buf = buf[cl:]
-                if path == b"/block":
-                    self.release.wait(10)
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        except OSError:
-            pass
-        finally:
-            c.close()
+        while True:
+            head, buf = read_head(c, buf)
+            if head is None:
+                return
+            up.record(head, idx)
+            cl = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    cl = int(line.split(b":")[1])
+            while len(buf) < cl:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            path = head.split(b" ")[1]
+            bodies[path] = cl
+            buf = buf[cl:]
+            if path == b"/block":
+                release.wait(10)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    return handler
 
 
 def read_ok(c, timeout=5):
@@ -164,18 +138,18 @@ def read_ok(c, timeout=5):
 
 
 def queued_at_limit():
-    srv = BodyServer()
+    bodies, release = {}, threading.Event()
     tp = "connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 10}}"
-    cfg = mesh_config({"v1": srv.port}, virtual_service("mobile-api", ["mobile-api"], VS),
-                      traffic_policy=tp)
-    with Canaryd(cfg) as proxy:
+    with Upstream("v1", handler=body_handler(bodies, release)) as srv, \
+            Canaryd(mesh_config({"v1": srv}, virtual_service("mobile-api", ["mobile-api"], VS),
+                                traffic_policy=tp)) as proxy:
         # The forwarded head of a POST with a 5-digit Content-Length, to size the body.
         c = socket.create_connection(("127.0.0.1", proxy.port))
         c.sendall(b"POST /x HTTP/1.1\r\nHost: mobile-api\r\nContent-Length: 10000\r\n\r\n"
                   + b"a" * 10000)
         read_ok(c)
         c.close()
-        first = len(srv.heads[-1]) if srv.heads else 0
+        first = len(srv.heads[-1].raw_head) if srv.heads else 0
         if first == 0:
             fail("the calibration POST never reached the upstream")
         body_now = 65536 - first
@@ -189,18 +163,17 @@ def queued_at_limit():
         b.sendall(b"POST /x HTTP/1.1\r\nHost: mobile-api\r\nContent-Length: %d\r\n\r\n"
                   % (body_now + 100) + b"b" * body_now)
         time.sleep(0.3)
-        srv.release.set()
+        release.set()
         read_ok(a)
         time.sleep(0.3)
         b.sendall(b"c" * 100)
         r = read_ok(b, 5)
         step(f"  POST: {'answered' if r else 'no answer in 5 s'}; the upstream read "
-             f"{srv.bodies.get(b'/x')} of {body_now + 100} body bytes")
+             f"{bodies.get(b'/x')} of {body_now + 100} body bytes")
         a.close()
         b.close()
         if not r:
             fail("the rest of a request body was never read after a 64 KiB queued write")
-    srv.ls.close()
 
 
 # ---- 4. a client that never reads
@@ -210,11 +183,18 @@ def cpu_ticks(pid):
     return int(f[11]) + int(f[12])
 
 
-def trickle_upstream(ls, stop):
-    c, _ = ls.accept()
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        buf += c.recv(65536)
+def trickle_handler(stop):
+    """An Upstream handler: reads a head, then streams one-byte chunks until `stop`."""
+
+    def handler(up, c, idx):
+        head, _ = read_head(c)
+        if head is not None:
+            trickle(c, stop)
+
+    return handler
+
+
+def trickle(c, stop):
     c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
     piece = b"1\r\nX\r\n" * 20000
     c.settimeout(0.5)
@@ -225,16 +205,13 @@ def trickle_upstream(ls, stop):
             pass
         except OSError:
             break
-    c.close()
 
 
 def reader_that_never_reads():
-    ls, port = listener()
-    cfg = mesh_config({"v1": port}, virtual_service("mobile-api", ["mobile-api"], VS))
     stop = threading.Event()
-    t = threading.Thread(target=trickle_upstream, args=(ls, stop), daemon=True)
-    t.start()
-    with Canaryd(cfg, drain_timeout=1) as proxy:
+    with Upstream("v1", handler=trickle_handler(stop)) as up, \
+            Canaryd(mesh_config({"v1": up}, virtual_service("mobile-api", ["mobile-api"], VS)),
+                    drain_timeout=1) as proxy:
         c = socket.socket()
         c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         c.connect(("127.0.0.1", proxy.port))
@@ -257,8 +234,6 @@ def reader_that_never_reads():
             fail(f"the worker spun ({cpu:.2f} s of CPU in 2 s) on a client that does not read")
         if not answer.startswith(b"HTTP/1.1 404"):
             fail(f"another client was not served meanwhile: {answer[:40]!r}")
-    t.join(timeout=3)
-    ls.close()
 
 
 def main():

@@ -11,60 +11,30 @@
   not forwarded.
 """
 import socket
-import threading
 
-from canaryd_e2e import (Canaryd, check, expect_eq, mesh_config, route_to, run, step,
-                         virtual_service)
+from canaryd_e2e import (Canaryd, Upstream, check, expect_eq, mesh_config, route_to, run,
+                         step, virtual_service)
 
 
-class RawUpstream:
-    """Accepts connections on 127.0.0.1, records the bytes of each, answers `reply` once
+def replying(reply):
+    """An Upstream handler: records the bytes of each connection and answers `reply` once
     per request head seen."""
 
-    def __init__(self, reply):
-        self.reply = reply
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.got = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def handler(up, c, idx):
         c.settimeout(2.0)
         data = bytearray()
-        with self.lock:
-            self.got.append(data)
         answered = 0
-        try:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                with self.lock:
-                    data += d
-                while data.count(b"\r\n\r\n") > answered:
-                    c.sendall(self.reply)
-                    answered += 1
-        except OSError:
-            pass
-        c.close()
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+            up.record_bytes(d, idx)
+            while data.count(b"\r\n\r\n") > answered:
+                c.sendall(reply)
+                answered += 1
 
-    def close(self):
-        self.sock.close()
-
-    def received(self):
-        with self.lock:
-            return b"".join(bytes(g) for g in self.got)
+    return handler
 
 
 def exchange(port, data, until, timeout=3.0):
@@ -93,7 +63,7 @@ BODY = b"5\r\nhello\r\n0\r\n\r\n"
 
 
 def main():
-    up = RawUpstream(OK)
+    up = Upstream("v1", handler=replying(OK))
     try:
         with Canaryd(config(up)) as proxy:
             step("request: Transfer-Encoding gzip + chunked on two lines")
@@ -117,8 +87,8 @@ def main():
     finally:
         up.close()
 
-    up = RawUpstream(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: "
-                     b"chunked\r\n\r\n" + BODY)
+    up = Upstream("v1", handler=replying(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n"
+                                         b"Transfer-Encoding: chunked\r\n\r\n" + BODY))
     try:
         with Canaryd(config(up)) as proxy:
             step("response: Transfer-Encoding gzip + chunked on two lines, then a second "

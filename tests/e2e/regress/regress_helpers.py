@@ -1,14 +1,11 @@
 """Helpers for the hostile-client / hostile-upstream regression tests in tests/e2e/regress/.
 
-Builds on canaryd_e2e (which it does not change):
+Builds on canaryd_e2e, whose Upstream(name, handler=fn) runs fn(upstream, conn, index)
+for every accepted connection, for upstreams that misbehave in ways its modes cannot
+(split heads, bytes after the response, resets); fn records heads with upstream.record().
 
-  RawUpstream(handler)   a loopback TCP server whose every accepted connection runs
-                         handler(upstream, conn, index) in its own thread; for upstreams that
-                         misbehave in ways the scripted Upstream cannot (split heads, bytes
-                         after the response, resets). .heads collects what read_head() saw
-                         when the handler stores them there. Closed by close() / `with`.
-  read_head(conn, buf)   reads one HTTP head from a socket; returns (head, rest) or
-                         (None, buf) on EOF.
+  read_head(conn, buf)   reads one HTTP head from a socket (for such a handler); returns
+                         (head, rest) or (None, buf) on EOF.
   exchange(port, data, wait, shut_wr, piece)
                          sends raw bytes to canaryd on a new connection (optionally one
                          `piece` bytes at a time, optionally shutdown(SHUT_WR) afterwards)
@@ -22,90 +19,9 @@ Builds on canaryd_e2e (which it does not change):
 import os
 import re
 import socket
-import threading
 import time
 
 from canaryd_e2e import mesh_config, route_to, virtual_service
-
-
-class RawUpstream:
-    def __init__(self, handler):
-        self.handler = handler
-        self.heads = []
-        self.accepted = 0
-        self.lock = threading.Lock()
-        self._conns = []
-        self._threads = []
-        self._stop = threading.Event()
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(512)
-        self.lsock.settimeout(0.1)
-        self.port = self.lsock.getsockname()[1]
-        self._t = threading.Thread(target=self._accept_loop, daemon=True)
-        self._t.start()
-
-    def _accept_loop(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.lsock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.accepted += 1
-                idx = self.accepted
-                self._conns.append(conn)
-            t = threading.Thread(target=self._run, args=(conn, idx), daemon=True)
-            with self.lock:
-                self._threads.append(t)
-            t.start()
-
-    def _run(self, conn, idx):
-        try:
-            self.handler(self, conn, idx)
-        except OSError:
-            pass
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
-    def record(self, head):
-        with self.lock:
-            self.heads.append(head)
-
-    def targets(self):
-        with self.lock:
-            return [h.split(b" ")[1].decode("latin-1") for h in self.heads]
-
-    def close(self):
-        self._stop.set()
-        self._t.join(2)
-        try:
-            self.lsock.close()
-        except OSError:
-            pass
-        with self.lock:
-            conns = list(self._conns)
-            threads = list(self._threads)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads:
-            t.join(1)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.close()
-        return False
 
 
 def read_head(conn, buf=b""):

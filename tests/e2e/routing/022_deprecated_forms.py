@@ -14,8 +14,8 @@ import subprocess
 import tempfile
 import time
 
-from canaryd_e2e import Canaryd, canaryd_bin, check, expect_eq, run, step
-from policy_helpers import ScriptUpstream, load, policy_config, vs
+from canaryd_e2e import Canaryd, Upstream, canaryd_bin, check, expect_eq, run, step
+from policy_helpers import load, policy_config, vs
 
 ROUTES = """
 - name: abort-all
@@ -101,7 +101,7 @@ spec:
 
 
 def main():
-    with ScriptUpstream("v1") as prim, ScriptUpstream("shadow") as sh:
+    with Upstream("v1") as prim, Upstream("shadow") as sh:
         cfg = policy_config({"v1": prim, "shadow": sh}, vs(ROUTES))
         check_t_output(cfg)
         with Canaryd(cfg, workers=1) as proxy:
