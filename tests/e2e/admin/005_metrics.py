@@ -9,9 +9,9 @@ generation are exported."""
 import http.client
 import time
 
-from canaryd_e2e import (Upstreams, check, expect_eq, expect_upstream, free_port, mesh_config,
-                         run, step, virtual_service)
-from ops_helpers import OpsCanaryd, parse_prom, wait_until
+from canaryd_e2e import (Metrics, Upstreams, check, expect_eq, expect_upstream, free_port,
+                         mesh_config, parse_metrics, run, step, virtual_service)
+from ops_helpers import OpsCanaryd, wait_until
 
 VS = """
 - name: canary
@@ -60,7 +60,7 @@ def main():
             st, ctype, text = scrape(proxy)
             expect_eq(st, 200, "/metrics status")
             check(ctype and ctype.startswith("text/plain"), f"/metrics Content-Type {ctype!r}")
-            m = parse_prom(text)
+            m = Metrics(text)
             check(not m.errors, f"/metrics lines that do not parse: {m.errors[:5]}")
 
             step("canaryd_requests_total per route/subset/code")
@@ -143,12 +143,12 @@ def main():
             try:
                 for i, c in enumerate(conns):
                     expect_upstream(c.request("GET", f"/open/{i}"), "v1", f"open connection {i}")
-                act = parse_prom(scrape(proxy)[2]).get("canaryd_downstream_connections_active")
+                act = parse_metrics(scrape(proxy)[2]).get("canaryd_downstream_connections_active")
                 expect_eq(act, 3.0, "canaryd_downstream_connections_active with 3 open connections")
             finally:
                 for c in conns:
                     c.close()
-            check(wait_until(lambda: parse_prom(scrape(proxy)[2]).get(
+            check(wait_until(lambda: parse_metrics(scrape(proxy)[2]).get(
                 "canaryd_downstream_connections_active") == 0.0, 3),
                 "canaryd_downstream_connections_active did not return to 0 after the clients closed")
             for fam in ("canaryd_config_reloads_total", "canaryd_config_last_reload_success_timestamp_seconds"):

@@ -123,12 +123,10 @@ def trickle_past_timeout(port):
 
 
 def active(proxy):
-    status, body = proxy.admin_get("/metrics")
-    expect_eq(status, 200, "GET /metrics")
-    for line in body.decode().splitlines():
-        if line.startswith("canaryd_downstream_connections_active "):
-            return float(line.split()[1])
-    fail("no canaryd_downstream_connections_active in /metrics")
+    n = proxy.metrics().get("canaryd_downstream_connections_active")
+    if n is None:
+        fail("no canaryd_downstream_connections_active in /metrics")
+    return n
 
 
 def wait_active(proxy, want, timeout):

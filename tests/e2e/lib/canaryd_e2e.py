@@ -16,6 +16,9 @@ real canaryd binary on loopback:
   Upstreams(*names)      several Upstreams by name, closed together.
   HttpConn(port)         a raw client: send bytes, read responses (Content-Length, chunked,
                          until-close, 1xx, HEAD/204/304), pipelining, close detection.
+  parse_metrics(text)    the one Prometheus text-format parser (Metrics: families with
+                         HELP and TYPE, samples, label escapes); fails on a bad line.
+                         Canaryd.metrics() scrapes and parses the admin /metrics.
   mesh_config(...)       Istio YAML: ServiceEntry + DestinationRule for mobile-api with one
                          subset per key, plus the VirtualServices a test gives.
   run(main)              run a test function: exit 0 pass, 1 fail, 77 skip.
@@ -472,6 +475,17 @@ class Canaryd:
         finally:
             c.close()
 
+    def metrics(self):
+        """GET /metrics on the admin port, parsed (parse_metrics: fails on a bad line)."""
+        status, body = self.admin_get("/metrics")
+        if status != 200:
+            raise TestFailure(f"GET /metrics: expected 200, got {status}")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise TestFailure(f"GET /metrics: not UTF-8 ({e})")
+        return parse_metrics(text)
+
     # -- clients
     def conn(self, timeout=5.0):
         return HttpConn(self.port, timeout=timeout)
@@ -481,6 +495,237 @@ class Canaryd:
         """One request on a fresh connection; returns the Response."""
         with self.conn(timeout=timeout) as c:
             return c.request(method, path, host=host, headers=headers, body=body)
+
+
+# -------------------------------------------------------------------------- metrics
+
+METRIC_TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
+_M_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_M_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_M_VALUE = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|Inf)|NaN")
+_M_TIMESTAMP = re.compile(r"-?\d+")
+_M_COMMENT = re.compile(r"#[ \t]+(HELP|TYPE)[ \t]+([^ \t]*)(?:[ \t]+(.*))?$")
+_M_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
+
+
+class _MetricsError(Exception):
+    pass
+
+
+def _m_unescape(text, escapes):
+    """text with its backslash escapes (a dict: character after the backslash -> what
+    it stands for) resolved; any other escape is an error."""
+    out = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            if i + 1 >= len(text) or text[i + 1] not in escapes:
+                raise _MetricsError(f"bad escape {text[i:i + 2]!r}")
+            out.append(escapes[text[i + 1]])
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _m_skip_blanks(line, pos):
+    while pos < len(line) and line[pos] in " \t":
+        pos += 1
+    return pos
+
+
+def _m_labels(line, pos):
+    """Parses the label set after a '{' at line[pos - 1]; returns (labels, position after
+    the '}')."""
+    labels = {}
+    while True:
+        pos = _m_skip_blanks(line, pos)
+        if line[pos:pos + 1] == "}":
+            return labels, pos + 1
+        m = _M_LABEL.match(line, pos)
+        if not m:
+            raise _MetricsError(f"label name expected at column {pos + 1}")
+        name = m.group()
+        pos = _m_skip_blanks(line, m.end())
+        if line[pos:pos + 1] != "=":
+            raise _MetricsError(f"'=' expected after label {name}")
+        pos = _m_skip_blanks(line, pos + 1)
+        if line[pos:pos + 1] != '"':
+            raise _MetricsError(f"quoted value expected for label {name}")
+        value = []
+        pos += 1
+        while True:
+            if pos >= len(line):
+                raise _MetricsError(f"label {name}: value not terminated")
+            c = line[pos]
+            if c == '"':
+                break
+            if c == "\\":
+                value.append(line[pos:pos + 2])
+                pos += 2
+                continue
+            value.append(c)
+            pos += 1
+        if name in labels:
+            raise _MetricsError(f"label {name} given twice")
+        labels[name] = _m_unescape("".join(value), {"\\": "\\", '"': '"', "n": "\n"})
+        pos = _m_skip_blanks(line, pos + 1)
+        if line[pos:pos + 1] == ",":
+            pos += 1
+        elif line[pos:pos + 1] != "}":
+            raise _MetricsError(f"',' or '}}' expected after label {name}")
+
+
+def _m_float(token):
+    if not _M_VALUE.fullmatch(token):
+        raise _MetricsError(f"bad value {token!r}")
+    return float(token)
+
+
+class Metrics:
+    """One scrape in the Prometheus text exposition format (0.0.4), the one parser of
+    the tests: # HELP (text with \\\\ and \\n escapes) and # TYPE lines, samples with
+    label sets (values with \\\\, \\" and \\n escapes, a trailing comma allowed),
+    values (floats, +Inf, -Inf, NaN) and optional timestamps.
+
+    .families {name: {"help", "type", "samples"}} (a histogram's _bucket/_sum/_count and
+    a summary's _sum/_count samples belong to the family of their # TYPE), .samples
+    [(sample name, labels dict, float)] in order, .errors: every line that breaks the
+    format ("line N: what: text"), a series given twice, a # HELP or # TYPE given twice
+    or a # TYPE after its family's samples, an unknown type, a histogram bucket without
+    a numeric le label, a summary sample without a quantile label, and a family whose
+    samples are not all together. parse_metrics() fails on any of them.
+    """
+
+    def __init__(self, text):
+        self.text = text
+        self.families = {}
+        self.samples = []
+        self.errors = []
+        self._series = {}
+        last_family = None
+        closed = set()  # families whose samples have ended
+        for n, raw in enumerate(text.split("\n"), 1):
+            line = raw.strip(" \t")
+            if not line:
+                continue
+            try:
+                if line.startswith("#"):
+                    self._comment(line)
+                    continue
+                name, labels, value = self._sample(line)
+            except _MetricsError as e:
+                self.errors.append(f"line {n}: {e}: {raw[:200]!r}")
+                continue
+            fam = self.family_of(name)
+            if fam != last_family:
+                if fam in closed:
+                    self.errors.append(f"line {n}: the samples of {fam} are not together: "
+                                       f"{raw[:200]!r}")
+                if last_family is not None:
+                    closed.add(last_family)
+                last_family = fam
+            key = (name, frozenset(labels.items()))
+            if key in self._series:
+                self.errors.append(f"line {n}: series given twice: {raw[:200]!r}")
+            self._series[key] = value
+            self.samples.append((name, labels, value))
+            self._family(fam)["samples"].append((name, labels, value))
+
+    def _family(self, name):
+        return self.families.setdefault(name, {"samples": []})
+
+    def _comment(self, line):
+        m = _M_COMMENT.match(line)
+        if not m:
+            return  # a plain comment
+        kind, name, rest = m.group(1), m.group(2), m.group(3) or ""
+        if not _M_NAME.fullmatch(name):
+            raise _MetricsError(f"# {kind}: bad metric name {name!r}")
+        fam = self._family(name)
+        if kind == "HELP":
+            if "help" in fam:
+                raise _MetricsError(f"second # HELP for {name}")
+            fam["help"] = _m_unescape(rest, {"\\": "\\", "n": "\n"})
+            return
+        if "type" in fam:
+            raise _MetricsError(f"second # TYPE for {name}")
+        if fam["samples"]:
+            raise _MetricsError(f"# TYPE for {name} after its samples")
+        if rest.strip(" \t") not in METRIC_TYPES:
+            raise _MetricsError(f"# TYPE {name}: unknown type {rest!r}")
+        fam["type"] = rest.strip(" \t")
+
+    def _sample(self, line):
+        m = _M_NAME.match(line)
+        if not m:
+            raise _MetricsError("metric name expected")
+        name, pos = m.group(), m.end()
+        labels = {}
+        if line[pos:pos + 1] == "{":
+            labels, pos = _m_labels(line, pos + 1)
+        rest = line[pos:]
+        if rest[:1] not in (" ", "\t"):
+            raise _MetricsError("blank and value expected after the name and labels")
+        words = rest.split()
+        if len(words) not in (1, 2):
+            raise _MetricsError("one value and at most a timestamp expected")
+        value = _m_float(words[0])
+        if len(words) == 2 and not _M_TIMESTAMP.fullmatch(words[1]):
+            raise _MetricsError(f"bad timestamp {words[1]!r}")
+        fam_type = self.families.get(self.family_of(name), {}).get("type")
+        if fam_type == "histogram" and name.endswith("_bucket"):
+            if "le" not in labels:
+                raise _MetricsError("histogram bucket without an le label")
+            _m_float(labels["le"])
+        if fam_type == "summary" and name == self.family_of(name) and "quantile" not in labels:
+            raise _MetricsError("summary sample without a quantile label")
+        return name, labels, value
+
+    def family_of(self, sample_name):
+        for kind, suffixes in _M_SUFFIXES.items():
+            for suffix in suffixes:
+                if sample_name.endswith(suffix):
+                    base = sample_name[: -len(suffix)]
+                    if self.families.get(base, {}).get("type") == kind:
+                        return base
+        return sample_name
+
+    def find(self, name, **labels):
+        """[(labels, value)] of the samples `name` whose labels include `labels`."""
+        return [(ls, v) for n, ls, v in self.samples
+                if n == name and all(ls.get(k) == str(val) for k, val in labels.items())]
+
+    def get(self, name, **labels):
+        """Value of the sample `name` whose labels include `labels` (exactly one), or
+        None when there is none; raises when several match."""
+        found = self.find(name, **labels)
+        if len(found) > 1:
+            raise TestFailure(f"metrics: {len(found)} samples {name}{labels}")
+        return found[0][1] if found else None
+
+    def value(self, name, default=0.0, **labels):
+        v = self.get(name, **labels)
+        return default if v is None else v
+
+    def sum(self, name, **labels):
+        """Sum of the samples `name` whose labels include `labels` (0 when none)."""
+        return sum(v for _, v in self.find(name, **labels))
+
+    def series(self):
+        """{frozenset of (label, value) pairs with ("__name__", sample name): value}."""
+        return {frozenset(ls | {("__name__", n)}): v for (n, ls), v in self._series.items()}
+
+
+def parse_metrics(text):
+    """Metrics(text); fails the test when any line breaks the exposition format."""
+    m = Metrics(text)
+    if m.errors:
+        raise TestFailure(f"/metrics: {len(m.errors)} problem(s) in the exposition format:\n  "
+                          + "\n  ".join(m.errors[:10]))
+    return m
 
 
 # ----------------------------------------------------------------------- raw client

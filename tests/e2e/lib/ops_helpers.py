@@ -9,7 +9,6 @@ Builds on canaryd_e2e (which it does not change):
                    the kubelet mounts a ConfigMap (..TIMESTAMP/ dir, ..data symlink,
                    visible symlinks) and write_config() swaps it atomically.
   ConfigMapDir     that kubelet layout on its own (create, atomic swap).
-  parse_prom()     Prometheus text format -> families with HELP, TYPE and samples.
   reload_events()  the "reload" process-log events canaryd printed.
   wait_until()     poll a condition with a deadline (scaled for sanitizer builds).
   gateway()        Gateway YAML.
@@ -18,7 +17,6 @@ Builds on canaryd_e2e (which it does not change):
 import datetime
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -216,12 +214,6 @@ class OpsCanaryd(Canaryd):
         except ValueError as e:
             raise TestFailure(f"GET {path}: not JSON ({e}): {body[:300]!r}")
 
-    def metrics(self):
-        status, body = self.admin_get("/metrics")
-        if status != 200:
-            raise TestFailure(f"GET /metrics: expected 200, got {status}")
-        return parse_prom(body.decode("utf-8", "replace"))
-
     def generation(self):
         return self.admin_json("/config").get("generation")
 
@@ -232,95 +224,6 @@ def reload_events(proxy, result=None):
     if result is not None:
         evs = [o for o in evs if o.get("result") == result]
     return evs
-
-
-# ---------------------------------------------------------------- Prometheus text
-
-_SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$')
-_LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
-
-
-def _parse_labels(text):
-    labels = {}
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = _LABEL_RE.match(text, pos)
-        if not m:
-            raise TestFailure(f"metrics: bad label set {{{text}}}")
-        v = m.group(2).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
-        labels[m.group(1)] = v
-        pos = m.end()
-    return labels
-
-
-class Metrics:
-    """Parsed exposition: .families {name: {"help", "type", "samples"}}, .samples
-    [(sample name, labels dict, float)], .errors (lines that do not parse)."""
-
-    def __init__(self, text):
-        self.text = text
-        self.families = {}
-        self.samples = []
-        self.errors = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            if line.startswith("# HELP "):
-                parts = line[7:].split(" ", 1)
-                self.families.setdefault(parts[0], {"samples": []})["help"] = \
-                    parts[1] if len(parts) > 1 else ""
-                continue
-            if line.startswith("# TYPE "):
-                parts = line[7:].split()
-                self.families.setdefault(parts[0], {"samples": []})["type"] = \
-                    parts[1] if len(parts) > 1 else ""
-                continue
-            if line.startswith("#"):
-                continue
-            m = _SAMPLE_RE.match(line)
-            if not m:
-                self.errors.append(line)
-                continue
-            try:
-                labels = _parse_labels(m.group(3) or "")
-                value = float(m.group(4))
-            except (TestFailure, ValueError):
-                self.errors.append(line)
-                continue
-            name = m.group(1)
-            self.samples.append((name, labels, value))
-            self.families.setdefault(self.family_of(name), {"samples": []})["samples"] \
-                .append((name, labels, value))
-
-    def family_of(self, sample_name):
-        for suffix in ("_bucket", "_sum", "_count"):
-            if sample_name.endswith(suffix):
-                base = sample_name[: -len(suffix)]
-                if self.families.get(base, {}).get("type") == "histogram":
-                    return base
-        return sample_name
-
-    def get(self, name, **labels):
-        """Value of the sample `name` whose labels include `labels` (exactly one), or
-        None when there is none; raises when several match."""
-        found = [v for n, ls, v in self.samples
-                 if n == name and all(ls.get(k) == str(val) for k, val in labels.items())]
-        if len(found) > 1:
-            raise TestFailure(f"metrics: {len(found)} samples {name}{labels}")
-        return found[0] if found else None
-
-    def value(self, name, default=0.0, **labels):
-        v = self.get(name, **labels)
-        return default if v is None else v
-
-    def find(self, name, **labels):
-        return [(ls, v) for n, ls, v in self.samples
-                if n == name and all(ls.get(k) == str(val) for k, val in labels.items())]
-
-
-def parse_prom(text):
-    return Metrics(text)
 
 
 # ------------------------------------------------------------------ config YAML

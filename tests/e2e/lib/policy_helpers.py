@@ -203,35 +203,9 @@ def ms(x):
 
 # ------------------------------------------------------------------- admin
 
-_SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
-_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def metric_samples(proxy):
-    """[(name, {labels}, value)] from GET /metrics."""
-    status, body = proxy.admin_get("/metrics")
-    if status != 200:
-        raise TestFailure(f"GET /metrics: status {status}")
-    out = []
-    for line in body.decode("utf-8", "replace").splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE_RE.match(line)
-        if not m:
-            continue
-        labels = dict(_LABEL_RE.findall(m.group(3) or ""))
-        try:
-            out.append((m.group(1), labels, float(m.group(4))))
-        except ValueError:
-            pass
-    return out
-
-
 def metric_value(proxy, name, labels=None):
     """Sum of the samples of `name` whose labels include `labels` (0 when none)."""
-    labels = labels or {}
-    return sum(v for n, lab, v in metric_samples(proxy)
-               if n == name and all(lab.get(k) == val for k, val in labels.items()))
+    return proxy.metrics().sum(name, **(labels or {}))
 
 
 def generation(proxy):

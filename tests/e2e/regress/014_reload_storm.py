@@ -71,10 +71,8 @@ def main():
             print(f"  outcomes: {outcomes}", flush=True)
             if set(outcomes) != {"ok"}:
                 fail(f"requests failed during the reload storm: {outcomes}")
-            _, metrics = proxy.admin_get("/metrics")
-            fails = [x for x in metrics.decode().splitlines()
-                     if x.startswith('canaryd_config_reloads_total{result="failure"}')]
-            if not fails or int(float(fails[0].split()[-1])) < 1:
+            fails = proxy.metrics().get("canaryd_config_reloads_total", result="failure")
+            if fails is None or int(fails) < 1:
                 fail(f"invalid reloads not counted: {fails!r}")
             step("the last valid config (v2) is active")
             r = proxy.request()

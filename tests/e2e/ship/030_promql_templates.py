@@ -33,41 +33,19 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 
 # ------------------------------------------------------------------ exposition format
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?\s*$")
-_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
+def parse_exposition(text):
+    """Prometheus text format -> {frozenset of (label, value) incl. __name__: float}
+    (canaryd_e2e.parse_metrics: fails the test on a line that breaks the format)."""
+    import canaryd_e2e as e2e
 
+    return e2e.parse_metrics(text).series()
+
+
+# ------------------------------------------------------------------------- PromQL
 
 def _unescape(v):
     return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), v)
 
-
-def parse_exposition(text):
-    """Prometheus text format -> {frozenset of (label, value) incl. __name__: float}."""
-    out = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        if not m:
-            raise ValueError(f"exposition line {n}: cannot parse {line!r}")
-        labels = {"__name__": m.group(1)}
-        body = m.group(3) or ""
-        pos = 0
-        while pos < len(body):
-            lm = _LABEL.match(body, pos)
-            if not lm:
-                raise ValueError(f"exposition line {n}: bad labels {body!r}")
-            labels[lm.group(1)] = _unescape(lm.group(2))
-            pos = lm.end()
-        key = frozenset(labels.items())
-        if key in out:
-            raise ValueError(f"exposition line {n}: duplicate series {line!r}")
-        out[key] = float(m.group(4))
-    return out
-
-
-# ------------------------------------------------------------------------- PromQL
 
 class PromQLError(ValueError):
     pass

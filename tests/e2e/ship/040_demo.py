@@ -83,10 +83,7 @@ def main():
                       f" mostly v1 expected, got {got}")
         e2e.step("other cookies go through the split")
 
-        status, body = cd.admin_get("/metrics")
-        e2e.expect_eq(status, 200, "GET /metrics")
-        text = body.decode()
-        e2e.check(re.search(r'canaryd_requests_total\{[^}]*route="testers"[^}]*subset="v2"', text),
+        e2e.check(cd.metrics().find("canaryd_requests_total", route="testers", subset="v2"),
                   "the tester route's requests show up in canaryd_requests_total")
 
     with open(os.path.join(ROOT, "conf", "demo.sh")) as f:
