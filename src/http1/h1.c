@@ -567,10 +567,10 @@ skip_empty_lines(struct h1_parse *ps)
 
 /* ---- known header fields ------------------------------------------------ */
 
-typedef int (*field_fn)(struct h1_parse *ps, const struct h1_hdr *h);
+typedef int (*field_fn)(struct h1_parse *ps, const struct http_hdr *h);
 
 static int
-field_host(struct h1_parse *ps, const struct h1_hdr *h)
+field_host(struct h1_parse *ps, const struct http_hdr *h)
 {
     struct h1_msg *m = ps->msg;
 
@@ -604,7 +604,7 @@ parse_decimal(const char *s, size_t n, uint64_t *out)
 }
 
 static int
-field_content_length(struct h1_parse *ps, const struct h1_hdr *h)
+field_content_length(struct h1_parse *ps, const struct http_hdr *h)
 {
     struct list_iter it = {h->value, h->value + h->value_len};
     const char *elt;
@@ -661,7 +661,7 @@ te_coding(struct h1_parse *ps, const char *s, size_t n)
 }
 
 static int
-field_transfer_encoding(struct h1_parse *ps, const struct h1_hdr *h)
+field_transfer_encoding(struct h1_parse *ps, const struct http_hdr *h)
 {
     struct list_iter it = {h->value, h->value + h->value_len};
     const char *elt;
@@ -697,7 +697,7 @@ static const struct {
 };
 
 static int
-field_connection(struct h1_parse *ps, const struct h1_hdr *h)
+field_connection(struct h1_parse *ps, const struct http_hdr *h)
 {
     struct list_iter it = {h->value, h->value + h->value_len};
     const char *elt;
@@ -713,7 +713,7 @@ field_connection(struct h1_parse *ps, const struct h1_hdr *h)
 }
 
 static int
-field_expect(struct h1_parse *ps, const struct h1_hdr *h)
+field_expect(struct h1_parse *ps, const struct http_hdr *h)
 {
     /* RFC 9110 10.1.1: 100-continue in an HTTP/1.0 request is ignored. */
     if (ps->msg->version_minor == 1 && ieq(h->value, h->value_len, "100-continue", 12))
@@ -722,7 +722,7 @@ field_expect(struct h1_parse *ps, const struct h1_hdr *h)
 }
 
 static int
-field_upgrade(struct h1_parse *ps, const struct h1_hdr *h)
+field_upgrade(struct h1_parse *ps, const struct http_hdr *h)
 {
     (void)h;
     ps->msg->flags |= H1_F_UPGRADE;
@@ -745,7 +745,7 @@ static const struct field_rule {
 };
 
 static int
-field_dispatch(struct h1_parse *ps, const struct h1_hdr *h)
+field_dispatch(struct h1_parse *ps, const struct http_hdr *h)
 {
     if (h->name_len >= countof(field_rules))
         return 1;
@@ -785,7 +785,7 @@ name_error(struct h1_parse *ps, const char *p, size_t n)
 
 /* Value from the cursor to CRLF; OWS around it is not part of it. */
 static int
-parse_value(struct h1_parse *ps, struct h1_hdr *h)
+parse_value(struct h1_parse *ps, struct http_hdr *h)
 {
     char *v = ps->p, *p;
 
@@ -821,7 +821,7 @@ parse_field_line(struct h1_parse *ps)
         return name_error(ps, name + n, n);
     if (m->nhdrs == H1_MAX_HEADERS)
         return fail(ps, 431, "too many header fields");
-    struct h1_hdr *h = &m->hdrs[m->nhdrs];
+    struct http_hdr *h = &m->hdrs[m->nhdrs];
     h->name = name;
     h->name_len = (uint32_t)n;
     ps->p = name + n + 1;
@@ -1046,15 +1046,23 @@ h1_head_is_ready(struct h1_head_progress *hp, const char *buf, size_t len)
     return is_ready;
 }
 
-const struct h1_hdr *
+void
+h1_req_view(const struct h1_msg *msg, struct http_req *v)
+{
+    *v = (struct http_req){
+        .method = {msg->method, msg->method_len},
+        .authority = {msg->host, msg->host_len},
+        .path = {msg->path, msg->path_len},
+        .query = {msg->query, msg->query_len},
+        .hdrs = msg->hdrs,
+        .nhdrs = msg->nhdrs,
+    };
+}
+
+const struct http_hdr *
 h1_hdr_find(const struct h1_msg *msg, const char *name, size_t name_len)
 {
-    for (uint32_t i = 0; i < msg->nhdrs; i++) {
-        const struct h1_hdr *h = &msg->hdrs[i];
-        if (h->name_len == name_len && memcmp(h->name, name, name_len) == 0)
-            return h;
-    }
-    return NULL;
+    return http_hdr_find(msg->hdrs, msg->nhdrs, name, name_len);
 }
 
 static const struct {

@@ -181,7 +181,7 @@ wall_us(void)
 static void
 request_id_make(struct stream *st, struct lb_rng *rng)
 {
-    const struct h1_hdr *h = h1_hdr_find(&st->req, "x-request-id", 12);
+    const struct http_hdr *h = h1_hdr_find(&st->req, "x-request-id", 12);
     if (h != NULL && h->value_len > 0 && h->value_len < sizeof(st->request_id)) {
         memcpy(st->request_id, h->value, h->value_len);
         st->request_id_len = h->value_len;
@@ -516,7 +516,7 @@ stream_redirect(struct stream *st)
 static const char *
 req_hdr(const struct stream *st, const char *name, size_t len, size_t *vlen)
 {
-    const struct h1_hdr *h = h1_hdr_find(&st->req, name, len);
+    const struct http_hdr *h = h1_hdr_find(&st->req, name, len);
     *vlen = h != NULL ? h->value_len : 0;
     return h != NULL ? h->value : NULL;
 }
@@ -611,23 +611,24 @@ listener_of(const struct conf *c, const struct sess *s)
 }
 
 void
-stream_route_req_init(struct route_req *rr, struct stream *st)
+stream_route_req_init(struct route_req *rr, struct http_req *hr, struct stream *st)
 {
     struct sess *s = st->sess;
-    memset(rr, 0, sizeof(*rr));
-    rr->req = &st->req;
-    rr->scheme = "http";
-    rr->scheme_len = 4;
-    rr->port = s->lport;
+    h1_req_view(&st->req, hr);
+    hr->scheme = (struct http_str){"http", 4};
     if (s->peer.ss_family == AF_INET) {
-        rr->src_addr = &((const struct sockaddr_in *)&s->peer)->sin_addr;
-        rr->src_addr_len = 4;
+        hr->client_addr = &((const struct sockaddr_in *)&s->peer)->sin_addr;
+        hr->client_addr_len = 4;
     } else if (s->peer.ss_family == AF_INET6) {
-        rr->src_addr = &((const struct sockaddr_in6 *)&s->peer)->sin6_addr;
-        rr->src_addr_len = 16;
+        hr->client_addr = &((const struct sockaddr_in6 *)&s->peer)->sin6_addr;
+        hr->client_addr_len = 16;
     }
-    rr->scratch = s->w->scratch;
-    rr->scratch_cap = sizeof(s->w->scratch);
+    *rr = (struct route_req){
+        .req = hr,
+        .port = s->lport,
+        .scratch = s->w->scratch,
+        .scratch_cap = sizeof(s->w->scratch),
+    };
 }
 
 /* A uniform draw in [0, 1e6), for percentages in parts per million. */
@@ -673,7 +674,8 @@ stream_route(struct stream *st)
     if (vh != NULL && vh->https_redirect)
         return stream_https_redirect(st);
     struct route_req rr;
-    stream_route_req_init(&rr, st);
+    struct http_req hr;
+    stream_route_req_init(&rr, &hr, st);
     rr.gateways = vh != NULL ? vh->gateways : NULL;
     rr.gw_words = c->gw_words;
     if (st->vs != NULL)

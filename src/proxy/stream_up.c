@@ -66,7 +66,7 @@ stream_up_detach(struct stream *st, bool reusable)
  * Connection lines name (every line counts, RFC 9110 7.6.1), and the header
  * operations' names. */
 struct hdr_skip {
-    const struct h1_hdr *conn[HDR_SKIP_CONN]; /* borrowed: the head; its Connection lines */
+    const struct http_hdr *conn[HDR_SKIP_CONN]; /* borrowed: the head; its Connection lines */
     size_t nconn;
     const struct h1_msg *m; /* borrowed: the head, scanned when it has more lines */
     const struct conf_hdr_ops *ops[2];
@@ -90,21 +90,21 @@ ops_names(const struct conf_hdr_ops *ops, const char *name, size_t len)
  * value (RFC 9110 8.6), never as received, and a Connection header naming it
  * (or Host) cannot make it disappear, which would change the framing. */
 static bool
-is_framing(const struct h1_hdr *h)
+is_framing(const struct http_hdr *h)
 {
     return str_eq(h->name, h->name_len, "content-length", 14) ||
            str_eq(h->name, h->name_len, "host", 4);
 }
 
 static bool
-conn_line_names(const struct h1_hdr *c, const struct h1_hdr *h)
+conn_line_names(const struct http_hdr *c, const struct http_hdr *h)
 {
     return h1_token_list_has(c->value, c->value_len, h->name, h->name_len);
 }
 
 /* Whether a Connection line of the head names h. */
 static bool
-conn_names(const struct hdr_skip *sk, const struct h1_hdr *h)
+conn_names(const struct hdr_skip *sk, const struct http_hdr *h)
 {
     if (sk->nconn <= HDR_SKIP_CONN) {
         for (size_t i = 0; i < sk->nconn; i++)
@@ -113,7 +113,7 @@ conn_names(const struct hdr_skip *sk, const struct h1_hdr *h)
         return false;
     }
     for (uint32_t i = 0; i < sk->m->nhdrs; i++) {
-        const struct h1_hdr *c = &sk->m->hdrs[i];
+        const struct http_hdr *c = &sk->m->hdrs[i];
         if (str_eq(c->name, c->name_len, "connection", 10) && conn_line_names(c, h))
             return true;
     }
@@ -121,7 +121,7 @@ conn_names(const struct hdr_skip *sk, const struct h1_hdr *h)
 }
 
 static bool
-hdr_skipped(const struct hdr_skip *sk, const struct h1_hdr *h)
+hdr_skipped(const struct hdr_skip *sk, const struct http_hdr *h)
 {
     if (h1_is_hop_by_hop(h->name, h->name_len))
         return true;
@@ -160,7 +160,7 @@ hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr
     sk->nconn = 0;
     sk->m = m;
     for (uint32_t i = 0; i < m->nhdrs; i++) {
-        const struct h1_hdr *h = &m->hdrs[i];
+        const struct http_hdr *h = &m->hdrs[i];
         if (!str_eq(h->name, h->name_len, "connection", 10))
             continue;
         if (sk->nconn < HDR_SKIP_CONN)
@@ -186,7 +186,7 @@ out_te(struct out *o, const struct h1_msg *m, bool add_chunked)
     out_str(o, "transfer-encoding: ");
     bool first = true;
     for (uint32_t i = 0; i < m->nhdrs; i++) {
-        const struct h1_hdr *h = &m->hdrs[i];
+        const struct http_hdr *h = &m->hdrs[i];
         if (!str_eq(h->name, h->name_len, "transfer-encoding", 17) || h->value_len == 0)
             continue;
         if (!first)
@@ -250,7 +250,7 @@ out_xff(struct out *o, const struct h1_msg *r, const char *peer_ip)
 {
     out_str(o, "x-forwarded-for: ");
     for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const struct h1_hdr *h = &r->hdrs[i];
+        const struct http_hdr *h = &r->hdrs[i];
         if (str_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
             out_mem(o, h->value, h->value_len);
             out_str(o, ", ");
@@ -280,7 +280,7 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
     if (is_shadow)
         out_str(&o, "connection: close\r\n");
     for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const struct h1_hdr *h = &r->hdrs[i];
+        const struct http_hdr *h = &r->hdrs[i];
         if (is_framing(h) || str_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
             str_eq(h->name, h->name_len, "x-request-id", 12) ||
             str_eq(h->name, h->name_len, "x-forwarded-for", 15))
@@ -302,7 +302,7 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
         out_str(&o, "\r\n");
     }
     if (st->is_upgrade && !is_shadow) {
-        const struct h1_hdr *up = h1_hdr_find(r, "upgrade", 7);
+        const struct http_hdr *up = h1_hdr_find(r, "upgrade", 7);
         out_str(&o, "connection: upgrade\r\n");
         out_hdr(&o, "upgrade", 7, up->value, up->value_len);
     }
@@ -643,7 +643,8 @@ pick_endpoint(struct stream *st)
     };
     if (c->policy.lb == LB_HASH) {
         struct route_req rr;
-        stream_route_req_init(&rr, st);
+        struct http_req hr;
+        stream_route_req_init(&rr, &hr, st);
         pk.has_hash = lb_key_hash_req(&c->policy.hash, &rr, &pk.hash);
     }
     size_t ei = lb_pick_endpoint(c, &pk);
@@ -894,11 +895,11 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
     out_mem(&o, " ", 1);
     out_mem(&o, resp->reason, resp->reason_len);
     out_str(&o, "\r\n");
-    const struct h1_hdr *cl = NULL;
+    const struct http_hdr *cl = NULL;
     struct cors_hdr ch[CORS_HDRS_MAX];
     size_t nch = stream_cors_headers(st, ch);
     for (uint32_t i = 0; i < resp->nhdrs; i++) {
-        const struct h1_hdr *h = &resp->hdrs[i];
+        const struct http_hdr *h = &resp->hdrs[i];
         if (str_eq(h->name, h->name_len, "content-length", 14)) {
             cl = cl != NULL ? cl : h;
             continue;
@@ -925,7 +926,7 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
     if ((st->resp_framing == H1_FRAME_CHUNKED && !client10) || st->resp_to_chunked)
         out_te(&o, resp, st->resp_to_chunked);
     if (st->status == 101) {
-        const struct h1_hdr *u = h1_hdr_find(resp, "upgrade", 7);
+        const struct http_hdr *u = h1_hdr_find(resp, "upgrade", 7);
         out_str(&o, "connection: upgrade\r\n");
         if (u != NULL)
             out_hdr(&o, "upgrade", 7, u->value, u->value_len);
@@ -1083,7 +1084,7 @@ out_interim(struct out *o, const struct h1_msg *resp)
     out_mem(o, resp->reason, resp->reason_len);
     out_str(o, "\r\n");
     for (uint32_t i = 0; i < resp->nhdrs; i++) {
-        const struct h1_hdr *h = &resp->hdrs[i];
+        const struct http_hdr *h = &resp->hdrs[i];
         if (!h1_is_hop_by_hop(h->name, h->name_len))
             out_hdr(o, h->name, h->name_len, h->value, h->value_len);
     }

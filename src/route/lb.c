@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "canaryd/conf/conf.h"
-#include "canaryd/http1/h1.h"
+#include "canaryd/core/http.h"
 #include "canaryd/route/route.h"
 
 /* Odd 64-bit constants (golden ratio, and two with well-spread bits). */
@@ -163,11 +163,11 @@ cookie_find(const char *v, size_t vlen, const char *name, size_t name_len, const
 }
 
 static bool
-cookie_get(const struct h1_msg *req, const char *name, size_t name_len, const char **val,
+cookie_get(const struct http_req *req, const char *name, size_t name_len, const char **val,
            size_t *len)
 {
     for (uint32_t i = 0; i < req->nhdrs; i++) {
-        const struct h1_hdr *h = &req->hdrs[i];
+        const struct http_hdr *h = &req->hdrs[i];
         if (h->name_len != 6 || memcmp(h->name, "cookie", 6) != 0)
             continue;
         if (cookie_find(h->value, h->value_len, name, name_len, val, len))
@@ -179,7 +179,7 @@ cookie_get(const struct h1_msg *req, const char *name, size_t name_len, const ch
 bool
 lb_key_get(const struct conf_key *key, const struct route_req *rr, const char **val, size_t *len)
 {
-    const struct h1_msg *req = rr->req;
+    const struct http_req *req = rr->req;
     switch (key->src) {
     case CONF_KEY_NONE:
         return false;
@@ -188,12 +188,12 @@ lb_key_get(const struct conf_key *key, const struct route_req *rr, const char **
     case CONF_KEY_COOKIE:
         return cookie_get(req, key->name, key->name_len, val, len);
     case CONF_KEY_QUERY:
-        return route_query_get(req->query, req->query_len, key->name, key->name_len, val, len);
+        return route_query_get(req->query.p, req->query.len, key->name, key->name_len, val, len);
     case CONF_KEY_SOURCE_IP:
-        if (rr->src_addr == NULL || rr->src_addr_len == 0)
+        if (req->client_addr == NULL || req->client_addr_len == 0)
             return false;
-        *val = rr->src_addr;
-        *len = rr->src_addr_len;
+        *val = req->client_addr;
+        *len = req->client_addr_len;
         return true;
     }
     return false;

@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #include "canaryd/conf/conf.h"
-#include "canaryd/http1/h1.h"
+#include "canaryd/core/http.h"
 #include "canaryd/core/match.h"
 
 /* Length of the host part of h[0..len) once the port is stripped, or -1 when
@@ -102,7 +102,7 @@ route_vhost(const struct conf_vhosts *vh, const char *host, size_t len)
 }
 
 static bool
-hdr_is(const struct h1_hdr *h, const char *name, size_t name_len)
+hdr_is(const struct http_hdr *h, const char *name, size_t name_len)
 {
     return h->name_len == name_len && memcmp(h->name, name, name_len) == 0;
 }
@@ -112,7 +112,7 @@ static int
 hdr_join(const struct route_req *rr, const char *name, size_t name_len, size_t first,
          const char **val, size_t *len)
 {
-    const struct h1_msg *req = rr->req;
+    const struct http_req *req = rr->req;
     bool is_cookie = name_len == 6 && memcmp(name, "cookie", 6) == 0;
     const char *sep = is_cookie ? ROUTE_JOIN_SEP_COOKIE : ROUTE_JOIN_SEP;
     size_t sep_len = strlen(sep);
@@ -120,7 +120,7 @@ hdr_join(const struct route_req *rr, const char *name, size_t name_len, size_t f
     if (rr->scratch == NULL)
         return -1;
     for (size_t i = first; i < req->nhdrs; i++) {
-        const struct h1_hdr *h = &req->hdrs[i];
+        const struct http_hdr *h = &req->hdrs[i];
         if (!hdr_is(h, name, name_len))
             continue;
         size_t add = (i == first ? 0 : sep_len) + h->value_len;
@@ -143,7 +143,7 @@ int
 route_hdr_get(const struct route_req *rr, const char *name, size_t name_len, const char **val,
               size_t *len)
 {
-    const struct h1_msg *req = rr->req;
+    const struct http_req *req = rr->req;
     size_t i = 0;
     while (i < req->nhdrs && !hdr_is(&req->hdrs[i], name, name_len))
         i++;
@@ -195,11 +195,11 @@ hdr_holds(const struct conf_hdr_match *hm, const struct route_req *rr)
 }
 
 static bool
-query_holds(const struct conf_hdr_match *qm, const struct h1_msg *req)
+query_holds(const struct conf_hdr_match *qm, const struct http_req *req)
 {
     const char *v = NULL;
     size_t len = 0;
-    if (!route_query_get(req->query, req->query_len, qm->name, qm->name_len, &v, &len))
+    if (!route_query_get(req->query.p, req->query.len, qm->name, qm->name_len, &v, &len))
         return false;
     return match_test(&qm->m, v, len);
 }
@@ -220,20 +220,20 @@ gateways_meet(const uint64_t *want, const struct route_req *rr)
 static bool
 entry_holds(const struct conf_match *m, const struct route_req *rr)
 {
-    const struct h1_msg *req = rr->req;
+    const struct http_req *req = rr->req;
     if (m->never)
         return false;
     if (m->gateways != NULL && !gateways_meet(m->gateways, rr))
         return false;
     if (m->port != 0 && m->port != rr->port)
         return false;
-    if (m->method != NULL && !match_test(m->method, req->method, req->method_len))
+    if (m->method != NULL && !match_test(m->method, req->method.p, req->method.len))
         return false;
-    if (m->scheme != NULL && !match_test(m->scheme, rr->scheme, rr->scheme_len))
+    if (m->scheme != NULL && !match_test(m->scheme, req->scheme.p, req->scheme.len))
         return false;
-    if (m->uri != NULL && !match_test(m->uri, req->path, req->path_len))
+    if (m->uri != NULL && !match_test(m->uri, req->path.p, req->path.len))
         return false;
-    if (m->authority != NULL && !match_test(m->authority, req->host, req->host_len))
+    if (m->authority != NULL && !match_test(m->authority, req->authority.p, req->authority.len))
         return false;
     for (size_t i = 0; i < m->nheaders; i++) {
         if (!hdr_holds(&m->headers[i], rr))

@@ -40,7 +40,7 @@ check_view(const char *base, size_t len, const char *p, size_t n)
 }
 
 static void
-check_field(const struct h1_hdr *h, const char *base, size_t len)
+check_field(const struct http_hdr *h, const char *base, size_t len)
 {
     BUG_ON(!inside(base, len, h->name, h->name_len));
     BUG_ON(!inside(base, len, h->value, h->value_len));

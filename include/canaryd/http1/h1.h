@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "canaryd/core/http.h"
+
 #define H1_MAX_HEADERS 100
 #define H1_MAX_REQUEST_LINE (8 * 1024) /* longer request line -> 414 */
 #define H1_MAX_HEAD (64 * 1024)        /* longer header section -> 431 */
@@ -27,13 +29,6 @@
 #define H1_MAX_CHUNK_LINE 4096         /* chunk-size line (with extensions) or trailer line */
 #define H1_MAX_CHUNK_DIGITS 16         /* hex digits of a chunk size */
 #define H1_MAX_TRAILERS (16 * 1024)    /* whole trailer section of a chunked body */
-
-struct h1_hdr {
-    char *name;  /* borrowed: the caller's buffer; lower-cased in place by the parser */
-    char *value; /* borrowed: the caller's buffer; surrounding OWS stripped */
-    uint32_t name_len;
-    uint32_t value_len;
-};
 
 enum h1_framing {
     H1_FRAME_NONE = 0, /* no body: no CL/TE on a request; 1xx/204/304/HEAD response */
@@ -76,7 +71,7 @@ struct h1_msg {
     char *host;              /* borrowed: Host header value (request), or the authority
                                 of an absolute-form target; NULL when absent */
     uint32_t host_len;
-    struct h1_hdr hdrs[H1_MAX_HEADERS];
+    struct http_hdr hdrs[H1_MAX_HEADERS];
     uint32_t nhdrs;
     uint32_t head_len; /* the value returned on success (leading CRLFs included) */
     /* on error */
@@ -144,9 +139,14 @@ struct h1_head_progress {
  * Never calls back. */
 bool h1_head_is_ready(struct h1_head_progress *hp, const char *buf, size_t len);
 
+/* Fills the protocol-neutral view of the request msg (method, authority,
+ * path, query, headers), borrowing from msg. scheme and client address are the
+ * connection's: they are left empty for the caller. */
+void h1_req_view(const struct h1_msg *msg, struct http_req *v);
+
 /* Returns the first header named name (lower case, name_len bytes) or NULL.
  * The result is borrowed from msg. */
-const struct h1_hdr *h1_hdr_find(const struct h1_msg *msg, const char *name, size_t name_len);
+const struct http_hdr *h1_hdr_find(const struct h1_msg *msg, const char *name, size_t name_len);
 
 /* True when name (lower case) is a hop-by-hop header per RFC 9110 7.6.1:
  * connection, keep-alive, proxy-connection, te, trailer, transfer-encoding,

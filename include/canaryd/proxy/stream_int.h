@@ -87,7 +87,7 @@ int stream_fail(struct stream *st, uint16_t status, enum stream_end why);
 int stream_finish(struct stream *st, enum stream_end why, bool up_reusable);
 
 /* Fills rr for matching and hashing st's request. */
-void stream_route_req_init(struct route_req *rr, struct stream *st);
+void stream_route_req_init(struct route_req *rr, struct http_req *hr, struct stream *st);
 
 /* Whether the client connection stays open after this response. */
 bool stream_down_keepalive(const struct stream *st);

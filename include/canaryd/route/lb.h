@@ -68,9 +68,9 @@ uint64_t lb_key_hash(const char *s, size_t len);
  *    (case-sensitive) in the Cookie header lines, pairs split on ';', leading
  *    blanks ignored, surrounding double quotes removed (as Envoy);
  *  - CONF_KEY_QUERY: the first value of the query parameter (route_query_get);
- *  - CONF_KEY_SOURCE_IP: the client address bytes rr->src_addr.
+ *  - CONF_KEY_SOURCE_IP: the client address bytes rr->req->client_addr.
  * Returns true and sets *val and *len (borrowed from the request, rr->scratch or
- * rr->src_addr) when the key is present; false when it is absent, key->src is
+ * rr->req->client_addr) when the key is present; false when it is absent, key->src is
  * CONF_KEY_NONE, or a joined header does not fit in the scratch. */
 bool lb_key_get(const struct conf_key *key, const struct route_req *rr, const char **val,
                 size_t *len);

@@ -4,8 +4,9 @@
  * route_vhost() which VirtualService of its listener serves the Host, then
  * route_select() which of that VirtualService's http[] routes takes the
  * request (first match wins). lb.c then picks the destination and endpoint.
- * Pure logic over a pinned conf snapshot and a parsed struct h1_msg: no
- * allocation, no locks, no I/O, never logs, never calls back.
+ * Pure logic over a pinned conf snapshot and the protocol-neutral request
+ * view of http.h, whichever protocol carried the request: no allocation, no
+ * locks, no I/O, never logs, never calls back.
  */
 #ifndef CANARYD_ROUTE_H
 #define CANARYD_ROUTE_H
@@ -18,7 +19,7 @@ struct conf_route;
 struct conf_vhost;
 struct conf_vhosts;
 struct conf_vs;
-struct h1_msg;
+struct http_req;
 
 /* Longest Host (without its port) route_vhost() looks up; longer is no match. */
 #define ROUTE_HOST_MAX 255
@@ -33,19 +34,15 @@ struct h1_msg;
 /* Everything route_select() (and lb_key_*) read about one request. Filled by
  * the stream on its stack; nothing here is owned. */
 struct route_req {
-    const struct h1_msg *req; /* borrowed: the session's head buffer, valid for the stream */
-    const char *scheme;       /* borrowed: "http" (static); matched by match[].scheme */
-    size_t scheme_len;
-    uint16_t port;            /* port of the listener the request came in on; match[].port */
-    const uint64_t *gateways; /* borrowed: the host binding's Gateway set
-                                 (conf_vhost.gateways), gw_words words; NULL = none, so a
-                                 match entry naming gateways never holds */
+    const struct http_req *req; /* borrowed: the stream's request view */
+    uint16_t port;              /* port of the listener the request came in on; match[].port */
+    const uint64_t *gateways;   /* borrowed: the host binding's Gateway set
+                                   (conf_vhost.gateways), gw_words words; NULL = none, so a
+                                   match entry naming gateways never holds */
     size_t gw_words;
-    const void *src_addr; /* borrowed: client IP bytes (4 for IPv4, 16 for IPv6), for the
-                             source-ip hash key; NULL when unknown */
-    size_t src_addr_len;
     char *scratch; /* borrowed: caller's buffer for joined repeated headers; may be NULL
-                      when scratch_cap is 0. H1_MAX_HEAD bytes never overflow. */
+                      when scratch_cap is 0. As many bytes as the longest head accepted
+                      never overflow. */
     size_t scratch_cap;
 };
 
@@ -72,8 +69,8 @@ const struct conf_vhost *route_vhost(const struct conf_vhosts *vh, const char *h
  *    prefix honour ignoreUriCase (compiled into struct match), regex does not;
  *  - gateways: one of the named Gateways is in rr->gateways (checked first, a
  *    few word ANDs, no strings);
- *  - method, scheme (rr->scheme), authority (the Host header as sent, port
- *    included), port (rr->port, the listener's);
+ *  - method, scheme, authority (the Host header as sent, port included), port
+ *    (rr->port, the listener's);
  *  - headers.<name>: an absent header never matches (presence {} included);
  *    repeated headers are joined with ROUTE_JOIN_SEP, Cookie with
  *    ROUTE_JOIN_SEP_COOKIE, before matching;

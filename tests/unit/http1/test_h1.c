@@ -953,11 +953,40 @@ test_h1_hdr_find_returns_first_match(void **state)
 {
     (void)state;
     assert_req_ok(GET11 HOST "X-A: 1\r\nX-B: 2\r\nx-a: 3\r\n\r\n");
-    const struct h1_hdr *h = h1_hdr_find(&g_msg, "x-a", 3);
+    const struct http_hdr *h = h1_hdr_find(&g_msg, "x-a", 3);
     assert_non_null(h);
     assert_true(view_is(h->value, h->value_len, "1"));
     assert_null(h1_hdr_find(&g_msg, "x-c", 3));
     assert_null(h1_hdr_find(&g_msg, "x-", 2));
+}
+
+static void
+test_h1_req_view_borrows_the_parsed_head(void **state)
+{
+    (void)state;
+    assert_req_ok("POST /a/b?x=1&y HTTP/1.1\r\nHost: h.example:8080\r\nX-A: 1\r\n\r\n");
+    struct http_req v;
+    h1_req_view(&g_msg, &v);
+    assert_true(view_is(v.method.p, v.method.len, "POST"));
+    assert_true(view_is(v.path.p, v.path.len, "/a/b"));
+    assert_true(view_is(v.query.p, v.query.len, "x=1&y"));
+    assert_true(view_is(v.authority.p, v.authority.len, "h.example:8080"));
+    assert_ptr_equal(v.hdrs, g_msg.hdrs);
+    assert_int_equal(v.nhdrs, 2);
+    assert_null(v.scheme.p);
+    assert_null(v.client_addr);
+}
+
+static void
+test_h1_req_view_without_query_or_host(void **state)
+{
+    (void)state;
+    assert_req_ok("GET /p HTTP/1.0\r\n\r\n");
+    struct http_req v;
+    h1_req_view(&g_msg, &v);
+    assert_null(v.query.p);
+    assert_null(v.authority.p);
+    assert_int_equal(v.nhdrs, 0);
 }
 
 static void
@@ -1396,6 +1425,8 @@ main(void)
         cmocka_unit_test(test_h1_head_is_ready_reports_bare_lf_at_once),
         cmocka_unit_test(test_h1_head_is_ready_trickled_limits_414_431),
         cmocka_unit_test(test_h1_hdr_find_returns_first_match),
+        cmocka_unit_test(test_h1_req_view_borrows_the_parsed_head),
+        cmocka_unit_test(test_h1_req_view_without_query_or_host),
         cmocka_unit_test(test_h1_is_hop_by_hop_matches_rfc_list),
         cmocka_unit_test(test_h1_token_list_has_ignores_case_and_ows),
         cmocka_unit_test(test_h1_chunked_bodies_decode_under_any_split),

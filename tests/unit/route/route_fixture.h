@@ -16,11 +16,12 @@
 #include "canaryd/common.h"
 #include "canaryd/core/arena.h"
 #include "canaryd/conf/conf.h"
-#include "canaryd/http1/h1.h"
+#include "canaryd/core/http.h"
 #include "canaryd/core/match.h"
 #include "canaryd/route/route.h"
 
 #define FX_SCRATCH 4096
+#define FX_REQ_HDRS 100
 #define FX_MAX_REGEX 256
 #define FX_MAX_ROUTES 16
 #define FX_MAX_ENTRIES 8
@@ -225,58 +226,50 @@ fx_vhosts_wild(struct conf_vhosts *vh, const char *suffix, struct conf_vs *vs)
     vh->wild[i].vh = fx_vhost(vs);
 }
 
-/* ---- requests (what h1.c parses) ---- */
+/* ---- requests (the protocol-neutral view a parser fills) ---- */
 
 struct fx_req {
-    struct h1_msg msg;
+    struct http_hdr hdrs[FX_REQ_HDRS];
+    struct http_req hr;
     char scratch[FX_SCRATCH];
     struct route_req rr;
 };
 
-/* target is split into path and query like h1_parse_request does; host (may
- * be NULL) becomes msg.host and a "host" header. */
+/* target is split into path and query as a parser does; host (may be NULL)
+ * becomes the authority and a "host" header. */
 static inline void
 fx_req_init(struct fx_req *t, const char *method, const char *target, const char *host)
 {
     memset(t, 0, sizeof(*t));
-    struct h1_msg *m = &t->msg;
-    m->method = (char *)fx_str(method);
-    m->method_len = (uint32_t)strlen(method);
-    m->target = (char *)fx_str(target);
-    m->target_len = (uint32_t)strlen(target);
-    m->path = m->target;
-    const char *q = strchr(m->target, '?');
-    m->path_len = q != NULL ? (uint32_t)(q - m->target) : m->target_len;
-    if (q != NULL) {
-        m->query = (char *)q + 1;
-        m->query_len = (uint32_t)strlen(q + 1);
-    }
-    m->version_minor = 1;
-    t->rr.req = m;
-    t->rr.scheme = "http";
-    t->rr.scheme_len = 4;
+    struct http_req *r = &t->hr;
+    r->method = (struct http_str){fx_str(method), strlen(method)};
+    const char *tg = fx_str(target);
+    const char *q = strchr(tg, '?');
+    r->path = (struct http_str){tg, q != NULL ? (size_t)(q - tg) : strlen(tg)};
+    if (q != NULL)
+        r->query = (struct http_str){q + 1, strlen(q + 1)};
+    r->scheme = (struct http_str){"http", 4};
+    r->hdrs = t->hdrs;
+    t->rr.req = r;
     t->rr.port = 8080;
     t->rr.scratch = t->scratch;
     t->rr.scratch_cap = sizeof(t->scratch);
     if (host != NULL) {
-        BUG_ON(m->nhdrs >= H1_MAX_HEADERS);
-        struct h1_hdr *h = &m->hdrs[m->nhdrs++];
+        struct http_hdr *h = &t->hdrs[r->nhdrs++];
         h->name = (char *)fx_str("host");
         h->name_len = 4;
         h->value = (char *)fx_str(host);
         h->value_len = (uint32_t)strlen(host);
-        m->host = h->value;
-        m->host_len = h->value_len;
+        r->authority = (struct http_str){h->value, h->value_len};
     }
 }
 
-/* name must be lower case, as the parser leaves it. */
+/* name must be lower case, as a parser leaves it. */
 static inline void
 fx_req_hdr(struct fx_req *t, const char *name, const char *value)
 {
-    struct h1_msg *m = &t->msg;
-    BUG_ON(m->nhdrs >= H1_MAX_HEADERS);
-    struct h1_hdr *h = &m->hdrs[m->nhdrs++];
+    BUG_ON(t->hr.nhdrs >= FX_REQ_HDRS);
+    struct http_hdr *h = &t->hdrs[t->hr.nhdrs++];
     h->name = (char *)fx_str(name);
     h->name_len = (uint32_t)strlen(name);
     h->value = (char *)fx_str(value);

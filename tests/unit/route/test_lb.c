@@ -523,8 +523,8 @@ test_lb_key_get_source_ip_uses_the_address_bytes(void **state)
     fx_req_init(&t, "GET", "/", "h");
     assert_key(&k, &t, NULL);
     const unsigned char ip[4] = {10, 1, 2, 3};
-    t.rr.src_addr = ip;
-    t.rr.src_addr_len = sizeof(ip);
+    t.hr.client_addr = ip;
+    t.hr.client_addr_len = sizeof(ip);
     const char *v = NULL;
     size_t len = 0;
     assert_true(lb_key_get(&k, &t.rr, &v, &len));

@@ -484,11 +484,9 @@ test_route_select_scheme_matches_the_callers_scheme(void **state)
     struct fx_req t;
     fx_req_init(&t, "GET", "/", "h");
     assert_string_equal(chosen(vs, &t), "http");
-    t.rr.scheme = "https";
-    t.rr.scheme_len = 5;
+    t.hr.scheme = (struct http_str){"https", 5};
     assert_string_equal(chosen(vs, &t), "https");
-    t.rr.scheme = NULL;
-    t.rr.scheme_len = 0;
+    t.hr.scheme = (struct http_str){NULL, 0};
     assert_string_equal(chosen(vs, &t), "404");
 }
 

@@ -319,10 +319,11 @@ check_request(const struct conf *c, const struct ast_node *rq, const char *where
     }
     static char scratch[H1_MAX_HEAD];
     const struct conf_listener *l = &c->listeners[0];
+    struct http_req hr;
+    h1_req_view(&msg, &hr);
+    hr.scheme = (struct http_str){"http", 4};
     struct route_req rr = {
-        .req = &msg,
-        .scheme = "http",
-        .scheme_len = 4,
+        .req = &hr,
         .port = l->port,
         .scratch = scratch,
         .scratch_cap = sizeof(scratch),
