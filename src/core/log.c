@@ -7,6 +7,7 @@
  * non-blocking stdout accepted only in part is finished before anyone else writes.
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/core/log.h"
 
 #include <errno.h>
@@ -304,14 +305,6 @@ jw_dbl(struct jw *w, double d)
 
 /* ---- time ------------------------------------------------------------------------- */
 
-static uint64_t
-now_unix_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void
 put2(char *p, int v)
 {
@@ -446,7 +439,7 @@ static void
 line_head(struct jw *w, enum log_level lvl, const char *event)
 {
     JW_LIT(w, "{\"time\":");
-    jw_time(w, now_unix_us());
+    jw_time(w, clock_wall_us());
     JW_LIT(w, ",\"level\":\"");
     const char *name = log_level_name(lvl);
     jw_raw(w, name, strlen(name));
@@ -619,18 +612,10 @@ log_event(enum log_level lvl, const char *event, const struct log_field *fields,
     va_end(ap);
 }
 
-static uint64_t
-now_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 bool
 log_rl_allow(struct log_rl *rl, uint64_t interval_ms, uint64_t *nsuppressed)
 {
-    uint64_t now = now_mono_ms();
+    uint64_t now = clock_mono_ms();
     uint64_t next = atomic_load_explicit(&rl->next_ms, memory_order_relaxed);
     if (now < next ||
         !atomic_compare_exchange_strong_explicit(&rl->next_ms, &next, now + interval_ms,
@@ -702,7 +687,7 @@ static void
 acc_format(struct jw *w, const struct log_access_rec *rec)
 {
     JW_LIT(w, "{\"time\":");
-    jw_time(w, rec->time_us != 0 ? rec->time_us : now_unix_us());
+    jw_time(w, rec->time_us != 0 ? rec->time_us : clock_wall_us());
     acc_strings(w, rec, acc_head, countof(acc_head));
     JW_LIT(w, ",\"status\":");
     jw_u64(w, rec->status);

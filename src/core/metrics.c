@@ -8,6 +8,7 @@
  * freed only with their shard, which is unregistered under the registry lock first.
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/core/metrics.h"
 
 #include <dirent.h>
@@ -1094,10 +1095,7 @@ static double g_start_time;
 __attribute__((constructor)) static void
 record_start_time(void)
 {
-    struct timespec now;
-    if (clock_gettime(CLOCK_REALTIME, &now) == 0)
-        g_start_time =
-            floor(((double)now.tv_sec + (double)now.tv_nsec / 1e9) * 100.0 + 0.5) / 100.0;
+    g_start_time = floor((double)clock_wall_us() / 1e4 + 0.5) / 100.0;
 }
 
 static int

@@ -6,6 +6,7 @@
  * queue woken by an eventfd (never on the request path).
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/engine/worker.h"
 
 #include <arpa/inet.h>
@@ -90,14 +91,6 @@ static atomic_uint_fast64_t g_gen;
 static pthread_mutex_t g_conf_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint g_nsessions;
 
-uint64_t
-proxy_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* ---- the active snapshot ---- */
 
 void
@@ -147,7 +140,7 @@ worker_is_alive(uint64_t max_age_ms)
 {
     if (!g_started)
         return true;
-    uint64_t now = proxy_now_us() / 1000u;
+    uint64_t now = clock_mono_us() / 1000u;
     for (int i = 0; i < g_nworkers; i++) {
         uint64_t beat = atomic_load_explicit(&g_workers[i].heartbeat_ms, memory_order_relaxed);
         if (beat != 0 && now > beat + max_age_ms)
@@ -590,7 +583,7 @@ lsn_pause(struct lsn *l)
 {
     /* Out of descriptors: stop accepting for a moment instead of spinning. */
     static _Thread_local uint64_t last_warn_us;
-    uint64_t now = proxy_now_us();
+    uint64_t now = clock_mono_us();
     if (now - last_warn_us > 1000000u) {
         log_warn("worker %d: accept: %s; pausing accepts for 100 ms", l->w->id, strerror(errno));
         last_warn_us = now;
@@ -630,7 +623,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct worker *w = arg;
-    atomic_store_explicit(&w->heartbeat_ms, proxy_now_us() / 1000u, memory_order_relaxed);
+    atomic_store_explicit(&w->heartbeat_ms, clock_mono_us() / 1000u, memory_order_relaxed);
     log_buf_flush(w->alog);
     if (w->pend_head != NULL)
         stream_pending_run(w);
@@ -739,7 +732,7 @@ worker_init(struct worker *w)
     if (w->metrics == NULL || w->alog == NULL)
         return -1;
     lb_rng_seed(&w->rng,
-                (uint64_t)proxy_now_us() ^ ((uint64_t)(w->id + 1) << 40) ^ (uint64_t)getpid());
+                (uint64_t)clock_mono_us() ^ ((uint64_t)(w->id + 1) << 40) ^ (uint64_t)getpid());
     w->bufs.max = 1024;
     event_assign(&w->ev_notify, w->base, w->notify_fd, EV_READ | EV_PERSIST, on_notify, w);
     event_add(&w->ev_notify, NULL);

@@ -6,6 +6,7 @@
  * start the graceful drain; a second one exits at once.
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/ops/reload.h"
 
 #include <errno.h>
@@ -46,22 +47,6 @@ static struct watch *g_watch;     /* owned */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *g_last_error; /* owned: diagnostics of the last failed reload, or NULL */
 static double g_loaded_at;
-
-static double
-unix_now(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
-
-static uint64_t
-mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Joins the diagnostics into one string (for /config and the reload event). */
 static char *
@@ -111,7 +96,7 @@ log_diags(const struct diag_list *dl)
 static int
 reload_build(const char *trigger, bool at_start)
 {
-    uint64_t t0 = mono_us();
+    uint64_t t0 = clock_mono_us();
     struct diag_list dl;
     diag_list_init(&dl);
     struct conf_opts copts = {.listen_addr = g_opts.listen_addr,
@@ -134,7 +119,7 @@ reload_build(const char *trigger, bool at_start)
         log_event(LOG_LEVEL_ERROR, "listen", NULL, 0, "%s", err);
         conf_unref(&c);
     }
-    uint64_t build_us = mono_us() - t0;
+    uint64_t build_us = clock_mono_us() - t0;
     pthread_mutex_lock(&g_mu);
     if (rc != 0) {
         free(g_last_error);
@@ -142,7 +127,7 @@ reload_build(const char *trigger, bool at_start)
     } else {
         free(g_last_error);
         g_last_error = NULL;
-        g_loaded_at = unix_now();
+        g_loaded_at = ((double)clock_wall_us() / 1e6);
     }
     pthread_mutex_unlock(&g_mu);
     if (rc == 0) {
@@ -202,7 +187,7 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     static bool stopped_accepting;
-    double elapsed = (double)(mono_us() - g_drain_start_us) / 1e6;
+    double elapsed = (double)(clock_mono_us() - g_drain_start_us) / 1e6;
     if (!stopped_accepting && elapsed >= g_opts.shutdown_delay_s) {
         stopped_accepting = true;
         log_event(LOG_LEVEL_INFO, "drain",
@@ -236,7 +221,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     atomic_store(&g_draining, true);
-    g_drain_start_us = mono_us();
+    g_drain_start_us = clock_mono_us();
     log_event(LOG_LEVEL_INFO, "drain",
               LOG_FIELDS(LOG_F_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
                          LOG_F_DBL("shutdown_delay_s", g_opts.shutdown_delay_s),

@@ -10,6 +10,7 @@
  * valid list for its pick. A failed round keeps the last good list.
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/proxy/dns.h"
 
 #include <arpa/inet.h>
@@ -29,8 +30,8 @@
 #include "canaryd/core/log.h"
 
 struct dns_retired {
-    struct dns_addrs *addrs; /* owned */
-    time_t free_at;
+    struct dns_addrs *addrs;  /* owned */
+    uint64_t free_at_ms;      /* clock_mono_ms */
     struct dns_retired *next; /* owned */
 };
 
@@ -83,8 +84,8 @@ dns_set_hosts_path(const char *path)
 static void
 retire(struct dns_addrs *old)
 {
-    time_t now = time(NULL);
-    while (g_retired != NULL && g_retired->free_at <= now) {
+    uint64_t now = clock_mono_ms();
+    while (g_retired != NULL && g_retired->free_at_ms <= now) {
         struct dns_retired *r = g_retired;
         g_retired = r->next;
         free(r->addrs);
@@ -96,7 +97,7 @@ retire(struct dns_addrs *old)
     if (r == NULL)
         return; /* leak one small list rather than free it under a reader */
     r->addrs = old;
-    r->free_at = now + DNS_GRACE_S;
+    r->free_at_ms = now + DNS_GRACE_S * 1000u;
     struct dns_retired **pp = &g_retired;
     while (*pp != NULL)
         pp = &(*pp)->next;
@@ -128,23 +129,12 @@ pend_add(struct dns_entry *e, int af, const void *raw)
     e->npend++;
 }
 
-/* Publishes this round's addresses (if any) and schedules the next round:
- * after the records' TTL, bounded to [DNS_TTL_MIN_S, DNS_TTL_MAX_S]; after
- * DNS_REFRESH_S for a hosts-file name; after DNS_TTL_MIN_S on failure. */
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* When sa first appeared: kept from the list it replaces, now when it is new
  * to a name that had answered before, 0 in the name's first answer. */
 static void
 fill_seen(uint64_t *seen, const struct sockaddr_storage *sa, size_t n, const struct dns_addrs *old)
 {
-    uint64_t now = mono_ms();
+    uint64_t now = clock_mono_ms();
     for (size_t i = 0; i < n; i++) {
         seen[i] = old != NULL ? now : 0;
         for (size_t j = 0; old != NULL && j < old->n; j++)

@@ -4,6 +4,7 @@
  * main thread; workers only touch the atomics inside them.
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/proxy/health.h"
 
 #include <string.h>
@@ -30,14 +31,6 @@ struct cluster_entry {
 static struct ep_entry *g_eps;
 static struct cluster_entry *g_clusters;
 static uint64_t g_attach_gen; /* health_attach() calls so far */
-
-uint64_t
-health_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static struct ep_entry *
 ep_get(const struct conf_endpoint *ep)
@@ -88,7 +81,7 @@ cluster_get(const struct conf_cluster *c)
 int
 health_attach(struct conf *c)
 {
-    uint64_t gen = ++g_attach_gen, now_ms = health_now_ms();
+    uint64_t gen = ++g_attach_gen, now_ms = clock_mono_ms();
     for (size_t i = 0; i < c->nendpoints; i++) {
         struct ep_entry *e = ep_get(&c->endpoints[i]);
         if (e == NULL)

@@ -9,6 +9,7 @@
  * half-close, drop input within bounds, then sess_close).
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/proxy/proxy.h"
 
 #include <arpa/inet.h>
@@ -163,7 +164,7 @@ sess_update_events(struct sess *s)
         timer_arm(s, worker_opts.idle_timeout_ms);
     } else if (s->in.len > 0 || s->nreqs == 0) {
         if (s->head_start_us == 0) {
-            s->head_start_us = proxy_now_us();
+            s->head_start_us = clock_mono_us();
             timer_arm(s, worker_opts.header_timeout_ms);
         }
     } else {
@@ -355,7 +356,7 @@ sess_may_get_more(const struct sess *s)
 static int
 linger_arm(struct sess *s)
 {
-    uint64_t now = proxy_now_us();
+    uint64_t now = clock_mono_us();
     if (now >= s->linger_end_us) {
         sess_close(s);
         return -1;
@@ -380,7 +381,7 @@ sess_close_staged(struct sess *s)
     buf_release(&s->out, &s->w->bufs);
     set_interest(&s->ev_wr, &s->want_wr, false);
     set_interest(&s->ev_rd, &s->want_rd, true);
-    s->linger_end_us = proxy_now_us() + SESS_LINGER_MS * 1000u;
+    s->linger_end_us = clock_mono_us() + SESS_LINGER_MS * 1000u;
     s->linger_bytes = 0;
     (void)linger_arm(s);
     return -1;

@@ -7,6 +7,7 @@
  * metrics, connection back to the pool, snapshot unpinned.
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/proxy/stream_int.h"
 
 #include <arpa/inet.h>
@@ -170,14 +171,6 @@ rebase(struct h1_msg *m, const char *from, char *to, size_t len)
 #undef REBASE
 }
 
-static uint64_t
-wall_us(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-}
-
 static void
 request_id_make(struct stream *st, struct lb_rng *rng)
 {
@@ -227,7 +220,7 @@ stream_log(struct stream *st)
     const char *rt = st->route != NULL ? st->route->name : "";
     const char *dst = c != NULL ? c->host : "";
     const char *sub = c != NULL && c->subset != NULL ? c->subset : "";
-    uint64_t now = proxy_now_us();
+    uint64_t now = clock_mono_us();
     uint64_t dur = now - st->start_us;
     if (st->status != 0) {
         struct metric_labels ml = {vs, rt, dst, sub, 0};
@@ -241,7 +234,7 @@ stream_log(struct stream *st)
     int clen = client_format(st->sess, client, sizeof(client));
     const char *proto = st->req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
     struct log_access_rec rec = {
-        .time_us = wall_us() - dur,
+        .time_us = clock_wall_us() - dur,
         .request_id = {st->request_id, st->request_id_len},
         .client = {client, (size_t)clen},
         .method = {st->req.method, st->req.method_len},
@@ -463,7 +456,7 @@ stream_reject(struct sess *s, uint16_t status, enum stream_end why, const char *
         char client[INET6_ADDRSTRLEN + 8];
         int clen = client_format(s, client, sizeof(client));
         struct log_access_rec rec = {
-            .time_us = wall_us(),
+            .time_us = clock_wall_us(),
             .client = {client, (size_t)clen},
             .status = status,
             .bytes_in = s->in.len,
@@ -848,7 +841,7 @@ stream_start(struct sess *s, struct h1_msg *req, size_t head_len)
         return stream_reject(s, 503, STREAM_END_INTERNAL, "out_of_memory");
     }
     st->sess = s;
-    st->start_us = proxy_now_us();
+    st->start_us = clock_mono_us();
     s->st = st;
     s->head_start_us = 0;
     if (stream_prepare(st, req, head_len) == -1) {

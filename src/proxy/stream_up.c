@@ -8,6 +8,7 @@
  * connection. Runs on the stream's worker thread.
  */
 #include "canaryd/common.h"
+#include "canaryd/core/clock.h"
 #include "canaryd/proxy/stream_int.h"
 
 #include <arpa/inet.h>
@@ -458,7 +459,7 @@ ep_is_usable(void *ctx, const struct conf_endpoint *ep)
             return false;
     }
     const struct conf_cluster *c = st->dest->cluster;
-    return !c->policy.outlier.enabled || health_is_usable(c, ep, health_now_ms());
+    return !c->policy.outlier.enabled || health_is_usable(c, ep, clock_mono_ms());
 }
 
 /* Feeds outlier detection: status 0 is a connect failure or a reset. */
@@ -466,7 +467,7 @@ static void
 observe(const struct stream *st, unsigned status)
 {
     if (st->ep != NULL && st->dest->cluster->policy.outlier.enabled &&
-        health_observe(st->dest->cluster, st->ep, status, health_now_ms()))
+        health_observe(st->dest->cluster, st->ep, status, clock_mono_ms()))
         log_warn("health: endpoint %s:%u of %s ejected after consecutive errors", st->ep->address,
                  st->ep->port, st->dest->cluster->name);
 }
@@ -487,7 +488,7 @@ ep_addr(struct worker *w, const struct conf_cluster *c, const struct conf_endpoi
         return NULL;
     size_t i = 0;
     if (d->n > 1 && c->policy.warmup.window_ms != 0)
-        i = lb_pick_warm_index(&c->policy.warmup, d->seen_ms, d->n, health_now_ms(),
+        i = lb_pick_warm_index(&c->policy.warmup, d->seen_ms, d->n, clock_mono_ms(),
                                lb_rand(&w->rng));
     else if (d->n > 1)
         i = lb_rand(&w->rng) % d->n;
@@ -639,7 +640,7 @@ pick_endpoint(struct stream *st)
         .skip_words = 1, /* endpoints past the 64th are never marked tried */
         .is_usable = ep_is_usable,
         .usable_ctx = st,
-        .now_ms = c->policy.warmup.window_ms != 0 ? health_now_ms() : 0,
+        .now_ms = c->policy.warmup.window_ms != 0 ? clock_mono_ms() : 0,
     };
     if (c->policy.lb == LB_HASH) {
         struct route_req rr;
@@ -717,7 +718,7 @@ upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
         event_add(&st->ev_try, &ttv);
     }
     if (st->up_start_us == 0)
-        st->up_start_us = proxy_now_us();
+        st->up_start_us = clock_mono_us();
     if (up->is_connecting) {
         uint32_t ms = connect_timeout_ms(st);
         struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -1133,7 +1134,7 @@ parse_resp_head(struct stream *st)
             return PRH_RETRY;
         }
         stream_retry_release(st); /* the final answer came: no retry in flight */
-        st->up_end_us = proxy_now_us();
+        st->up_end_us = clock_mono_us();
         copy_resp_state(st, &resp);
         if (build_down_head(st, &resp) == -1)
             return stream_fail(st, 502, STREAM_END_UP_PROTO);

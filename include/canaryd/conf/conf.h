@@ -123,7 +123,7 @@ struct conf_endpoint {
                                  published; NULL otherwise (and always under -t) */
     struct health_ep *health; /* borrowed: process-lifetime outlier state, attached by
                                  health_attach() before publishing; NULL under -t */
-    uint64_t warm_since_ms;   /* monotonic ms (health_now_ms) at which canaryd first saw
+    uint64_t warm_since_ms;   /* monotonic ms (clock_mono_ms) at which canaryd first saw
                                  this endpoint after start-up, set by health_attach() before
                                  publishing; 0 = present at start-up (never warmed) */
 };

@@ -24,7 +24,7 @@ struct event_base;
 struct dns_addrs {
     size_t n;
     const uint64_t *seen_ms;      /* n entries, in the same allocation: the monotonic ms
-                                     (CLOCK_MONOTONIC_COARSE, as health_now_ms) of the
+                                     (CLOCK_MONOTONIC_COARSE, as clock_mono_ms) of the
                                      answer that first had sa[i]; 0 = in the name's
                                      first answer */
     struct sockaddr_storage sa[]; /* n addresses */

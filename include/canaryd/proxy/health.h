@@ -45,9 +45,6 @@ int health_attach(struct conf *c);
 /* Frees every entry (at exit, workers stopped). */
 void health_fini(void);
 
-/* Monotonic clock in milliseconds. */
-uint64_t health_now_ms(void);
-
 /* Records the outcome of a request to ep in cluster c: status is the
  * response status, or 0 for a connect failure or reset. May eject ep, obeying
  * maxEjectionPercent (at least one endpoint may always be ejected, as Envoy).

@@ -14,9 +14,6 @@
 
 /* ---- worker.c ---- */
 
-/* Monotonic clock in microseconds. */
-uint64_t proxy_now_us(void);
-
 /* Returns the worker's pin on the active snapshot (refreshing it when a new
  * generation was published) with its stream count incremented, or NULL when no
  * snapshot is active or allocation failed. Release with worker_wconf_release. */
