@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "canaryd/core/addr.h"
 #include "canaryd/core/arena.h"
 #include "canaryd/core/diag.h"
 #include "canaryd/core/sha256.h"
@@ -825,7 +826,7 @@ fill_endpoint(struct cf_ctx *c, struct conf_endpoint *e, const char *addr, uint1
     e->address_len = strlen(addr);
     e->port = port;
     e->weight = weight;
-    snprintf(buf, sizeof(buf), strchr(addr, ':') != NULL ? "[%s]:%u" : "%s:%u", addr, port);
+    (void)addr_join(buf, sizeof(buf), strchr(addr, ':') != NULL ? AF_INET6 : AF_INET, addr, port);
     e->is_dns = !is_ip(addr) || conf_addr_parse(buf, &e->sa, &e->salen, &e->port) == -1;
     return 0;
 }

@@ -6,6 +6,7 @@
  * queue woken by an eventfd (never on the request path).
  */
 #include "canaryd/common.h"
+#include "canaryd/core/addr.h"
 #include "canaryd/core/clock.h"
 #include "canaryd/engine/worker.h"
 
@@ -23,7 +24,7 @@
 
 #include <event2/event.h>
 
-#include "canaryd/engine/batch.h"
+#include "canaryd/engine/conn.h"
 #include "canaryd/conf/conf.h"
 #include "canaryd/route/lb.h"
 #include "canaryd/core/match.h"
@@ -260,18 +261,8 @@ lsn_socket_open(const struct sockaddr *sa, socklen_t salen, char *err, size_t er
     return fd;
 fail:;
     int e = errno;
-    char addr[INET6_ADDRSTRLEN + 8] = "?";
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        char ip[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-        snprintf(addr, sizeof(addr), "%s:%u", ip, ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        char ip[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-        snprintf(addr, sizeof(addr), "[%s]:%u", ip, ntohs(in6->sin6_port));
-    }
+    char addr[ADDR_STR_MAX];
+    (void)addr_format(sa, addr, sizeof(addr));
     snprintf(err, errlen, "listener %s: %s", addr, strerror(e));
     if (fd != -1)
         close(fd);
@@ -663,11 +654,7 @@ worker_fini(struct worker *w)
     }
     stream_free_cache(w);
     buf_cache_fini(&w->bufs);
-    if (w->batch != NULL) {
-        batch_fini(w->batch);
-        free(w->batch);
-        w->batch = NULL;
-    }
+    conn_sendq_fini(&w->sendq);
 }
 
 /* The worker's send batch, made on its own thread (an io_uring ring belongs to
@@ -677,14 +664,10 @@ batch_open(struct worker *w)
 {
     const char *env = getenv("CANARYD_IO_URING");
     bool use_ring = env == NULL || (strcmp(env, "off") != 0 && strcmp(env, "0") != 0);
-    w->batch = malloc(sizeof(*w->batch));
-    if (w->batch == NULL || batch_init(w->batch, use_ring) == -1) {
-        free(w->batch);
-        w->batch = NULL;
-    }
+    (void)conn_sendq_init(&w->sendq, use_ring); /* off without memory: writes go out at once */
     if (w->id != 0)
         return;
-    if (w->batch != NULL && batch_is_ring(w->batch))
+    if (conn_sendq_is_ring(&w->sendq))
         log_info("worker: responses and requests are written in batches through io_uring");
     else
         log_info("worker: one send() per write (io_uring %s)",
@@ -701,7 +684,7 @@ worker_main(void *arg)
      * is then written together. */
     for (;;) {
         int rc = event_base_loop(w->base, EVLOOP_ONCE);
-        worker_flush(w);
+        conn_sendq_flush(&w->sendq);
         if (rc != 0 || event_base_got_break(w->base) || event_base_got_exit(w->base) ||
             w->is_stopping || atomic_load_explicit(&w->stop_req, memory_order_acquire))
             break;

@@ -10,10 +10,8 @@
 #include "canaryd/proxy/mirror.h"
 
 #include <errno.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -26,7 +24,7 @@
 
 struct mirror {
     struct worker *w; /* borrowed: owner */
-    int fd;
+    struct conn conn; /* the transport */
     struct event ev_rd;
     struct event ev_wr;
     struct event ev_tmo;
@@ -45,7 +43,7 @@ mirror_free(struct mirror *m)
     event_del(&m->ev_rd);
     event_del(&m->ev_wr);
     event_del(&m->ev_tmo);
-    close(m->fd);
+    conn_close(&m->conn, false);
     buf_release(&m->out, &w->bufs);
     if (m->st != NULL) {
         for (uint8_t i = 0; i < m->st->nmirrors; i++)
@@ -71,7 +69,7 @@ dropped(struct worker *w)
 static void
 mirror_pump(struct mirror *m)
 {
-    if (m->out.len > 0 && buf_write_fd(&m->out, m->fd) == -1 && errno != EAGAIN) {
+    if (m->out.len > 0 && conn_write(&m->conn, &m->out) == -1 && errno != EAGAIN) {
         mirror_free(m);
         return;
     }
@@ -89,12 +87,11 @@ mirror_pump(struct mirror *m)
 static void
 on_mirror_write(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
     (void)what;
     struct mirror *m = arg;
     if (m->is_connecting) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 || err != 0) {
+        if (conn_connect_error(&m->conn) != 0) {
             dropped(m->w);
             mirror_free(m);
             return;
@@ -108,10 +105,11 @@ on_mirror_write(evutil_socket_t fd, short what, void *arg)
 static void
 on_mirror_read(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
     (void)what;
     struct mirror *m = arg;
     char sink[4096];
-    ssize_t n = read(fd, sink, sizeof(sink));
+    ssize_t n = conn_recv(&m->conn, sink, sizeof(sink));
     if (n == -1 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0)
@@ -154,26 +152,23 @@ mirror_open(struct stream *st, const struct conf_cluster *c)
     const struct sockaddr *sa = pick_addr(w, c, &salen);
     if (sa == NULL)
         return NULL;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1)
+    struct mirror *m = calloc(1, sizeof(*m));
+    if (m == NULL)
         return NULL;
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    int rc = connect(fd, sa, salen);
-    struct mirror *m = NULL;
-    if ((rc == 0 || errno == EINPROGRESS) && (m = calloc(1, sizeof(*m))) != NULL) {
-        m->w = w;
-        m->fd = fd;
-        m->is_connecting = rc != 0;
-        event_assign(&m->ev_rd, w->base, fd, EV_READ | EV_PERSIST, on_mirror_read, m);
-        event_assign(&m->ev_wr, w->base, fd, EV_WRITE | EV_PERSIST, on_mirror_write, m);
-        event_assign(&m->ev_tmo, w->base, -1, 0, on_mirror_timeout, m);
-        if (stream_build_head(st, &m->out, true) == 0)
-            return m;
-        buf_release(&m->out, &w->bufs);
+    if (conn_tcp_connect(&m->conn, sa, salen, CONN_UP, &m->is_connecting) == -1) {
         free(m);
+        return NULL;
     }
-    close(fd);
+    m->w = w;
+    int fd = m->conn.fd;
+    event_assign(&m->ev_rd, w->base, fd, EV_READ | EV_PERSIST, on_mirror_read, m);
+    event_assign(&m->ev_wr, w->base, fd, EV_WRITE | EV_PERSIST, on_mirror_write, m);
+    event_assign(&m->ev_tmo, w->base, -1, 0, on_mirror_timeout, m);
+    if (stream_build_head(st, &m->out, true) == 0)
+        return m;
+    buf_release(&m->out, &w->bufs);
+    conn_close(&m->conn, false);
+    free(m);
     return NULL;
 }
 

@@ -8,13 +8,13 @@
 #include "canaryd/common.h"
 #include "canaryd/proxy/proxy.h"
 
+#include "canaryd/core/addr.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -56,21 +56,6 @@ pool_grow(struct pool *p)
     return 0;
 }
 
-static void
-ep_format(struct pool_ep *pe)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (pe->sa.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&pe->sa;
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-        snprintf(pe->addr_str, sizeof(pe->addr_str), "%s:%u", ip, ntohs(in->sin_port));
-    } else if (pe->sa.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&pe->sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-        snprintf(pe->addr_str, sizeof(pe->addr_str), "[%s]:%u", ip, ntohs(in6->sin6_port));
-    }
-}
-
 struct pool_ep *
 pool_ep_get(struct pool *p, const struct sockaddr *sa, socklen_t salen)
 {
@@ -89,7 +74,7 @@ pool_ep_get(struct pool *p, const struct sockaddr *sa, socklen_t salen)
         return NULL;
     memcpy(&pe->sa, sa, salen);
     pe->salen = salen;
-    ep_format(pe);
+    (void)addr_format((const struct sockaddr *)&pe->sa, pe->addr_str, sizeof(pe->addr_str));
     size_t slot = h & (p->nslots - 1);
     pe->next = p->slots[slot];
     p->slots[slot] = pe;
@@ -106,8 +91,7 @@ upconn_free(struct worker *w, struct upconn *up)
         event_del(&up->ev_wr);
     if (event_initialized(&up->ev_tmo))
         event_del(&up->ev_tmo);
-    stream_up_unqueue(w, up);
-    close(up->fd);
+    conn_close(&up->conn, false);
     buf_release(&up->in, &w->bufs);
     buf_release(&up->out, &w->bufs);
     up->pe->nconns--;
@@ -153,31 +137,21 @@ pool_lease(struct worker *w, struct pool_ep *pe)
 struct upconn *
 pool_connect(struct worker *w, struct pool_ep *pe)
 {
-    int fd = socket(pe->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd == -1)
-        return NULL;
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    int rc;
-    do {
-        rc = connect(fd, (struct sockaddr *)&pe->sa, pe->salen);
-    } while (rc == -1 && errno == EINTR);
-    if (rc == -1 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return NULL;
-    }
     struct upconn *up = calloc(1, sizeof(*up));
     if (up == NULL) {
-        close(fd);
         errno = ENOMEM;
         return NULL;
     }
-    up->fd = fd;
+    if (conn_tcp_connect(&up->conn, (const struct sockaddr *)&pe->sa, pe->salen, CONN_UP,
+                         &up->is_connecting) == -1) {
+        int e = errno;
+        free(up);
+        errno = e;
+        return NULL;
+    }
+    up->conn.sent = stream_up_sent;
     up->pe = pe;
     up->w = w;
-    up->is_connecting = rc == -1;
     pe->nconns++;
     return up;
 }

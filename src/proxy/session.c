@@ -9,20 +9,18 @@
  * half-close, drop input within bounds, then sess_close).
  */
 #include "canaryd/common.h"
+#include "canaryd/core/addr.h"
 #include "canaryd/core/clock.h"
 #include "canaryd/proxy/proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/tcp.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
-#include "canaryd/engine/batch.h"
 #include "canaryd/core/log.h"
 #include "canaryd/core/metrics.h"
 #include "canaryd/engine/worker.h"
@@ -30,22 +28,10 @@
 static void on_down_read(evutil_socket_t fd, short what, void *arg);
 static void on_down_write(evutil_socket_t fd, short what, void *arg);
 static void on_down_timeout(evutil_socket_t fd, short what, void *arg);
+static void sess_sent(struct conn *c, int res);
 static int sess_process(struct sess *s);
-static void sendq_unlink(struct sess *s);
 static int sess_process_loop(struct sess *s);
 static int sess_close_staged(struct sess *s);
-
-static void
-peer_format(struct sess *s, const struct sockaddr *peer)
-{
-    s->peer_ip[0] = '\0';
-    if (peer->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->peer_ip,
-                  sizeof(s->peer_ip));
-    else if (peer->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->peer_ip,
-                  sizeof(s->peer_ip));
-}
 
 struct sess *
 sess_new(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
@@ -57,16 +43,15 @@ sess_new(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerle
         metric_error(w->metrics, METRIC_ERR_NOMEM);
         return NULL;
     }
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     s->w = w;
-    s->fd = fd;
+    conn_tcp_accepted(&s->conn, fd, CONN_DOWN);
+    s->conn.sent = sess_sent;
     memcpy(&s->peer, peer, MIN((size_t)peerlen, sizeof(s->peer)));
-    peer_format(s, peer);
+    (void)addr_format_ip(peer, s->peer_ip, sizeof(s->peer_ip));
     s->lsn = lsn;
     s->lport = lsn->port;
-    event_assign(&s->ev_rd, w->base, fd, EV_READ | EV_PERSIST, on_down_read, s);
-    event_assign(&s->ev_wr, w->base, fd, EV_WRITE | EV_PERSIST, on_down_write, s);
+    event_assign(&s->ev_rd, w->base, s->conn.fd, EV_READ | EV_PERSIST, on_down_read, s);
+    event_assign(&s->ev_wr, w->base, s->conn.fd, EV_WRITE | EV_PERSIST, on_down_write, s);
     event_assign(&s->ev_tmo, w->base, -1, 0, on_down_timeout, s);
     s->next = w->sessions;
     if (w->sessions != NULL)
@@ -88,14 +73,9 @@ sess_close(struct sess *s)
     event_del(&s->ev_rd);
     event_del(&s->ev_wr);
     event_del(&s->ev_tmo);
-    if (s->flags & SESS_F_QUEUED)
-        sendq_unlink(s);
-    if (s->flags & SESS_F_ABORT) {
-        /* Make the client see an error, not a clean end of a short body. */
-        struct linger lg = {1, 0};
-        (void)setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    close(s->fd);
+    /* An aborted session resets: the client sees an error, not a clean end
+     * of a short body. */
+    conn_close(&s->conn, (s->flags & SESS_F_ABORT) != 0);
     buf_release(&s->in, &w->bufs);
     buf_release(&s->out, &w->bufs);
     if (s->prev != NULL)
@@ -149,7 +129,7 @@ sess_update_events(struct sess *s)
         want_rd = !closing && s->out.len < PROXY_HIGH_WATER;
     set_interest(&s->ev_rd, &s->want_rd, want_rd);
     /* Queued output is written at the end of the pass, not on EV_WRITE. */
-    bool has_out = s->out.len > 0 && !(s->flags & SESS_F_QUEUED);
+    bool has_out = s->out.len > 0 && !s->conn.is_queued;
     set_interest(&s->ev_wr, &s->want_wr, has_out);
     if (s->st != NULL || (s->flags & SESS_F_TUNNEL)) {
         /* A client that stops reading its response, or stops sending the
@@ -189,21 +169,16 @@ sess_written(struct sess *s)
 int
 sess_flush(struct sess *s)
 {
-    if (s->flags & SESS_F_QUEUED)
+    if (s->conn.is_queued)
         return 0; /* already on its way */
     /* A socket that was full is written on EV_WRITE (below, or by
      * on_down_write): queueing it again would only meet EAGAIN again. */
-    if (s->out.len > 0 && s->w->batch != NULL && s->out.len < SESS_QUEUE_MAX &&
+    if (s->out.len > 0 && conn_sendq_is_on(&s->w->sendq) && s->out.len < SESS_QUEUE_MAX &&
         !(s->flags & (SESS_F_CLOSING | SESS_F_TUNNEL | SESS_F_WBLOCKED))) {
-        s->flags |= SESS_F_QUEUED;
-        s->sq_prev = NULL;
-        s->sq_next = s->w->sq_sess;
-        if (s->sq_next != NULL)
-            s->sq_next->sq_prev = s;
-        s->w->sq_sess = s;
+        conn_queue(&s->w->sendq, &s->conn, &s->out);
         return 0;
     }
-    if (s->out.len > 0 && buf_write_fd(&s->out, s->fd) == -1) {
+    if (s->out.len > 0 && conn_write(&s->conn, &s->out) == -1) {
         sess_close(s);
         return -1;
     }
@@ -212,27 +187,13 @@ sess_flush(struct sess *s)
     return sess_written(s);
 }
 
+/* The result of a queued send of s->out (the bytes sent are consumed): what
+ * on_down_write does after its write. */
 static void
-sendq_unlink(struct sess *s)
+sess_sent(struct conn *c, int res)
 {
-    if (s->sq_prev != NULL)
-        s->sq_prev->sq_next = s->sq_next;
-    else
-        s->w->sq_sess = s->sq_next;
-    if (s->sq_next != NULL)
-        s->sq_next->sq_prev = s->sq_prev;
-    s->sq_prev = s->sq_next = NULL;
-    s->flags &= ~SESS_F_QUEUED;
-}
-
-/* The result of a queued send of s->out: what on_down_write does after its
- * write. */
-static void
-sess_sent(struct sess *s, int res)
-{
-    if (res > 0) {
-        buf_consume(&s->out, (size_t)res);
-    } else if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK) {
+    struct sess *s = container_of(c, struct sess, conn);
+    if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK) {
         sess_close(s);
         return;
     }
@@ -261,43 +222,6 @@ sess_sent(struct sess *s, int res)
         sess_update_events(s);
     } else if (!s->want_rd) {
         sess_update_events(s);
-    }
-}
-
-static void
-on_sent(void *cookie, int res, void *arg)
-{
-    (void)arg;
-    uintptr_t c = (uintptr_t)cookie;
-    if (c & 1u)
-        stream_up_sent((struct upconn *)(c & ~(uintptr_t)1u), res);
-    else
-        sess_sent((struct sess *)cookie, res);
-}
-
-void
-worker_flush(struct worker *w)
-{
-    struct batch *b = w->batch;
-    if (b == NULL)
-        return;
-    while (w->sq_up != NULL || w->sq_sess != NULL) {
-        /* Requests to upstreams first: their results free nothing, while a
-         * session's may close it and, with it, its upstream connection. */
-        while (w->sq_up != NULL && b->n < BATCH_MAX) {
-            struct upconn *up = w->sq_up;
-            stream_up_unqueue(w, up);
-            (void)batch_send(b, up->fd, buf_head(&up->out), up->out.len,
-                             (void *)((uintptr_t)up | 1u));
-        }
-        while (w->sq_sess != NULL && b->n < BATCH_MAX) {
-            struct sess *s = w->sq_sess;
-            sendq_unlink(s);
-            /* Even empty (written meanwhile), its result is taken after the
-             * run, when nothing in the batch points at a buffer any more. */
-            (void)batch_send(b, s->fd, buf_head(&s->out), s->out.len, s);
-        }
-        batch_run(b, on_sent, NULL);
     }
 }
 
@@ -347,8 +271,7 @@ sess_may_get_more(const struct sess *s)
         return false; /* the client half-closed (all read), or a reset is meant */
     if ((s->flags & SESS_F_UNREAD) || s->in.len > 0)
         return true;
-    int n = 0;
-    return ioctl(s->fd, FIONREAD, &n) == 0 && n > 0;
+    return conn_has_input(&s->conn);
 }
 
 /* Closes at the deadline or after SESS_LINGER_IDLE_MS without input, whichever
@@ -372,7 +295,7 @@ linger_arm(struct sess *s)
 static int
 sess_close_staged(struct sess *s)
 {
-    if (s->st != NULL || !sess_may_get_more(s) || shutdown(s->fd, SHUT_WR) == -1) {
+    if (s->st != NULL || !sess_may_get_more(s) || conn_shutdown(&s->conn, CONN_SHUT_WR) == -1) {
         sess_close(s);
         return -1;
     }
@@ -395,7 +318,7 @@ linger_read(struct sess *s)
 {
     char *sink = s->w->scratch; /* free: no routing runs now */
     for (int i = 0; i < 4; i++) {
-        ssize_t n = recv(s->fd, sink, sizeof(s->w->scratch), 0);
+        ssize_t n = conn_recv(&s->conn, sink, sizeof(s->w->scratch));
         if (n == -1 && errno == EINTR)
             continue;
         if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -477,8 +400,8 @@ on_down_read(evutil_socket_t fd, short what, void *arg)
         (void)stream_on_down_read(s->st);
         return;
     }
-    ssize_t n = buf_read_fd(&s->in, &s->w->bufs, s->fd, BUF_SMALL, PROXY_MAX_IN);
-    if (n == 0 && (s->flags & SESS_F_QUEUED)) {
+    ssize_t n = conn_read(&s->conn, &s->in, &s->w->bufs, BUF_SMALL, PROXY_MAX_IN);
+    if (n == 0 && s->conn.is_queued) {
         /* Half-closed after its last request: the answer queued in this
          * pass is still written, then the connection closes. */
         s->flags |= SESS_F_RDHUP | SESS_F_CLOSING;

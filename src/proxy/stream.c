@@ -7,6 +7,7 @@
  * metrics, connection back to the pool, snapshot unpinned.
  */
 #include "canaryd/common.h"
+#include "canaryd/core/addr.h"
 #include "canaryd/core/clock.h"
 #include "canaryd/proxy/stream_int.h"
 
@@ -16,7 +17,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -203,12 +203,8 @@ request_id_make(struct stream *st, struct lb_rng *rng)
 static int
 client_format(const struct sess *s, char *buf, size_t len)
 {
-    uint16_t port = s->peer.ss_family == AF_INET6
-                        ? ntohs(((const struct sockaddr_in6 *)&s->peer)->sin6_port)
-                        : ntohs(((const struct sockaddr_in *)&s->peer)->sin_port);
-    int n =
-        snprintf(buf, len, s->peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", s->peer_ip, port);
-    return n < 0 ? 0 : (int)MIN((size_t)n, len - 1);
+    return (int)addr_join(buf, len, s->peer.ss_family, s->peer_ip,
+                          addr_port((const struct sockaddr *)&s->peer));
 }
 
 static void
@@ -742,8 +738,8 @@ stream_on_down_read(struct stream *st)
     if (st == NULL)
         return 0;
     struct sess *s = st->sess;
-    ssize_t n = buf_read_fd(&s->in, &s->w->bufs, s->fd, PROXY_READ_CHUNK,
-                            PROXY_HIGH_WATER + PROXY_READ_CHUNK);
+    ssize_t n = conn_read(&s->conn, &s->in, &s->w->bufs, PROXY_READ_CHUNK,
+                          PROXY_HIGH_WATER + PROXY_READ_CHUNK);
     if (n == -1 && (errno == EAGAIN || errno == ENOBUFS)) {
         sess_update_events(s);
         return 0;
@@ -758,7 +754,7 @@ stream_on_down_read(struct stream *st)
     if (n <= 0) {
         /* The client went away mid-request (or the tunnel ended). */
         if (s->flags & SESS_F_TUNNEL && st->up != NULL && st->up->out.len > 0)
-            (void)buf_write_fd(&st->up->out, st->up->fd);
+            (void)conn_write(&st->up->conn, &st->up->out);
         stream_abort(st, (s->flags & SESS_F_TUNNEL) ? STREAM_END_TUNNEL : STREAM_END_DOWN_CLOSE);
         sess_close(s);
         return -1;
@@ -768,7 +764,7 @@ stream_on_down_read(struct stream *st)
     if (!st->req_done && st->up != NULL) {
         if (stream_relay_req_body(st) == -1)
             return stream_fail(st, 400, STREAM_END_PARSE);
-        if (!st->up->is_connecting && buf_write_fd(&st->up->out, st->up->fd) == -1 &&
+        if (!st->up->is_connecting && conn_write(&st->up->conn, &st->up->out) == -1 &&
             errno != EAGAIN)
             return stream_up_failed(st, STREAM_END_UP_RESET, false);
         stream_up_update_events(st);

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -380,7 +379,7 @@ stream_up_update_events(struct stream *st)
     struct upconn *up = st->up;
     if (up == NULL)
         return;
-    bool wr = up->is_connecting || (up->out.len > 0 && !up->is_queued);
+    bool wr = up->is_connecting || (up->out.len > 0 && !up->conn.is_queued);
     bool rd = !up->is_connecting && st->sess->out.len < PROXY_HIGH_WATER;
     up_set_interest(up, rd, wr);
 }
@@ -388,46 +387,25 @@ stream_up_update_events(struct stream *st)
 void
 stream_up_send(struct worker *w, struct upconn *up)
 {
-    if (up->is_queued)
+    if (up->conn.is_queued)
         return;
-    if (w->batch == NULL || up->out.len >= SESS_QUEUE_MAX) {
-        (void)buf_write_fd(&up->out, up->fd);
+    if (!conn_sendq_is_on(&w->sendq) || up->out.len >= SESS_QUEUE_MAX) {
+        (void)conn_write(&up->conn, &up->out);
         buf_shrink_if_empty(&up->out, &w->bufs);
         return;
     }
-    up->is_queued = true;
-    up->sq_prev = NULL;
-    up->sq_next = w->sq_up;
-    if (up->sq_next != NULL)
-        up->sq_next->sq_prev = up;
-    w->sq_up = up;
+    conn_queue(&w->sendq, &up->conn, &up->out);
 }
 
 void
-stream_up_unqueue(struct worker *w, struct upconn *up)
+stream_up_sent(struct conn *c, int res)
 {
-    if (!up->is_queued)
-        return;
-    if (up->sq_prev != NULL)
-        up->sq_prev->sq_next = up->sq_next;
-    else
-        w->sq_up = up->sq_next;
-    if (up->sq_next != NULL)
-        up->sq_next->sq_prev = up->sq_prev;
-    up->sq_prev = up->sq_next = NULL;
-    up->is_queued = false;
-}
-
-void
-stream_up_sent(struct upconn *up, int res)
-{
-    if (res > 0) {
-        buf_consume(&up->out, (size_t)res);
-    } else if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK) {
+    struct upconn *up = container_of(c, struct upconn, conn);
+    if (res < 0 && res != -EAGAIN && res != -EWOULDBLOCK) {
         /* Dead, or (-EIO) unknown whether it went out: never send these
          * bytes again. The read side sees the end and retries when safe. */
         buf_consume(&up->out, up->out.len);
-        (void)shutdown(up->fd, SHUT_RDWR);
+        (void)conn_shutdown(&up->conn, CONN_SHUT_RDWR);
     }
     if (up->out.len == 0)
         buf_release(&up->out, &up->w->bufs);
@@ -691,8 +669,8 @@ upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
     struct sess *s = st->sess;
     struct worker *w = s->w;
     if (!up->is_reused) {
-        event_assign(&up->ev_rd, w->base, up->fd, EV_READ | EV_PERSIST, on_up_read, up);
-        event_assign(&up->ev_wr, w->base, up->fd, EV_WRITE | EV_PERSIST, on_up_write, up);
+        event_assign(&up->ev_rd, w->base, up->conn.fd, EV_READ | EV_PERSIST, on_up_read, up);
+        event_assign(&up->ev_wr, w->base, up->conn.fd, EV_WRITE | EV_PERSIST, on_up_write, up);
         event_assign(&up->ev_tmo, w->base, -1, 0, on_up_timeout, up);
         up->want_rd = up->want_wr = false;
     }
@@ -1049,7 +1027,7 @@ stream_tunnel_pump(struct stream *st)
         sess_close(s);
         return -1;
     }
-    if (up->out.len > 0 && buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
+    if (up->out.len > 0 && conn_write(&up->conn, &up->out) == -1 && errno != EAGAIN) {
         stream_abort(st, STREAM_END_TUNNEL);
         sess_close(s);
         return -1;
@@ -1211,7 +1189,7 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
     /* A head (and the small body that usually comes with it) fits a cached
      * block; body reads go by larger chunks. */
     size_t want = st->resp_head_done ? PROXY_READ_CHUNK : BUF_SMALL;
-    ssize_t n = buf_read_fd(&up->in, &s->w->bufs, up->fd, want, max);
+    ssize_t n = conn_read(&up->conn, &up->in, &s->w->bufs, want, max);
     if (n == -1 && (errno == EAGAIN || errno == ENOBUFS))
         return;
     if (s->flags & SESS_F_TUNNEL) {
@@ -1251,11 +1229,7 @@ static int
 up_connected(struct stream *st)
 {
     struct upconn *up = st->up;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(up->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-        err = errno;
-    if (err != 0) {
+    if (conn_connect_error(&up->conn) != 0) {
         /* This connection is gone (and its memory may already hold the next
          * try's): tell the caller not to touch it, whatever happened next. */
         int rc = stream_up_failed(st, STREAM_END_UP_CONNECT, true);
@@ -1277,7 +1251,7 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
         return;
     if (up->is_connecting && up_connected(st) != 0)
         return;
-    if (buf_write_fd(&up->out, up->fd) == -1 && errno != EAGAIN) {
+    if (conn_write(&up->conn, &up->out) == -1 && errno != EAGAIN) {
         if (!st->resp_head_done) {
             bool nothing = false;
             (void)stream_up_failed(st, STREAM_END_UP_RESET, nothing);
@@ -1296,7 +1270,7 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
             (void)stream_fail(st, 400, STREAM_END_PARSE);
             return;
         }
-        (void)buf_write_fd(&up->out, up->fd);
+        (void)conn_write(&up->conn, &up->out);
     }
     if (up->out.len == 0)
         buf_release(&up->out, &s->w->bufs);

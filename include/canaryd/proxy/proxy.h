@@ -54,25 +54,18 @@ int sess_stream_done(struct sess *s);
 void sess_update_events(struct sess *s);
 
 /* Writes the session's output: small output of a response in progress is
- * queued for the end of the loop pass (worker_flush); the rest is written now.
+ * queued for the end of the loop pass (conn_sendq_flush); the rest is written now.
  * Returns 0, or -1 when the session was closed (the caller must not touch
  * it). */
 int sess_flush(struct sess *s);
-
-/* Writes the output queued during this pass of w's loop (sess_flush,
- * stream_up_send) and carries on each connection as a write would. Called by
- * the worker after every pass; also flushes what that carrying on queues. */
-void worker_flush(struct worker *w);
 
 /* Queues up->out for the end of the pass (or writes it at once without a
  * batch). */
 void stream_up_send(struct worker *w, struct upconn *up);
 
-/* Takes res (bytes sent or -errno) of a queued send of up->out. */
-void stream_up_sent(struct upconn *up, int res);
-
-/* Unlinks up from w's send queue (it is being freed). */
-void stream_up_unqueue(struct worker *w, struct upconn *up);
+/* Takes res (bytes sent and consumed, or -errno) of a queued send of the
+ * upstream connection's output (its conn's sent callback). */
+void stream_up_sent(struct conn *c, int res);
 
 /* Worker is draining: close when idle, Connection: close on the next response. */
 void sess_drain(struct sess *s);

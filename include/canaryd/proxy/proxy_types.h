@@ -22,11 +22,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "canaryd/core/addr.h"
 #include "canaryd/core/buf.h"
+#include "canaryd/engine/conn.h"
 #include "canaryd/http1/h1.h"
 #include "canaryd/route/lb.h"
 
-struct batch;
 struct conf;
 struct conf_cluster;
 struct conf_dest;
@@ -68,7 +69,6 @@ enum sess_flags {
     SESS_F_ABORT = 1u << 3,       /* reset, do not flush */
     SESS_F_IN_PROCESS = 1u << 4,  /* sess_process is on the stack */
     SESS_F_RDHUP = 1u << 5,       /* the client shut down its sending side */
-    SESS_F_QUEUED = 1u << 6,      /* output waits on the worker's send queue */
     SESS_F_WBLOCKED = 1u << 7,    /* a send left output behind: write on EV_WRITE only */
     SESS_F_UNREAD = 1u << 8,      /* answered before the request was read: more may come */
     SESS_F_LINGER = 1u << 9,      /* answered and half-closed: dropping input, then free */
@@ -76,7 +76,7 @@ enum sess_flags {
 
 struct sess {
     struct worker *w; /* borrowed: owner */
-    int fd;
+    struct conn conn; /* the transport; conn.is_queued: output waits on the send queue */
     struct event ev_rd;
     struct event ev_wr;
     struct event ev_tmo;
@@ -89,17 +89,16 @@ struct sess {
     const struct lsn *lsn; /* borrowed: worker keeps it (may be closed before us) */
     uint32_t flags;
     uint32_t nreqs;
-    uint64_t head_start_us;         /* first byte of the current head, for --header-timeout */
-    uint64_t linger_end_us;         /* SESS_F_LINGER: close at the latest then */
-    uint32_t linger_bytes;          /* SESS_F_LINGER: input dropped so far */
-    struct h1_head_progress hp;     /* how much of the current head was scanned */
-    bool want_rd, want_wr;          /* event interests currently armed */
-    struct sess *prev, *next;       /* worker's list */
-    struct sess *sq_prev, *sq_next; /* worker's send queue, while SESS_F_QUEUED */
+    uint64_t head_start_us;     /* first byte of the current head, for --header-timeout */
+    uint64_t linger_end_us;     /* SESS_F_LINGER: close at the latest then */
+    uint32_t linger_bytes;      /* SESS_F_LINGER: input dropped so far */
+    struct h1_head_progress hp; /* how much of the current head was scanned */
+    bool want_rd, want_wr;      /* event interests currently armed */
+    struct sess *prev, *next;   /* worker's list */
 };
 
 struct upconn {
-    int fd;
+    struct conn conn; /* the transport; conn.is_queued: output waits on the send queue */
     struct event ev_rd;
     struct event ev_wr;
     struct event ev_tmo;
@@ -114,16 +113,14 @@ struct upconn {
     uint32_t nreqs;
     bool is_connecting;
     bool is_reused;
-    bool is_queued; /* output waits on the worker's send queue */
     bool want_rd, want_wr;
-    struct upconn *sq_prev, *sq_next; /* worker's send queue, while is_queued */
-    struct upconn *next;              /* pool entry's idle list */
+    struct upconn *next; /* pool entry's idle list */
 };
 
 struct pool_ep {
     struct sockaddr_storage sa;
     socklen_t salen;
-    char addr_str[INET6_ADDRSTRLEN + 8];
+    char addr_str[ADDR_STR_MAX];
     struct upconn *idle; /* owned list */
     uint32_t nidle;
     uint32_t nconns;      /* idle + leased */
@@ -246,9 +243,7 @@ struct worker {
     uint32_t nmirrors;
     /* Output queued during one pass of the loop, written together at its end
      * (worker_flush): one system call for all of it through io_uring. */
-    struct batch *batch;  /* owned, or NULL: write at once */
-    struct sess *sq_sess; /* sessions with SESS_F_QUEUED */
-    struct upconn *sq_up; /* upstream connections with is_queued */
+    struct conn_sendq sendq;
     bool is_draining;
     bool is_stopping;
     _Atomic bool stop_req;         /* stop asked from another thread (no memory for a command) */
