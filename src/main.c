@@ -23,7 +23,7 @@
 #include "canaryd/core/log.h"
 #include "canaryd/core/metrics.h"
 #include "canaryd/ops/reload.h"
-#include "canaryd/engine/worker.h"
+#include "canaryd/proxy/worker.h"
 
 #define EXIT_BAD_CONFIG 1
 #define EXIT_USAGE 2

@@ -29,6 +29,7 @@ step "format (clang-format)" make --no-print-directory fmt-check
 step "unit+e2e" make --no-print-directory -j2 check
 step "unit+e2e under ASan+UBSan" make --no-print-directory -j2 check-asan
 step "headers compile alone" make --no-print-directory headers
+step "layers" bash tests/layers.sh
 step "fuzz" make --no-print-directory -j2 fuzz-run FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -20,7 +20,7 @@
 #include "canaryd/conf/conf.h"
 #include "canaryd/core/metrics.h"
 #include "canaryd/ops/reload.h"
-#include "canaryd/engine/worker.h"
+#include "canaryd/proxy/worker.h"
 
 static struct evhttp *g_http; /* owned */
 

@@ -28,7 +28,7 @@
 #include "canaryd/core/log.h"
 #include "canaryd/core/metrics.h"
 #include "canaryd/ops/watch.h"
-#include "canaryd/engine/worker.h"
+#include "canaryd/proxy/worker.h"
 
 #define DRAIN_POLL_MS 50
 

@@ -23,7 +23,7 @@
 
 #include "canaryd/core/log.h"
 #include "canaryd/core/metrics.h"
-#include "canaryd/engine/worker.h"
+#include "canaryd/proxy/worker.h"
 
 static void on_down_read(evutil_socket_t fd, short what, void *arg);
 static void on_down_write(evutil_socket_t fd, short what, void *arg);

@@ -29,7 +29,7 @@
 #include "canaryd/core/metrics.h"
 #include "canaryd/proxy/mirror.h"
 #include "canaryd/route/route.h"
-#include "canaryd/engine/worker.h"
+#include "canaryd/proxy/worker.h"
 
 static void on_up_read(evutil_socket_t fd, short what, void *arg);
 static void on_up_write(evutil_socket_t fd, short what, void *arg);

@@ -242,7 +242,7 @@ struct worker {
     struct mirror *mirrors; /* owned list: mirror copies in flight */
     uint32_t nmirrors;
     /* Output queued during one pass of the loop, written together at its end
-     * (worker_flush): one system call for all of it through io_uring. */
+     * (conn_sendq_flush): one system call for all of it through io_uring. */
     struct conn_sendq sendq;
     bool is_draining;
     bool is_stopping;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""regress: output written in batches at the end of each loop pass (batch.c, worker_flush)
+"""regress: output written in batches at the end of each loop pass (batch.c, conn_sendq_flush in conn.c)
 behaves like a write done at once, at its edges:
   1. a client that half-closes right after its request still gets the answer queued in
      the same pass;

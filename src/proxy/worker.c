@@ -8,7 +8,7 @@
 #include "canaryd/common.h"
 #include "canaryd/core/addr.h"
 #include "canaryd/core/clock.h"
-#include "canaryd/engine/worker.h"
+#include "canaryd/proxy/worker.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
