@@ -1,6 +1,6 @@
 /*
- * conf_internal.h: shared by conf.c, conf_schema.c, conf_kinds.c and
- * conf_compile.c only (not part of the conf contract). The loader walks the
+ * conf_internal.h: shared by the modules of the loader in src/conf only
+ * (not part of the conf contract); conf_util.c holds their containers. The loader walks the
  * AST with schema tables into the cf_* objects below (parse-time forms that
  * keep locations for later diagnostics), then conf_compile.c checks them
  * against each other and builds the struct conf snapshot.
@@ -717,7 +717,7 @@ int cf_workloads_index(struct cf_ctx *c, struct cf_map *by_ns);
  * that the selector selects, as its endpoints. */
 void cf_workloads_select(struct cf_ctx *c, const struct cf_map *by_ns, struct cf_obj *o);
 
-/* ---- utilities (conf.c) ---- */
+/* ---- utilities (conf_util.c) ---- */
 
 int cf_vec_push(struct arena *a, struct cf_vec *v, void *p);
 /* Returns the value for key, or NULL. */
