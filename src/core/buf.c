@@ -8,6 +8,8 @@
 #include "canaryd/core/buf.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -182,4 +184,24 @@ buf_write_fd(struct buf *b, int fd)
     if (b->len > 0 && total == 0)
         errno = EAGAIN;
     return (ssize_t)total;
+}
+
+void
+buf_out_printf(struct buf_out *o, const char *fmt, ...)
+{
+    if (o->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    /* Room for the text and vsnprintf's NUL, which is not kept. */
+    if (n < 0 || buf_reserve(o->b, o->bc, (size_t)n + 1, o->max) == -1) {
+        o->failed = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(o->b->data + o->b->off + o->b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    o->b->len += (size_t)n;
 }

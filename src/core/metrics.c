@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "canaryd/core/buf.h"
 #include "canaryd/core/log.h"
 
 #define NLABELS 4
@@ -545,102 +546,52 @@ metric_config_last_success_set(double unix_seconds)
 
 /* ---- exposition: text ----------------------------------------------------------------- */
 
-struct mbuf {
-    char *p; /* owned; NUL-terminated once anything was put */
-    size_t len;
-    size_t cap;
-    bool is_oom;
-};
+/* Metrics text goes through the byte appender (buf.h) into a malloc'd buffer
+ * handed to the caller. */
+#define MB_MAX ((size_t)1 << 30)
 
 static void
-mb_put(struct mbuf *b, const char *s, size_t n)
-{
-    if (b->is_oom)
-        return;
-    if (b->cap - b->len < n + 1) {
-        size_t cap = b->cap != 0 ? b->cap : 16384;
-        while (cap - b->len < n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->is_oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-mb_str(struct mbuf *b, const char *s)
-{
-    mb_put(b, s, strlen(s));
-}
-
-static void
-mb_u64(struct mbuf *b, uint64_t v)
-{
-    char tmp[20];
-    const char *p = u64_to_dec(tmp, v);
-    mb_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
-static void
-mb_i64(struct mbuf *b, int64_t v)
-{
-    if (v < 0) {
-        mb_put(b, "-", 1);
-        mb_u64(b, -(uint64_t)v);
-        return;
-    }
-    mb_u64(b, (uint64_t)v);
-}
-
-static void
-mb_dbl(struct mbuf *b, double d)
+mb_dbl(struct buf_out *b, double d)
 {
     if (isnan(d)) {
-        mb_str(b, "NaN");
+        buf_out_str(b, "NaN");
         return;
     }
     if (isinf(d)) {
-        mb_str(b, d > 0 ? "+Inf" : "-Inf");
+        buf_out_str(b, d > 0 ? "+Inf" : "-Inf");
         return;
     }
     char tmp[40];
     int n = snprintf(tmp, sizeof(tmp), "%.15g", d);
-    mb_put(b, tmp, (size_t)n);
+    buf_out_mem(b, tmp, (size_t)n);
 }
 
 /* Appends microseconds as seconds with six decimals (exact). */
 static void
-mb_seconds(struct mbuf *b, uint64_t us)
+mb_seconds(struct buf_out *b, uint64_t us)
 {
     char frac[7] = {'.'};
     uint64_t f = us % 1000000u;
     for (int i = 6; i >= 1; i--, f /= 10)
         frac[i] = (char)('0' + f % 10);
-    mb_u64(b, us / 1000000u);
-    mb_put(b, frac, sizeof(frac));
+    buf_out_u64(b, us / 1000000u);
+    buf_out_mem(b, frac, sizeof(frac));
 }
 
 /* Label values escape '\\', '"' and newline (text format 0.0.4). */
 static void
-mb_label_value(struct mbuf *b, const char *s)
+mb_label_value(struct buf_out *b, const char *s)
 {
     const char *run = s;
     for (; *s != '\0'; s++) {
         const char *esc = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
         if (esc == NULL)
             continue;
-        mb_put(b, run, (size_t)(s - run));
-        mb_put(b, esc, 2);
+        buf_out_mem(b, run, (size_t)(s - run));
+        buf_out_mem(b, esc, 2);
         run = s + 1;
     }
-    mb_put(b, run, (size_t)(s - run));
+    buf_out_mem(b, run, (size_t)(s - run));
 }
 
 struct lbl {
@@ -650,18 +601,18 @@ struct lbl {
 
 /* Appends "name+suffix{l...} " (no braces without labels). */
 static void
-mb_series(struct mbuf *b, const char *name, const char *suffix, const struct lbl *l, size_t n)
+mb_series(struct buf_out *b, const char *name, const char *suffix, const struct lbl *l, size_t n)
 {
-    mb_str(b, name);
-    mb_str(b, suffix);
+    buf_out_str(b, name);
+    buf_out_str(b, suffix);
     for (size_t i = 0; i < n; i++) {
-        mb_put(b, i == 0 ? "{" : ",", 1);
-        mb_str(b, l[i].name);
-        mb_put(b, "=\"", 2);
+        buf_out_mem(b, i == 0 ? "{" : ",", 1);
+        buf_out_str(b, l[i].name);
+        buf_out_mem(b, "=\"", 2);
         mb_label_value(b, l[i].val);
-        mb_put(b, "\"", 1);
+        buf_out_mem(b, "\"", 1);
     }
-    mb_put(b, n > 0 ? "} " : " ", n > 0 ? 2 : 1);
+    buf_out_mem(b, n > 0 ? "} " : " ", n > 0 ? 2 : 1);
 }
 
 /* ---- exposition: summing shards ------------------------------------------------------ */
@@ -841,7 +792,8 @@ scrape_fini(struct scrape *sc)
 /* ---- exposition: families ------------------------------------------------------------ */
 
 struct family;
-typedef void (*family_render_fn)(struct mbuf *b, const struct family *f, const struct scrape *sc);
+typedef void (*family_render_fn)(struct buf_out *b, const struct family *f,
+                                 const struct scrape *sc);
 typedef int (*family_read_fn)(double *v);
 
 struct family {
@@ -853,24 +805,24 @@ struct family {
 };
 
 static void
-render_build_info(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_build_info(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     (void)sc;
     mb_series(b, f->name, "", &(struct lbl){"version", CANARYD_VERSION}, 1);
-    mb_str(b, "1\n");
+    buf_out_str(b, "1\n");
 }
 
 static void
-render_generation(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_generation(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     (void)sc;
     mb_series(b, f->name, "", NULL, 0);
-    mb_u64(b, atomic_load_explicit(&config_generation, memory_order_relaxed));
-    mb_str(b, "\n");
+    buf_out_u64(b, atomic_load_explicit(&config_generation, memory_order_relaxed));
+    buf_out_str(b, "\n");
 }
 
 static void
-render_last_success(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_last_success(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     (void)sc;
     uint64_t bits = atomic_load_explicit(&last_success_bits, memory_order_relaxed);
@@ -878,27 +830,27 @@ render_last_success(struct mbuf *b, const struct family *f, const struct scrape 
     memcpy(&d, &bits, sizeof(d));
     mb_series(b, f->name, "", NULL, 0);
     mb_dbl(b, d);
-    mb_str(b, "\n");
+    buf_out_str(b, "\n");
 }
 
 static void
-render_reloads(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_reloads(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     (void)sc;
     mb_series(b, f->name, "", &(struct lbl){"result", "failure"}, 1);
-    mb_u64(b, atomic_load_explicit(&reloads_failed, memory_order_relaxed));
-    mb_str(b, "\n");
+    buf_out_u64(b, atomic_load_explicit(&reloads_failed, memory_order_relaxed));
+    buf_out_str(b, "\n");
     mb_series(b, f->name, "", &(struct lbl){"result", "success"}, 1);
-    mb_u64(b, atomic_load_explicit(&reloads_ok, memory_order_relaxed));
-    mb_str(b, "\n");
+    buf_out_u64(b, atomic_load_explicit(&reloads_ok, memory_order_relaxed));
+    buf_out_str(b, "\n");
 }
 
 static void
-render_conns(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_conns(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     mb_series(b, f->name, "", NULL, 0);
-    mb_i64(b, sc->nconns);
-    mb_str(b, "\n");
+    buf_out_i64(b, sc->nconns);
+    buf_out_str(b, "\n");
 }
 
 static int
@@ -908,7 +860,7 @@ err_name_cmp(const void *a, const void *b)
 }
 
 static void
-render_errors(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_errors(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     unsigned char order[METRIC_ERR__COUNT];
     for (size_t i = 0; i < countof(order); i++)
@@ -916,8 +868,8 @@ render_errors(struct mbuf *b, const struct family *f, const struct scrape *sc)
     qsort(order, countof(order), 1, err_name_cmp);
     for (size_t i = 0; i < countof(order); i++) {
         mb_series(b, f->name, "", &(struct lbl){"reason", err_names[order[i]]}, 1);
-        mb_u64(b, sc->errors[order[i]]);
-        mb_str(b, "\n");
+        buf_out_u64(b, sc->errors[order[i]]);
+        buf_out_str(b, "\n");
     }
 }
 
@@ -930,7 +882,7 @@ req_labels(struct lbl l[NLABELS + 1], const struct agg *a)
 }
 
 static void
-render_histogram_one(struct mbuf *b, const char *name, const struct agg *a)
+render_histogram_one(struct buf_out *b, const char *name, const struct agg *a)
 {
     struct lbl l[NLABELS + 1];
     req_labels(l, a);
@@ -939,27 +891,27 @@ render_histogram_one(struct mbuf *b, const char *name, const struct agg *a)
         cum += a->bucket[i];
         l[NLABELS] = (struct lbl){"le", buckets[i].le};
         mb_series(b, name, "_bucket", l, NLABELS + 1);
-        mb_u64(b, cum);
-        mb_str(b, "\n");
+        buf_out_u64(b, cum);
+        buf_out_str(b, "\n");
     }
     mb_series(b, name, "_sum", l, NLABELS);
     mb_seconds(b, a->sum_us);
-    mb_str(b, "\n");
+    buf_out_str(b, "\n");
     /* _count is the +Inf bucket by construction, even during concurrent updates. */
     mb_series(b, name, "_count", l, NLABELS);
-    mb_u64(b, cum);
-    mb_str(b, "\n");
+    buf_out_u64(b, cum);
+    buf_out_str(b, "\n");
 }
 
 static void
-render_duration(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_duration(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     for (size_t i = 0; i < sc->nagg[KIND_REQ]; i++)
         render_histogram_one(b, f->name, &sc->agg[KIND_REQ][i]);
 }
 
 static void
-render_requests(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_requests(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     struct lbl l[NLABELS + 1];
     for (size_t i = 0; i < sc->nagg[KIND_REQ]; i++) {
@@ -971,34 +923,34 @@ render_requests(struct mbuf *b, const struct family *f, const struct scrape *sc)
             snprintf(code, sizeof(code), "%u", cc->code);
             l[NLABELS] = (struct lbl){"code", code};
             mb_series(b, f->name, "", l, NLABELS + 1);
-            mb_u64(b, cc->n);
-            mb_str(b, "\n");
+            buf_out_u64(b, cc->n);
+            buf_out_str(b, "\n");
         }
     }
 }
 
 /* Counters labelled {destination, subset}. */
 static void
-render_dest_counter(struct mbuf *b, const struct family *f, const struct scrape *sc,
+render_dest_counter(struct buf_out *b, const struct family *f, const struct scrape *sc,
                     enum series_kind kind)
 {
     for (size_t i = 0; i < sc->nagg[kind]; i++) {
         const struct agg *a = &sc->agg[kind][i];
         struct lbl l[2] = {{"destination", a->lv[0]}, {"subset", a->lv[1]}};
         mb_series(b, f->name, "", l, 2);
-        mb_u64(b, a->n);
-        mb_str(b, "\n");
+        buf_out_u64(b, a->n);
+        buf_out_str(b, "\n");
     }
 }
 
 static void
-render_connect_failures(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_connect_failures(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     render_dest_counter(b, f, sc, KIND_CONNFAIL);
 }
 
 static void
-render_retry_overflow(struct mbuf *b, const struct family *f, const struct scrape *sc)
+render_retry_overflow(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     render_dest_counter(b, f, sc, KIND_RETRYOVF);
 }
@@ -1145,47 +1097,49 @@ static const struct family families[] = {
 };
 
 static void
-family_render(struct mbuf *b, const struct family *f, const struct scrape *sc)
+family_render(struct buf_out *b, const struct family *f, const struct scrape *sc)
 {
     double v = 0;
     if (f->read != NULL && f->read(&v) == -1)
         return;
-    mb_str(b, "# HELP ");
-    mb_str(b, f->name);
-    mb_str(b, " ");
-    mb_str(b, f->help);
-    mb_str(b, "\n# TYPE ");
-    mb_str(b, f->name);
-    mb_str(b, " ");
-    mb_str(b, f->type);
-    mb_str(b, "\n");
+    buf_out_str(b, "# HELP ");
+    buf_out_str(b, f->name);
+    buf_out_str(b, " ");
+    buf_out_str(b, f->help);
+    buf_out_str(b, "\n# TYPE ");
+    buf_out_str(b, f->name);
+    buf_out_str(b, " ");
+    buf_out_str(b, f->type);
+    buf_out_str(b, "\n");
     if (f->render != NULL) {
         f->render(b, f, sc);
         return;
     }
     mb_series(b, f->name, "", NULL, 0);
     mb_dbl(b, v);
-    mb_str(b, "\n");
+    buf_out_str(b, "\n");
 }
 
 int
 metric_render(char **textp, size_t *lenp)
 {
     struct scrape sc = {0};
-    struct mbuf b = {0};
+    struct buf text = {0};
+    struct buf_out b = buf_out_to(&text, NULL, MB_MAX);
     /* The sums borrow label values from the shards: keep them registered meanwhile. */
     pthread_mutex_lock(&reg_lock);
     scrape_collect(&sc);
     for (size_t i = 0; i < countof(families); i++)
         family_render(&b, &families[i], &sc);
     pthread_mutex_unlock(&reg_lock);
-    bool is_oom = sc.is_oom || b.is_oom;
+    buf_out_mem(&b, "", 1); /* NUL-terminated for the caller */
+    bool is_oom = sc.is_oom || b.failed;
     scrape_fini(&sc);
     if (is_oom) {
-        free(b.p);
+        buf_release(&text, NULL);
         return -1;
     }
-    *textp = b.p;
-    *lenp = b.len;
+    *textp = text.data; /* off is 0: nothing was consumed */
+    *lenp = text.len - 1;
     return 0;
 }

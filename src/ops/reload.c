@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -22,6 +21,7 @@
 #include <event2/event.h>
 
 #include "canaryd/conf/conf.h"
+#include "canaryd/core/buf.h"
 #include "canaryd/core/diag.h"
 #include "canaryd/proxy/dns.h"
 #include "canaryd/proxy/health.h"
@@ -31,6 +31,7 @@
 #include "canaryd/proxy/worker.h"
 
 #define DRAIN_POLL_MS 50
+#define CONFIG_JSON_MAX ((size_t)64 << 20) /* the /config document, at most */
 
 static struct reload_opts g_opts;
 static struct event_base *g_base; /* borrowed: main's */
@@ -298,95 +299,70 @@ reload_fini(void)
 
 /* ---- /config ---- */
 
+/* Appends s as a JSON string. */
 static void
-json_str(char **p, size_t *len, size_t *cap, const char *s)
+json_str(struct buf_out *o, const char *s)
 {
     size_t n = strlen(s);
-    size_t need = *len + n * 6 + 3;
-    if (need > *cap) {
-        size_t ncap = *cap * 2 > need ? *cap * 2 : need * 2;
-        char *np = realloc(*p, ncap);
-        if (np == NULL)
-            return;
-        *p = np;
-        *cap = ncap;
+    /* Escaped text, its quotes and the NUL log_json_escape writes (not kept). */
+    if (o->failed || buf_reserve(o->b, o->bc, n * 6 + 3, o->max) == -1) {
+        o->failed = true;
+        return;
     }
-    (*p)[(*len)++] = '"';
-    *len += log_json_escape(*p + *len, *cap - *len, s, n);
-    (*p)[(*len)++] = '"';
-    (*p)[*len] = '\0';
-}
-
-static void json_raw(char **p, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-json_raw(char **p, size_t *len, size_t *cap, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(*p + *len, *cap - *len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if ((size_t)n < *cap - *len) {
-            *len += (size_t)n;
-            return;
-        }
-        size_t ncap = (*cap + (size_t)n) * 2;
-        char *np = realloc(*p, ncap);
-        if (np == NULL)
-            return;
-        *p = np;
-        *cap = ncap;
-    }
+    char *dst = o->b->data + o->b->off + o->b->len;
+    size_t w = 0;
+    dst[w++] = '"';
+    w += log_json_escape(dst + w, n * 6 + 1, s, n);
+    dst[w++] = '"';
+    o->b->len += w;
 }
 
 char *
 reload_config_json(size_t *lenp)
 {
-    size_t cap = 4096, len = 0;
-    char *p = malloc(cap);
-    if (p == NULL)
-        return NULL;
-    p[0] = '\0';
+    struct buf text = {0};
+    struct buf_out o = buf_out_to(&text, NULL, CONFIG_JSON_MAX);
     struct conf *c = worker_conf_get();
     pthread_mutex_lock(&g_mu);
-    json_raw(&p, &len, &cap, "{\"generation\":%llu,\"loaded_at\":%.3f,\"ready\":%s,\"sources\":[",
-             c ? (unsigned long long)c->generation : 0ull, g_loaded_at,
-             reload_is_ready() ? "true" : "false");
+    buf_out_printf(&o, "{\"generation\":%llu,\"loaded_at\":%.3f,\"ready\":%s,\"sources\":[",
+                   c ? (unsigned long long)c->generation : 0ull, g_loaded_at,
+                   reload_is_ready() ? "true" : "false");
     for (size_t i = 0; c != NULL && i < c->nsources; i++) {
-        json_raw(&p, &len, &cap, "%s{\"path\":", i ? "," : "");
-        json_str(&p, &len, &cap, c->sources[i].path);
-        json_raw(&p, &len, &cap, ",\"sha256\":\"%s\"}", c->sources[i].sha256_hex);
+        buf_out_printf(&o, "%s{\"path\":", i ? "," : "");
+        json_str(&o, c->sources[i].path);
+        buf_out_printf(&o, ",\"sha256\":\"%s\"}", c->sources[i].sha256_hex);
     }
-    json_raw(&p, &len, &cap, "],\"objects\":{");
+    buf_out_str(&o, "],\"objects\":{");
     if (c != NULL) {
         const struct conf_counts *k = &c->counts;
-        json_raw(&p, &len, &cap,
-                 "\"ServiceEntry\":%zu,\"DestinationRule\":%zu,\"VirtualService\":%zu,"
-                 "\"Gateway\":%zu,\"routes\":%zu,\"clusters\":%zu,\"endpoints\":%zu,"
-                 "\"listeners\":%zu",
-                 k->service_entries, k->destination_rules, k->virtual_services, k->gateways,
-                 k->routes, k->clusters, k->endpoints, c->nlisteners);
+        buf_out_printf(&o,
+                       "\"ServiceEntry\":%zu,\"DestinationRule\":%zu,\"VirtualService\":%zu,"
+                       "\"Gateway\":%zu,\"routes\":%zu,\"clusters\":%zu,\"endpoints\":%zu,"
+                       "\"listeners\":%zu",
+                       k->service_entries, k->destination_rules, k->virtual_services, k->gateways,
+                       k->routes, k->clusters, k->endpoints, c->nlisteners);
     }
-    json_raw(&p, &len, &cap, "},\"listeners\":[");
+    buf_out_str(&o, "},\"listeners\":[");
     for (size_t i = 0; c != NULL && i < c->nlisteners; i++) {
-        json_raw(&p, &len, &cap, "%s{\"name\":", i ? "," : "");
-        json_str(&p, &len, &cap, c->listeners[i].name);
-        json_raw(&p, &len, &cap, ",\"address\":");
-        json_str(&p, &len, &cap, c->listeners[i].addr);
-        json_raw(&p, &len, &cap, "}");
+        buf_out_printf(&o, "%s{\"name\":", i ? "," : "");
+        json_str(&o, c->listeners[i].name);
+        buf_out_str(&o, ",\"address\":");
+        json_str(&o, c->listeners[i].addr);
+        buf_out_str(&o, "}");
     }
-    json_raw(&p, &len, &cap, "],\"last_reload_error\":");
+    buf_out_str(&o, "],\"last_reload_error\":");
     if (g_last_error != NULL)
-        json_str(&p, &len, &cap, g_last_error);
+        json_str(&o, g_last_error);
     else
-        json_raw(&p, &len, &cap, "null");
-    json_raw(&p, &len, &cap, "}\n");
+        buf_out_str(&o, "null");
+    buf_out_str(&o, "}\n");
     pthread_mutex_unlock(&g_mu);
     conf_unref(&c);
-    *lenp = len;
-    return p;
+    buf_out_mem(&o, "", 1); /* NUL-terminated for the caller */
+    if (o.failed) {
+        buf_release(&text, NULL);
+        return NULL;
+    }
+    *lenp = text.len - 1;
+    return text.data; /* off is 0: nothing was consumed */
 }

@@ -364,14 +364,14 @@ sess_process_loop(struct sess *s)
         /* A head trickling in is only parsed once it can be complete (or
          * wrong): re-parsing it on every read would be quadratic. */
         if (!h1_head_is_ready(&s->hp, buf_head(&s->in), s->in.len)) {
-            if (s->in.len >= PROXY_MAX_IN)
+            if (s->in.len >= PROXY_HEAD_MAX)
                 return stream_reject(s, 431, STREAM_END_PARSE, "header_too_large");
             return 0;
         }
         struct h1_msg req;
         ssize_t r = h1_parse_request(buf_head(&s->in), s->in.len, &req);
         if (r == 0) {
-            if (s->in.len >= PROXY_MAX_IN)
+            if (s->in.len >= PROXY_HEAD_MAX)
                 return stream_reject(s, 431, STREAM_END_PARSE, "header_too_large");
             return 0;
         }
@@ -400,7 +400,7 @@ on_down_read(evutil_socket_t fd, short what, void *arg)
         (void)stream_on_down_read(s->st);
         return;
     }
-    ssize_t n = conn_read(&s->conn, &s->in, &s->w->bufs, BUF_SMALL, PROXY_MAX_IN);
+    ssize_t n = conn_read(&s->conn, &s->in, &s->w->bufs, BUF_SMALL, PROXY_HEAD_MAX);
     if (n == 0 && s->conn.is_queued) {
         /* Half-closed after its last request: the answer queued in this
          * pass is still written, then the connection closes. */

@@ -361,12 +361,12 @@ stream_down_keepalive(const struct stream *st)
 }
 
 void
-stream_out_conn_header(struct out *o, const struct stream *st, bool keep)
+stream_out_conn_header(struct buf_out *o, const struct stream *st, bool keep)
 {
     if (!keep)
-        out_str(o, "connection: close\r\n");
+        buf_out_str(o, "connection: close\r\n");
     else if (st->req.version_minor == 0)
-        out_str(o, "connection: keep-alive\r\n");
+        buf_out_str(o, "connection: keep-alive\r\n");
 }
 
 static int
@@ -375,25 +375,25 @@ stream_local_reply(struct stream *st, uint16_t status, const char *extra_hdrs, c
 {
     struct sess *s = st->sess;
     bool keep = stream_down_keepalive(st) && st->req_done;
-    struct out o = {&s->out, &s->w->bufs, false};
+    struct buf_out o = out_to(&s->out, &s->w->bufs);
     size_t before = s->out.len;
-    out_str(&o, "HTTP/1.1 ");
-    out_u64(&o, status);
-    out_str(&o, " ");
-    out_str(&o, reason_phrase(status));
-    out_str(&o, "\r\ncontent-length: ");
-    out_u64(&o, body_len);
-    out_str(&o, "\r\n");
+    buf_out_str(&o, "HTTP/1.1 ");
+    buf_out_u64(&o, status);
+    buf_out_str(&o, " ");
+    buf_out_str(&o, reason_phrase(status));
+    buf_out_str(&o, "\r\ncontent-length: ");
+    buf_out_u64(&o, body_len);
+    buf_out_str(&o, "\r\n");
     if (body_len > 0 && (extra_hdrs == NULL || strstr(extra_hdrs, "content-type") == NULL))
-        out_str(&o, "content-type: text/plain\r\n");
+        buf_out_str(&o, "content-type: text/plain\r\n");
     if (extra_hdrs != NULL)
-        out_str(&o, extra_hdrs);
+        buf_out_str(&o, extra_hdrs);
     stream_out_cors(&o, st);
     out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
     stream_out_conn_header(&o, st, keep);
-    out_str(&o, "\r\n");
+    buf_out_str(&o, "\r\n");
     if (!st->is_head)
-        out_mem(&o, body, body_len);
+        buf_out_mem(&o, body, body_len);
     if (o.failed) {
         s->out.len = before;
         s->flags |= SESS_F_CLOSE_AFTER;
@@ -432,18 +432,18 @@ int
 stream_reject(struct sess *s, uint16_t status, enum stream_end why, const char *flag)
 {
     struct worker *w = s->w;
-    struct out o = {&s->out, &w->bufs, false};
+    struct buf_out o = out_to(&s->out, &w->bufs);
     char body[96];
     int n = snprintf(body, sizeof(body), "%s\n", flag);
     n = MIN(n, (int)sizeof(body) - 1);
-    out_str(&o, "HTTP/1.1 ");
-    out_u64(&o, status);
-    out_str(&o, " ");
-    out_str(&o, reason_phrase(status));
-    out_str(&o, "\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ");
-    out_u64(&o, (uint64_t)n);
-    out_str(&o, "\r\n\r\n");
-    out_mem(&o, body, (size_t)n);
+    buf_out_str(&o, "HTTP/1.1 ");
+    buf_out_u64(&o, status);
+    buf_out_str(&o, " ");
+    buf_out_str(&o, reason_phrase(status));
+    buf_out_str(&o, "\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ");
+    buf_out_u64(&o, (uint64_t)n);
+    buf_out_str(&o, "\r\n\r\n");
+    buf_out_mem(&o, body, (size_t)n);
     s->flags |= SESS_F_CLOSE_AFTER | SESS_F_CLOSING | SESS_F_UNREAD;
     struct metric_labels ml = {"", "", "", "", 0};
     metric_request(w->metrics, &ml, status, 0);
@@ -552,7 +552,7 @@ stream_cors_headers(const struct stream *st, struct cors_hdr *h)
 }
 
 void
-stream_out_cors(struct out *o, const struct stream *st)
+stream_out_cors(struct buf_out *o, const struct stream *st)
 {
     struct cors_hdr h[CORS_HDRS_MAX];
     size_t n = stream_cors_headers(st, h);
@@ -804,7 +804,7 @@ stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
 {
     struct sess *s = st->sess;
     struct worker *w = s->w;
-    if (buf_append(&st->head, &w->bufs, buf_head(&s->in), head_len, HEAD_MAX) == -1)
+    if (buf_append(&st->head, &w->bufs, buf_head(&s->in), head_len, PROXY_HEAD_MAX) == -1)
         return -1;
     st->req = *req;
     rebase(&st->req, buf_head(&s->in), buf_head(&st->head), head_len);

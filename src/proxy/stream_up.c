@@ -132,7 +132,7 @@ hdr_skipped(const struct hdr_skip *sk, const struct http_hdr *h)
 }
 
 static void
-out_kvs(struct out *o, const struct conf_hdr_kv *kv, size_t n, const struct cors_hdr *skip,
+out_kvs(struct buf_out *o, const struct conf_hdr_kv *kv, size_t n, const struct cors_hdr *skip,
         size_t nskip)
 {
     for (size_t i = 0; i < n; i++)
@@ -144,7 +144,7 @@ out_kvs(struct out *o, const struct conf_hdr_kv *kv, size_t n, const struct cors
  * (the CORS headers, which replace whatever the route adds, as Envoy's CORS
  * filter runs after the router's header operations on a response). */
 static void
-out_ops_add(struct out *o, const struct conf_hdr_ops *ops, const struct cors_hdr *skip,
+out_ops_add(struct buf_out *o, const struct conf_hdr_ops *ops, const struct cors_hdr *skip,
             size_t nskip)
 {
     if (ops == NULL)
@@ -175,38 +175,38 @@ hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr
  * chunked) describe the bytes relayed as they are: keep them. add_chunked: the
  * body is chunk-encoded by canaryd on top of the sender's codings. */
 static void
-out_te(struct out *o, const struct h1_msg *m, bool add_chunked)
+out_te(struct buf_out *o, const struct h1_msg *m, bool add_chunked)
 {
     if (!(m->flags & H1_F_TE_OTHER)) {
-        out_str(o, "transfer-encoding: chunked\r\n");
+        buf_out_str(o, "transfer-encoding: chunked\r\n");
         return;
     }
     /* The codings as the parser framed them: every line, in order, as one
      * list (RFC 9110 5.3), so that what is forwarded is what was framed. */
-    out_str(o, "transfer-encoding: ");
+    buf_out_str(o, "transfer-encoding: ");
     bool first = true;
     for (uint32_t i = 0; i < m->nhdrs; i++) {
         const struct http_hdr *h = &m->hdrs[i];
         if (!str_eq(h->name, h->name_len, "transfer-encoding", 17) || h->value_len == 0)
             continue;
         if (!first)
-            out_str(o, ", ");
-        out_mem(o, h->value, h->value_len);
+            buf_out_str(o, ", ");
+        buf_out_mem(o, h->value, h->value_len);
         first = false;
     }
-    out_str(o, add_chunked ? ", chunked\r\n" : "\r\n");
+    buf_out_str(o, add_chunked ? ", chunked\r\n" : "\r\n");
 }
 
 /* Istio rewrite.uri replaces the matched prefix, or the whole path when the
  * route matched otherwise. */
 static void
-out_path(struct out *o, const struct stream *st)
+out_path(struct buf_out *o, const struct stream *st)
 {
     const struct h1_msg *r = &st->req;
     const struct conf_rewrite *rw = &st->route->rewrite;
     if (rw->uri == NULL || r->path == NULL || r->path[0] != '/') {
-        out_mem(o, r->path != NULL ? r->path : r->target,
-                r->path != NULL ? r->path_len : r->target_len);
+        buf_out_mem(o, r->path != NULL ? r->path : r->target,
+                    r->path != NULL ? r->path_len : r->target_len);
     } else {
         size_t cut = r->path_len;
         for (size_t i = 0; i < st->route->nmatches; i++) {
@@ -216,17 +216,17 @@ out_path(struct out *o, const struct stream *st)
                 break;
             }
         }
-        out_mem(o, rw->uri, rw->uri_len);
-        out_mem(o, r->path + cut, r->path_len - cut);
+        buf_out_mem(o, rw->uri, rw->uri_len);
+        buf_out_mem(o, r->path + cut, r->path_len - cut);
     }
     if (r->query != NULL) {
-        out_mem(o, "?", 1);
-        out_mem(o, r->query, r->query_len);
+        buf_out_mem(o, "?", 1);
+        buf_out_mem(o, r->query, r->query_len);
     }
 }
 
 static void
-out_host(struct out *o, const char *host, size_t len, bool is_shadow)
+out_host(struct buf_out *o, const char *host, size_t len, bool is_shadow)
 {
     if (!is_shadow) {
         out_hdr(o, "host", 4, host, len);
@@ -237,27 +237,27 @@ out_host(struct out *o, const char *host, size_t len, bool is_shadow)
     if (colon != NULL && host[len - 1] == ']')
         colon = NULL;
     size_t name_len = colon != NULL ? (size_t)(colon - host) : len;
-    out_str(o, "host: ");
-    out_mem(o, host, name_len);
-    out_str(o, "-shadow");
-    out_mem(o, host + name_len, len - name_len);
-    out_str(o, "\r\n");
+    buf_out_str(o, "host: ");
+    buf_out_mem(o, host, name_len);
+    buf_out_str(o, "-shadow");
+    buf_out_mem(o, host + name_len, len - name_len);
+    buf_out_str(o, "\r\n");
 }
 
 /* X-Forwarded-For: every line the client sent, in order, then the client. */
 static void
-out_xff(struct out *o, const struct h1_msg *r, const char *peer_ip)
+out_xff(struct buf_out *o, const struct h1_msg *r, const char *peer_ip)
 {
-    out_str(o, "x-forwarded-for: ");
+    buf_out_str(o, "x-forwarded-for: ");
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         const struct http_hdr *h = &r->hdrs[i];
         if (str_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
-            out_mem(o, h->value, h->value_len);
-            out_str(o, ", ");
+            buf_out_mem(o, h->value, h->value_len);
+            buf_out_str(o, ", ");
         }
     }
-    out_str(o, peer_ip);
-    out_str(o, "\r\n");
+    buf_out_str(o, peer_ip);
+    buf_out_str(o, "\r\n");
 }
 
 int
@@ -265,20 +265,20 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
 {
     const struct h1_msg *r = &st->req;
     struct sess *s = st->sess;
-    struct out o = {b, &s->w->bufs, false};
+    struct buf_out o = out_to(b, &s->w->bufs);
     struct hdr_skip sk;
     hdr_skip_init(&sk, r, &st->route->headers.request, &st->dest->headers.request);
-    out_mem(&o, r->method, r->method_len);
-    out_mem(&o, " ", 1);
+    buf_out_mem(&o, r->method, r->method_len);
+    buf_out_mem(&o, " ", 1);
     out_path(&o, st);
-    out_str(&o, " HTTP/1.1\r\n");
+    buf_out_str(&o, " HTTP/1.1\r\n");
     const struct conf_rewrite *rw = &st->route->rewrite;
     if (rw->authority != NULL)
         out_host(&o, rw->authority, rw->authority_len, is_shadow);
     else if (r->host != NULL)
         out_host(&o, r->host, r->host_len, is_shadow);
     if (is_shadow)
-        out_str(&o, "connection: close\r\n");
+        buf_out_str(&o, "connection: close\r\n");
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         const struct http_hdr *h = &r->hdrs[i];
         if (is_framing(h) || str_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
@@ -290,23 +290,23 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
         out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
     }
     out_xff(&o, r, s->peer_ip);
-    out_str(&o, "x-forwarded-proto: http\r\n");
+    buf_out_str(&o, "x-forwarded-proto: http\r\n");
     out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
     out_ops_add(&o, &st->route->headers.request, NULL, 0);
     out_ops_add(&o, &st->dest->headers.request, NULL, 0);
     if (st->req_framing == H1_FRAME_CHUNKED)
         out_te(&o, r, false);
     else if (st->req_framing == H1_FRAME_LENGTH) {
-        out_str(&o, "content-length: ");
-        out_u64(&o, r->content_length);
-        out_str(&o, "\r\n");
+        buf_out_str(&o, "content-length: ");
+        buf_out_u64(&o, r->content_length);
+        buf_out_str(&o, "\r\n");
     }
     if (st->is_upgrade && !is_shadow) {
         const struct http_hdr *up = h1_hdr_find(r, "upgrade", 7);
-        out_str(&o, "connection: upgrade\r\n");
+        buf_out_str(&o, "connection: upgrade\r\n");
         out_hdr(&o, "upgrade", 7, up->value, up->value_len);
     }
-    out_str(&o, "\r\n");
+    buf_out_str(&o, "\r\n");
     return o.failed ? -1 : 0;
 }
 
@@ -335,8 +335,7 @@ stream_relay_req_body(struct stream *st)
             if (take == 0)
                 break;
         }
-        if (buf_append(&up->out, &s->w->bufs, buf_head(&s->in), take,
-                       HEAD_MAX + PROXY_HIGH_WATER * 2) == -1)
+        if (buf_append(&up->out, &s->w->bufs, buf_head(&s->in), take, PROXY_OUT_MAX) == -1)
             return -1;
         if (st->nmirrors > 0)
             mirror_feed(st, buf_head(&s->in), take, st->req_done);
@@ -685,7 +684,7 @@ upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
     } else {
         if (stream_build_head(st, &up->out, false) == -1 ||
             buf_append(&up->out, &w->bufs, buf_head(&st->replay), st->replay.len,
-                       HEAD_MAX + REPLAY_MAX + PROXY_HIGH_WATER) == -1)
+                       PROXY_HEAD_MAX + REPLAY_MAX + PROXY_HIGH_WATER) == -1)
             return stream_fail(st, 503, STREAM_END_INTERNAL);
         if (stream_relay_req_body(st) == -1)
             return stream_fail(st, 400, STREAM_END_PARSE);
@@ -854,11 +853,15 @@ stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
 
 /* ---- response: upstream -> downstream ---- */
 
+/* Writes the client's response head for resp into the session's output.
+ * Returns 0, or -1 when it did not fit (memory): the output is then as it
+ * was, with nothing of the head in it. */
 static int
 build_down_head(struct stream *st, const struct h1_msg *resp)
 {
     struct sess *s = st->sess;
-    struct out o = {&s->out, &s->w->bufs, false};
+    struct buf_out o = out_to(&s->out, &s->w->bufs);
+    size_t before = s->out.len;
     struct hdr_skip sk;
     hdr_skip_init(&sk, resp, &st->route->headers.response, &st->dest->headers.response);
     bool keep = stream_down_keepalive(st);
@@ -869,11 +872,11 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
         keep = false;
     if (st->resp_dechunk)
         keep = false;
-    out_str(&o, "HTTP/1.1 ");
-    out_u64(&o, resp->status);
-    out_mem(&o, " ", 1);
-    out_mem(&o, resp->reason, resp->reason_len);
-    out_str(&o, "\r\n");
+    buf_out_str(&o, "HTTP/1.1 ");
+    buf_out_u64(&o, resp->status);
+    buf_out_mem(&o, " ", 1);
+    buf_out_mem(&o, resp->reason, resp->reason_len);
+    buf_out_str(&o, "\r\n");
     const struct http_hdr *cl = NULL;
     struct cors_hdr ch[CORS_HDRS_MAX];
     size_t nch = stream_cors_headers(st, ch);
@@ -890,9 +893,9 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
             out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
     }
     if (st->resp_framing == H1_FRAME_LENGTH) {
-        out_str(&o, "content-length: ");
-        out_u64(&o, resp->content_length);
-        out_str(&o, "\r\n");
+        buf_out_str(&o, "content-length: ");
+        buf_out_u64(&o, resp->content_length);
+        buf_out_str(&o, "\r\n");
     } else if (cl != NULL && st->resp_framing == H1_FRAME_NONE) {
         /* HEAD and 304: the length of the body that was not sent. The
          * parser checked duplicates are equal; one line is enough. */
@@ -906,26 +909,29 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
         out_te(&o, resp, st->resp_to_chunked);
     if (st->status == 101) {
         const struct http_hdr *u = h1_hdr_find(resp, "upgrade", 7);
-        out_str(&o, "connection: upgrade\r\n");
+        buf_out_str(&o, "connection: upgrade\r\n");
         if (u != NULL)
             out_hdr(&o, "upgrade", 7, u->value, u->value_len);
     } else {
         stream_out_conn_header(&o, st, keep);
     }
-    out_str(&o, "\r\n");
+    buf_out_str(&o, "\r\n");
+    if (o.failed) {
+        s->out.len = before; /* a partial head must never reach the client */
+        return -1;
+    }
     if (!keep)
         s->flags |= SESS_F_CLOSE_AFTER;
-    return o.failed ? -1 : 0;
+    return 0;
 }
 
 static void
-out_chunk(struct out *o, const char *p, size_t len)
+out_chunk(struct buf_out *o, const char *p, size_t len)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%zx\r\n", len);
-    out_mem(o, tmp, (size_t)n);
-    out_mem(o, p, len);
-    out_mem(o, "\r\n", 2);
+    buf_out_hex(o, len);
+    buf_out_mem(o, "\r\n", 2);
+    buf_out_mem(o, p, len);
+    buf_out_mem(o, "\r\n", 2);
 }
 
 /* Moves response body bytes from up->in to s->out. Returns -1 on a framing
@@ -935,14 +941,14 @@ relay_resp_body(struct stream *st)
 {
     struct sess *s = st->sess;
     struct upconn *up = st->up;
-    struct out o = {&s->out, &s->w->bufs, false};
+    struct buf_out o = out_to(&s->out, &s->w->bufs);
     while (!st->resp_done && up->in.len > 0 && s->out.len < PROXY_HIGH_WATER) {
         size_t before = s->out.len;
         size_t take;
         switch (st->resp_framing) {
         case H1_FRAME_LENGTH:
             take = (size_t)MIN((uint64_t)up->in.len, st->resp_left);
-            out_mem(&o, buf_head(&up->in), take);
+            buf_out_mem(&o, buf_head(&up->in), take);
             st->resp_left -= take;
             st->resp_done = st->resp_left == 0;
             break;
@@ -954,9 +960,9 @@ relay_resp_body(struct stream *st)
                 return -1;
             take = (size_t)r;
             if (st->resp_dechunk)
-                out_mem(&o, buf_head(&up->in) + doff, dlen);
+                buf_out_mem(&o, buf_head(&up->in) + doff, dlen);
             else
-                out_mem(&o, buf_head(&up->in), take);
+                buf_out_mem(&o, buf_head(&up->in), take);
             st->resp_done = st->resp_chunk.done;
             break;
         }
@@ -965,7 +971,7 @@ relay_resp_body(struct stream *st)
             if (st->resp_to_chunked)
                 out_chunk(&o, buf_head(&up->in), take);
             else
-                out_mem(&o, buf_head(&up->in), take);
+                buf_out_mem(&o, buf_head(&up->in), take);
             break;
         default:
             take = 0;
@@ -993,8 +999,8 @@ stream_tunnel_start(struct stream *st)
     st->req_done = true;
     /* Bytes the client sent after its head belong to the tunnel. */
     if (s->in.len > 0) {
-        struct out o = {&st->up->out, &s->w->bufs, false};
-        out_mem(&o, buf_head(&s->in), s->in.len);
+        struct buf_out o = out_to(&st->up->out, &s->w->bufs);
+        buf_out_mem(&o, buf_head(&s->in), s->in.len);
         if (o.failed)
             return stream_fail(st, 502, STREAM_END_INTERNAL);
         buf_consume(&s->in, s->in.len);
@@ -1010,16 +1016,16 @@ stream_tunnel_pump(struct stream *st)
 {
     struct sess *s = st->sess;
     struct upconn *up = st->up;
-    struct out d = {&s->out, &s->w->bufs, false};
-    struct out u = {&up->out, &s->w->bufs, false};
+    struct buf_out d = out_to(&s->out, &s->w->bufs);
+    struct buf_out u = out_to(&up->out, &s->w->bufs);
     if (up->in.len > 0) {
         st->bytes_out += up->in.len;
-        out_mem(&d, buf_head(&up->in), up->in.len);
+        buf_out_mem(&d, buf_head(&up->in), up->in.len);
         buf_consume(&up->in, up->in.len);
     }
     if (s->in.len > 0) {
         st->bytes_in += s->in.len;
-        out_mem(&u, buf_head(&s->in), s->in.len);
+        buf_out_mem(&u, buf_head(&s->in), s->in.len);
         buf_consume(&s->in, s->in.len);
     }
     if (d.failed || u.failed) {
@@ -1055,19 +1061,19 @@ copy_resp_state(struct stream *st, const struct h1_msg *resp)
 }
 
 static void
-out_interim(struct out *o, const struct h1_msg *resp)
+out_interim(struct buf_out *o, const struct h1_msg *resp)
 {
-    out_str(o, "HTTP/1.1 ");
-    out_u64(o, resp->status);
-    out_mem(o, " ", 1);
-    out_mem(o, resp->reason, resp->reason_len);
-    out_str(o, "\r\n");
+    buf_out_str(o, "HTTP/1.1 ");
+    buf_out_u64(o, resp->status);
+    buf_out_mem(o, " ", 1);
+    buf_out_mem(o, resp->reason, resp->reason_len);
+    buf_out_str(o, "\r\n");
     for (uint32_t i = 0; i < resp->nhdrs; i++) {
         const struct http_hdr *h = &resp->hdrs[i];
         if (!h1_is_hop_by_hop(h->name, h->name_len))
             out_hdr(o, h->name, h->name_len, h->value, h->value_len);
     }
-    out_str(o, "\r\n");
+    buf_out_str(o, "\r\n");
 }
 
 /* Parses response heads in up->in. Returns 1 when the final head was
@@ -1090,7 +1096,7 @@ parse_resp_head(struct stream *st)
         ssize_t r = h1_parse_response(buf_head(&up->in), up->in.len, st->req.method,
                                       st->req.method_len, &resp);
         if (r == 0) {
-            if (up->in.len >= PROXY_MAX_IN)
+            if (up->in.len >= PROXY_HEAD_MAX)
                 return stream_fail(st, 502, STREAM_END_UP_PROTO);
             return PRH_MORE;
         }
@@ -1099,8 +1105,10 @@ parse_resp_head(struct stream *st)
         if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
             /* Interim response (100, 103 with its Link headers): pass it on to
              * an HTTP/1.1 client, keep reading. */
-            if (st->req.version_minor == 1)
-                out_interim(&(struct out){&s->out, &s->w->bufs, false}, &resp);
+            if (st->req.version_minor == 1) {
+                struct buf_out o = out_to(&s->out, &s->w->bufs);
+                out_interim(&o, &resp);
+            }
             buf_consume(&up->in, (size_t)r);
             continue;
         }
@@ -1115,8 +1123,8 @@ parse_resp_head(struct stream *st)
         st->up_end_us = clock_mono_us();
         copy_resp_state(st, &resp);
         if (build_down_head(st, &resp) == -1)
-            return stream_fail(st, 502, STREAM_END_UP_PROTO);
-        st->bytes_out += 0;
+            return stream_fail(st, 503,
+                               STREAM_END_INTERNAL); /* canaryd's failure, not the upstream's */
         buf_consume(&up->in, (size_t)r);
         st->resp_head_done = true;
         st->resp_started = true;
@@ -1159,8 +1167,8 @@ stream_pump_resp(struct stream *st)
         return stream_fail(st, 502, STREAM_END_UP_PROTO);
     if (st->resp_done) {
         if (st->resp_to_chunked) {
-            struct out o = {&s->out, &s->w->bufs, false};
-            out_str(&o, "0\r\n\r\n");
+            struct buf_out o = out_to(&s->out, &s->w->bufs);
+            buf_out_str(&o, "0\r\n\r\n");
         }
         bool reuse = st->resp_keepalive && st->req_done && st->up->in.len == 0;
         st->up->nreqs++;
@@ -1185,7 +1193,7 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     struct sess *s = st->sess;
-    size_t max = st->resp_head_done ? PROXY_HIGH_WATER : PROXY_MAX_IN;
+    size_t max = st->resp_head_done ? PROXY_HIGH_WATER : PROXY_HEAD_MAX;
     /* A head (and the small body that usually comes with it) fits a cached
      * block; body reads go by larger chunks. */
     size_t want = st->resp_head_done ? PROXY_READ_CHUNK : BUF_SMALL;

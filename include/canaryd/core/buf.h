@@ -8,9 +8,13 @@
 #ifndef CANARYD_BUF_H
 #define CANARYD_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
+
+#include "canaryd/common.h"
 
 #define BUF_TINY 1024u  /* a request or response head, a small message */
 #define BUF_SMALL 4096u /* a read of a head; the larger cached class */
@@ -69,5 +73,72 @@ buf_head(const struct buf *b)
 {
     return b->data + b->off;
 }
+
+/* The byte appender, the one way canaryd writes output into a buffer (heads,
+ * metrics text, JSON): appends grow b up to max total bytes. The first
+ * failure (memory, or max reached) sets failed and makes every later append
+ * a no-op, so a writer checks once, at the end. */
+struct buf_out {
+    struct buf *b;        /* borrowed: the buffer written to */
+    struct buf_cache *bc; /* borrowed: the block cache, or NULL (plain malloc) */
+    size_t max;           /* b never grows past this many bytes */
+    bool failed;
+};
+
+static inline struct buf_out
+buf_out_to(struct buf *b, struct buf_cache *bc, size_t max)
+{
+    return (struct buf_out){b, bc, max, false};
+}
+
+static inline void
+buf_out_mem(struct buf_out *o, const void *p, size_t len)
+{
+    if (!o->failed && buf_append(o->b, o->bc, p, len, o->max) == -1)
+        o->failed = true;
+}
+
+static inline void
+buf_out_str(struct buf_out *o, const char *s)
+{
+    buf_out_mem(o, s, strlen(s));
+}
+
+/* Appends v in decimal. */
+static inline void
+buf_out_u64(struct buf_out *o, uint64_t v)
+{
+    char tmp[20];
+    const char *p = u64_to_dec(tmp, v);
+    buf_out_mem(o, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* Appends v in decimal, with a minus sign when negative. */
+static inline void
+buf_out_i64(struct buf_out *o, int64_t v)
+{
+    if (v < 0) {
+        buf_out_mem(o, "-", 1);
+        buf_out_u64(o, -(uint64_t)v);
+        return;
+    }
+    buf_out_u64(o, (uint64_t)v);
+}
+
+/* Appends v in lower-case hexadecimal, without leading zeros. */
+static inline void
+buf_out_hex(struct buf_out *o, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16];
+    char *p = tmp + sizeof(tmp);
+    do
+        *--p = digits[v & 0xf];
+    while ((v >>= 4) != 0);
+    buf_out_mem(o, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* Appends printf-formatted text. */
+void buf_out_printf(struct buf_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* CANARYD_BUF_H */

@@ -112,7 +112,14 @@ int stream_reject(struct sess *s, uint16_t status, enum stream_end why, const ch
 #define PROXY_HIGH_WATER (64u * 1024u)
 #define SESS_QUEUE_MAX PROXY_HIGH_WATER /* output below this waits for the end of the pass */
 #define PROXY_READ_CHUNK (16u * 1024u)
-#define PROXY_MAX_IN (H1_MAX_HEAD + 4096u)
+/* The one head limit: the most bytes of a head canaryd holds, read or written.
+ * The parser refuses a head past H1_MAX_HEAD (431, or 502 from an upstream);
+ * the slack is for the bytes that come in with a head (the start of a body,
+ * pipelined requests) and for the headers canaryd adds to one it writes. */
+#define PROXY_HEAD_MAX (H1_MAX_HEAD + 8192u)
+/* The most output buffered for one connection: a head and two high-water
+ * marks of body behind it. */
+#define PROXY_OUT_MAX (PROXY_HEAD_MAX + PROXY_HIGH_WATER * 2)
 
 /* ---- pool.c ---- */
 

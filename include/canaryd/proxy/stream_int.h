@@ -22,7 +22,6 @@
 struct cors_hdr;
 struct route_req;
 
-#define HEAD_MAX (H1_MAX_HEAD + 8192u)
 #define STALE_RETRIES 1u
 #define DEFAULT_CONNECT_RETRIES 2u
 #define REPLAY_MAX (64u * 1024u) /* request body kept for a retry, at most */
@@ -38,41 +37,21 @@ str_eq(const char *a, size_t alen, const char *b, size_t blen)
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
-/* Appends formatted text to a buffer; sets *failed on overflow. */
-struct out {
-    struct buf *b;
-    struct buf_cache *bc;
-    bool failed;
-};
-
-static inline void
-out_mem(struct out *o, const void *p, size_t len)
+/* Output to a connection: a head, its body and what follows, pipelined,
+ * never more than PROXY_OUT_MAX bytes buffered. */
+static inline struct buf_out
+out_to(struct buf *b, struct buf_cache *bc)
 {
-    if (!o->failed && buf_append(o->b, o->bc, p, len, HEAD_MAX + PROXY_HIGH_WATER * 2) == -1)
-        o->failed = true;
+    return buf_out_to(b, bc, PROXY_OUT_MAX);
 }
 
 static inline void
-out_str(struct out *o, const char *s)
+out_hdr(struct buf_out *o, const char *name, size_t nlen, const char *val, size_t vlen)
 {
-    out_mem(o, s, strlen(s));
-}
-
-static inline void
-out_hdr(struct out *o, const char *name, size_t nlen, const char *val, size_t vlen)
-{
-    out_mem(o, name, nlen);
-    out_mem(o, ": ", 2);
-    out_mem(o, val, vlen);
-    out_mem(o, "\r\n", 2);
-}
-
-static inline void
-out_u64(struct out *o, uint64_t v)
-{
-    char tmp[20];
-    const char *p = u64_to_dec(tmp, v);
-    out_mem(o, p, (size_t)(tmp + sizeof(tmp) - p));
+    buf_out_mem(o, name, nlen);
+    buf_out_mem(o, ": ", 2);
+    buf_out_mem(o, val, vlen);
+    buf_out_mem(o, "\r\n", 2);
 }
 
 /* ---- stream.c ---- */
@@ -93,7 +72,7 @@ void stream_route_req_init(struct route_req *rr, struct http_req *hr, struct str
 bool stream_down_keepalive(const struct stream *st);
 
 /* Writes the Connection header of a response to the client. */
-void stream_out_conn_header(struct out *o, const struct stream *st, bool keep);
+void stream_out_conn_header(struct buf_out *o, const struct stream *st, bool keep);
 
 /* The CORS headers st's response carries (route's corsPolicy and the
  * request's Origin), into h[0..CORS_HDRS_MAX); returns the count (0 for a
@@ -101,7 +80,7 @@ void stream_out_conn_header(struct out *o, const struct stream *st, bool keep);
 size_t stream_cors_headers(const struct stream *st, struct cors_hdr *h);
 
 /* Writes stream_cors_headers(st) to o. */
-void stream_out_cors(struct out *o, const struct stream *st);
+void stream_out_cors(struct buf_out *o, const struct stream *st);
 
 /* ---- stream_up.c ---- */
 

@@ -148,6 +148,77 @@ test_buf_read_fd_reports_full_buffer(void **state)
     buf_release(&in, NULL);
 }
 
+static void
+test_buf_out_writes_text_numbers_and_printf(void **state)
+{
+    (void)state;
+    struct buf_cache bc = {.max = 4};
+    struct buf b = {0};
+    struct buf_out o = buf_out_to(&b, &bc, 4096);
+    buf_out_str(&o, "n=");
+    buf_out_u64(&o, 18446744073709551615ull);
+    buf_out_str(&o, " i=");
+    buf_out_i64(&o, INT64_MIN);
+    buf_out_str(&o, " 0=");
+    buf_out_i64(&o, 0);
+    buf_out_str(&o, " x=");
+    buf_out_hex(&o, 0xbeef);
+    buf_out_str(&o, " x0=");
+    buf_out_hex(&o, 0);
+    buf_out_printf(&o, " %s/%d", "p", 42);
+    buf_out_mem(&o, "", 0);
+    assert_false(o.failed);
+    const char *want = "n=18446744073709551615 i=-9223372036854775808 0=0 x=beef x0=0 p/42";
+    assert_int_equal(b.len, strlen(want));
+    assert_memory_equal(buf_head(&b), want, b.len);
+    buf_release(&b, &bc);
+    buf_cache_fini(&bc);
+}
+
+static void
+test_buf_out_failure_is_sticky_at_max(void **state)
+{
+    (void)state;
+    struct buf b = {0};
+    struct buf_out o = buf_out_to(&b, NULL, 8);
+    buf_out_str(&o, "12345678");
+    assert_false(o.failed);
+    buf_out_str(&o, "9");
+    assert_true(o.failed);
+    /* Nothing is appended after the first failure, even what would fit. */
+    buf_consume(&b, 8);
+    buf_out_str(&o, "a");
+    buf_out_printf(&o, "%d", 1);
+    assert_int_equal(b.len, 0);
+    buf_release(&b, NULL);
+
+    /* printf past max fails without writing. */
+    struct buf c = {0};
+    struct buf_out p = buf_out_to(&c, NULL, 16);
+    buf_out_printf(&p, "%s", "0123456789abcdefXYZ");
+    assert_true(p.failed);
+    assert_int_equal(c.len, 0);
+    buf_release(&c, NULL);
+}
+
+static void
+test_buf_out_printf_grows_past_a_block(void **state)
+{
+    (void)state;
+    struct buf b = {0};
+    struct buf_out o = buf_out_to(&b, NULL, 1u << 20);
+    char big[10000];
+    memset(big, 'q', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    buf_out_str(&o, "<");
+    buf_out_printf(&o, "%s>", big);
+    assert_false(o.failed);
+    assert_int_equal(b.len, sizeof(big) + 1);
+    assert_int_equal(buf_head(&b)[0], '<');
+    assert_int_equal(buf_head(&b)[b.len - 1], '>');
+    buf_release(&b, NULL);
+}
+
 int
 main(void)
 {
@@ -159,6 +230,9 @@ main(void)
         cmocka_unit_test(test_buf_small_messages_take_tiny_blocks_and_grow_into_cached_ones),
         cmocka_unit_test(test_buf_read_write_fd_roundtrip),
         cmocka_unit_test(test_buf_read_fd_reports_full_buffer),
+        cmocka_unit_test(test_buf_out_writes_text_numbers_and_printf),
+        cmocka_unit_test(test_buf_out_failure_is_sticky_at_max),
+        cmocka_unit_test(test_buf_out_printf_grows_past_a_block),
     };
     return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }
