@@ -45,6 +45,7 @@ sess_new(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerle
     }
     s->w = w;
     conn_tcp_accepted(&s->conn, fd, CONN_DOWN);
+    s->proto = &h1_down_proto;
     s->conn.sent = sess_sent;
     memcpy(&s->peer, peer, MIN((size_t)peerlen, sizeof(s->peer)));
     (void)addr_format_ip(peer, s->peer_ip, sizeof(s->peer_ip));

@@ -96,57 +96,6 @@ reject_metric(uint16_t status, enum stream_end why)
 
 /* ---- small helpers ---- */
 
-static const char *
-reason_phrase(unsigned status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 301:
-        return "Moved Permanently";
-    case 302:
-        return "Found";
-    case 303:
-        return "See Other";
-    case 304:
-        return "Not Modified";
-    case 307:
-        return "Temporary Redirect";
-    case 308:
-        return "Permanent Redirect";
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 408:
-        return "Request Timeout";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Error" : "Error";
-    }
-}
-
 /* Moves h1_msg views from one buffer base to another after a copy. */
 static void
 rebase(struct h1_msg *m, const char *from, char *to, size_t len)
@@ -228,7 +177,7 @@ stream_log(struct stream *st)
         return;
     char client[INET6_ADDRSTRLEN + 8];
     int clen = client_format(st->sess, client, sizeof(client));
-    const char *proto = st->req.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    const char *proto = st->down->protocol(st->dside);
     struct log_access_rec rec = {
         .time_us = clock_wall_us() - dur,
         .request_id = {st->request_id, st->request_id_len},
@@ -236,7 +185,7 @@ stream_log(struct stream *st)
         .method = {st->req.method, st->req.method_len},
         .authority = {st->req.host, st->req.host_len},
         .path = {st->req.target, st->req.target_len},
-        .protocol = {proto, 8},
+        .protocol = {proto, strlen(proto)},
         .status = st->status,
         .bytes_in = st->bytes_in,
         .bytes_out = st->bytes_out,
@@ -353,45 +302,40 @@ stream_down_keepalive(const struct stream *st)
     const struct sess *s = st->sess;
     if (s->flags & SESS_F_CLOSE_AFTER || s->w->is_draining)
         return false;
-    if (st->req.flags & H1_F_CONN_CLOSE)
-        return false;
-    if (st->req.version_minor == 0 && !(st->req.flags & H1_F_CONN_KEEPALIVE))
-        return false;
-    return true;
+    return st->down->keeps_conn(st->dside);
 }
 
+/* Writes a Content-Length field of n through the client's protocol. */
 void
-stream_out_conn_header(struct buf_out *o, const struct stream *st, bool keep)
+stream_out_length(struct buf_out *o, const struct stream *st, uint64_t n)
 {
-    if (!keep)
-        buf_out_str(o, "connection: close\r\n");
-    else if (st->req.version_minor == 0)
-        buf_out_str(o, "connection: keep-alive\r\n");
+    char tmp[20];
+    const char *p = u64_to_dec(tmp, n);
+    st->down->field(o, "content-length", 14, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
+/* Answers with status, a plain-text body and, for a redirect, location. */
 static int
-stream_local_reply(struct stream *st, uint16_t status, const char *extra_hdrs, const char *body,
-                   size_t body_len, enum stream_end why)
+stream_local_reply(struct stream *st, uint16_t status, const struct http_str *location,
+                   const char *body, size_t body_len, enum stream_end why)
 {
     struct sess *s = st->sess;
+    const struct http_down_proto *dp = st->down;
     bool keep = stream_down_keepalive(st) && st->req_done;
     struct buf_out o = out_to(&s->out, &s->w->bufs);
     size_t before = s->out.len;
-    buf_out_str(&o, "HTTP/1.1 ");
-    buf_out_u64(&o, status);
-    buf_out_str(&o, " ");
-    buf_out_str(&o, reason_phrase(status));
-    buf_out_str(&o, "\r\ncontent-length: ");
-    buf_out_u64(&o, body_len);
-    buf_out_str(&o, "\r\n");
-    if (body_len > 0 && (extra_hdrs == NULL || strstr(extra_hdrs, "content-type") == NULL))
-        buf_out_str(&o, "content-type: text/plain\r\n");
-    if (extra_hdrs != NULL)
-        buf_out_str(&o, extra_hdrs);
+    dp->resp_begin(st->dside, &o, status, (struct http_str){NULL, 0});
+    stream_out_length(&o, st, body_len);
+    if (body_len > 0)
+        dp->field(&o, "content-type", 12, "text/plain", 10);
+    if (location != NULL)
+        dp->field(&o, "location", 8, location->p, location->len);
     stream_out_cors(&o, st);
-    out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
-    stream_out_conn_header(&o, st, keep);
-    buf_out_str(&o, "\r\n");
+    dp->field(&o, "x-request-id", 12, st->request_id, st->request_id_len);
+    struct http_body_desc bd = {.kind = body_len > 0 ? HTTP_BODY_LENGTH : HTTP_BODY_NONE,
+                                .length = body_len};
+    struct http_head_end e = {.body = &bd, .conn = keep ? HTTP_CONN_KEEP : HTTP_CONN_CLOSE};
+    dp->resp_end(st->dside, &o, &e);
     if (!st->is_head)
         buf_out_mem(&o, body, body_len);
     if (o.failed) {
@@ -433,16 +377,19 @@ stream_reject(struct sess *s, uint16_t status, enum stream_end why, const char *
 {
     struct worker *w = s->w;
     struct buf_out o = out_to(&s->out, &w->bufs);
+    const struct http_down_proto *dp = s->proto;
     char body[96];
     int n = snprintf(body, sizeof(body), "%s\n", flag);
     n = MIN(n, (int)sizeof(body) - 1);
-    buf_out_str(&o, "HTTP/1.1 ");
-    buf_out_u64(&o, status);
-    buf_out_str(&o, " ");
-    buf_out_str(&o, reason_phrase(status));
-    buf_out_str(&o, "\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: ");
-    buf_out_u64(&o, (uint64_t)n);
-    buf_out_str(&o, "\r\n\r\n");
+    char len[20];
+    const char *lp = u64_to_dec(len, (uint64_t)n);
+    /* No request was read: the protocol writes with its defaults (side NULL). */
+    dp->resp_begin(NULL, &o, status, (struct http_str){NULL, 0});
+    dp->field(&o, "content-type", 12, "text/plain", 10);
+    dp->field(&o, "content-length", 14, lp, (size_t)(len + sizeof(len) - lp));
+    struct http_body_desc bd = {.kind = HTTP_BODY_LENGTH, .length = (uint64_t)n};
+    struct http_head_end e = {.body = &bd, .conn = HTTP_CONN_CLOSE};
+    dp->resp_end(NULL, &o, &e);
     buf_out_mem(&o, body, (size_t)n);
     s->flags |= SESS_F_CLOSE_AFTER | SESS_F_CLOSING | SESS_F_UNREAD;
     struct metric_labels ml = {"", "", "", "", 0};
@@ -469,6 +416,10 @@ stream_reject(struct sess *s, uint16_t status, enum stream_end why, const char *
     return 0;
 }
 
+/* A Location value may take 8 KiB less its HTTP/1 field syntax ("location: "
+ * and CRLF), whatever protocol writes it. */
+#define LOCATION_FIELD_EXTRA 12u
+
 static int
 stream_redirect(struct stream *st)
 {
@@ -490,14 +441,15 @@ stream_redirect(struct stream *st)
     if (rd->port != 0)
         snprintf(port, sizeof(port), ":%u", rd->port);
     if (rd->uri != NULL)
-        n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len, auth,
-                     port, (int)rd->uri_len, rd->uri);
+        n = snprintf(loc, sizeof(loc), "%s://%.*s%s%.*s", scheme, (int)auth_len, auth, port,
+                     (int)rd->uri_len, rd->uri);
     else
-        n = snprintf(loc, sizeof(loc), "location: %s://%.*s%s%.*s\r\n", scheme, (int)auth_len, auth,
-                     port, (int)st->req.target_len, st->req.target);
-    if (n < 0 || (size_t)n >= sizeof(loc))
+        n = snprintf(loc, sizeof(loc), "%s://%.*s%s%.*s", scheme, (int)auth_len, auth, port,
+                     (int)st->req.target_len, st->req.target);
+    if (n < 0 || (size_t)n >= sizeof(loc) - LOCATION_FIELD_EXTRA)
         return stream_fail(st, 500, STREAM_END_INTERNAL);
-    return stream_local_reply(st, rd->status ? rd->status : 301, loc, NULL, 0, STREAM_END_REDIRECT);
+    struct http_str lv = {loc, (size_t)n};
+    return stream_local_reply(st, rd->status ? rd->status : 301, &lv, NULL, 0, STREAM_END_REDIRECT);
 }
 
 /* ---- CORS ---- */
@@ -557,7 +509,7 @@ stream_out_cors(struct buf_out *o, const struct stream *st)
     struct cors_hdr h[CORS_HDRS_MAX];
     size_t n = stream_cors_headers(st, h);
     for (size_t i = 0; i < n; i++)
-        out_hdr(o, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
+        st->down->field(o, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
 }
 
 /* A Gateway server with tls.httpsRedirect, as Envoy's require_tls: 301 to
@@ -571,13 +523,14 @@ stream_https_redirect(struct stream *st)
         return stream_fail(st, 400, STREAM_END_PARSE); /* no authority to send it to */
     /* OPTIONS * (asterisk form) names no resource: the redirect is to "/". */
     bool is_origin = req->path_len > 0 && req->path[0] == '/';
-    int n = snprintf(loc, sizeof(loc), "location: https://%.*s%.*s%s%.*s\r\n", (int)req->host_len,
-                     req->host, is_origin ? (int)req->path_len : 1, is_origin ? req->path : "/",
+    int n = snprintf(loc, sizeof(loc), "https://%.*s%.*s%s%.*s", (int)req->host_len, req->host,
+                     is_origin ? (int)req->path_len : 1, is_origin ? req->path : "/",
                      req->query != NULL ? "?" : "", req->query != NULL ? (int)req->query_len : 0,
                      req->query != NULL ? req->query : "");
-    if (n < 0 || (size_t)n >= sizeof(loc))
+    if (n < 0 || (size_t)n >= sizeof(loc) - LOCATION_FIELD_EXTRA)
         return stream_fail(st, 500, STREAM_END_INTERNAL);
-    return stream_local_reply(st, 301, loc, NULL, 0, STREAM_END_REDIRECT);
+    struct http_str lv = {loc, (size_t)n};
+    return stream_local_reply(st, 301, &lv, NULL, 0, STREAM_END_REDIRECT);
 }
 
 /* ---- routing ---- */
@@ -690,7 +643,7 @@ stream_route(struct stream *st)
         return stream_fail(st, 503, STREAM_END_NO_HEALTHY);
     st->dest = &st->route->dests[di];
     const struct conf_retries *rt = &st->route->retries;
-    st->replay_on = st->req_framing != H1_FRAME_NONE && rt->is_set && rt->attempts > 0 &&
+    st->replay_on = st->req_body.kind != HTTP_BODY_NONE && rt->is_set && rt->attempts > 0 &&
                     stream_is_idempotent(&st->req);
     st->replay_ok = st->replay_on;
     return stream_forward(st);
@@ -817,10 +770,11 @@ stream_prepare(struct stream *st, struct h1_msg *req, size_t head_len)
      * holds no input block (memory under many slow requests). */
     buf_shrink_if_empty(&s->in, &w->bufs);
     st->bytes_in = head_len;
-    st->req_framing = st->req.framing;
-    st->req_left = st->req.content_length;
-    st->req_done = st->req_framing == H1_FRAME_NONE ||
-                   (st->req_framing == H1_FRAME_LENGTH && st->req_left == 0);
+    st->down = s->proto;
+    st->dside = &st->h1d;
+    h1_down_init(&st->h1d, &st->req, &s->in, &st->req_body);
+    st->req_done = st->req_body.kind == HTTP_BODY_NONE ||
+                   (st->req_body.kind == HTTP_BODY_LENGTH && st->req_body.length == 0);
     st->is_head = str_eq(st->req.method, st->req.method_len, "HEAD", 4);
     st->is_upgrade = (st->req.flags & H1_F_UPGRADE) && (st->req.flags & H1_F_CONN_UPGRADE);
     request_id_make(st, &w->rng);

@@ -131,26 +131,30 @@ hdr_skipped(const struct hdr_skip *sk, const struct http_hdr *h)
            ops_names(sk->ops[1], h->name, h->name_len);
 }
 
+/* Writes one field in the syntax of the side it goes to. */
+typedef void field_fn(struct buf_out *o, const char *name, size_t name_len, const char *value,
+                      size_t value_len);
+
 static void
-out_kvs(struct buf_out *o, const struct conf_hdr_kv *kv, size_t n, const struct cors_hdr *skip,
-        size_t nskip)
+out_kvs(struct buf_out *o, field_fn *field, const struct conf_hdr_kv *kv, size_t n,
+        const struct cors_hdr *skip, size_t nskip)
 {
     for (size_t i = 0; i < n; i++)
         if (nskip == 0 || !cors_hdrs_has(skip, nskip, kv[i].name, kv[i].name_len))
-            out_hdr(o, kv[i].name, kv[i].name_len, kv[i].value, kv[i].value_len);
+            field(o, kv[i].name, kv[i].name_len, kv[i].value, kv[i].value_len);
 }
 
 /* The set and add operations, except the headers named in skip[0..nskip)
  * (the CORS headers, which replace whatever the route adds, as Envoy's CORS
  * filter runs after the router's header operations on a response). */
 static void
-out_ops_add(struct buf_out *o, const struct conf_hdr_ops *ops, const struct cors_hdr *skip,
-            size_t nskip)
+out_ops_add(struct buf_out *o, field_fn *field, const struct conf_hdr_ops *ops,
+            const struct cors_hdr *skip, size_t nskip)
 {
     if (ops == NULL)
         return;
-    out_kvs(o, ops->set, ops->nset, skip, nskip);
-    out_kvs(o, ops->add, ops->nadd, skip, nskip);
+    out_kvs(o, field, ops->set, ops->nset, skip, nskip);
+    out_kvs(o, field, ops->add, ops->nadd, skip, nskip);
 }
 
 static void
@@ -169,32 +173,6 @@ hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr
     }
     sk->ops[0] = a;
     sk->ops[1] = b;
-}
-
-/* Transfer-Encoding is hop-by-hop, but codings other than chunked (gzip,
- * chunked) describe the bytes relayed as they are: keep them. add_chunked: the
- * body is chunk-encoded by canaryd on top of the sender's codings. */
-static void
-out_te(struct buf_out *o, const struct h1_msg *m, bool add_chunked)
-{
-    if (!(m->flags & H1_F_TE_OTHER)) {
-        buf_out_str(o, "transfer-encoding: chunked\r\n");
-        return;
-    }
-    /* The codings as the parser framed them: every line, in order, as one
-     * list (RFC 9110 5.3), so that what is forwarded is what was framed. */
-    buf_out_str(o, "transfer-encoding: ");
-    bool first = true;
-    for (uint32_t i = 0; i < m->nhdrs; i++) {
-        const struct http_hdr *h = &m->hdrs[i];
-        if (!str_eq(h->name, h->name_len, "transfer-encoding", 17) || h->value_len == 0)
-            continue;
-        if (!first)
-            buf_out_str(o, ", ");
-        buf_out_mem(o, h->value, h->value_len);
-        first = false;
-    }
-    buf_out_str(o, add_chunked ? ", chunked\r\n" : "\r\n");
 }
 
 /* Istio rewrite.uri replaces the matched prefix, or the whole path when the
@@ -229,7 +207,7 @@ static void
 out_host(struct buf_out *o, const char *host, size_t len, bool is_shadow)
 {
     if (!is_shadow) {
-        out_hdr(o, "host", 4, host, len);
+        h1_out_field(o, "host", 4, host, len);
         return;
     }
     /* Envoy's shadow host: "-shadow" after the host name, before a port. */
@@ -287,16 +265,16 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
             continue;
         if (hdr_skipped(&sk, h))
             continue;
-        out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
+        h1_out_field(&o, h->name, h->name_len, h->value, h->value_len);
     }
     out_xff(&o, r, s->peer_ip);
     buf_out_str(&o, "x-forwarded-proto: http\r\n");
-    out_hdr(&o, "x-request-id", 12, st->request_id, st->request_id_len);
-    out_ops_add(&o, &st->route->headers.request, NULL, 0);
-    out_ops_add(&o, &st->dest->headers.request, NULL, 0);
-    if (st->req_framing == H1_FRAME_CHUNKED)
-        out_te(&o, r, false);
-    else if (st->req_framing == H1_FRAME_LENGTH) {
+    h1_out_field(&o, "x-request-id", 12, st->request_id, st->request_id_len);
+    out_ops_add(&o, h1_out_field, &st->route->headers.request, NULL, 0);
+    out_ops_add(&o, h1_out_field, &st->dest->headers.request, NULL, 0);
+    if (st->req_body.kind == HTTP_BODY_STREAM)
+        h1_out_te(&o, &st->req_body, false);
+    else if (st->req_body.kind == HTTP_BODY_LENGTH) {
         buf_out_str(&o, "content-length: ");
         buf_out_u64(&o, r->content_length);
         buf_out_str(&o, "\r\n");
@@ -304,7 +282,7 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
     if (st->is_upgrade && !is_shadow) {
         const struct http_hdr *up = h1_hdr_find(r, "upgrade", 7);
         buf_out_str(&o, "connection: upgrade\r\n");
-        out_hdr(&o, "upgrade", 7, up->value, up->value_len);
+        h1_out_field(&o, "upgrade", 7, up->value, up->value_len);
     }
     buf_out_str(&o, "\r\n");
     return o.failed ? -1 : 0;
@@ -312,40 +290,34 @@ stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
 
 /* ---- request body: downstream -> upstream ---- */
 
-/* Moves request body bytes from s->in to up->out per the request framing.
- * Returns -1 on a malformed chunked body. */
+/* Moves request body runs, as the client's protocol reads them, to up->out
+ * (and to the mirrors and the replay copy). Returns -1 on a malformed body. */
 int
 stream_relay_req_body(struct stream *st)
 {
     struct sess *s = st->sess;
     struct upconn *up = st->up;
-    while (!st->req_done && s->in.len > 0 && up->out.len < PROXY_HIGH_WATER) {
-        size_t take;
-        if (st->req_framing == H1_FRAME_LENGTH) {
-            take = (size_t)MIN((uint64_t)s->in.len, st->req_left);
-            st->req_left -= take;
-            st->req_done = st->req_left == 0;
-        } else {
-            size_t doff, dlen;
-            ssize_t r = h1_chunked_scan(&st->req_chunk, buf_head(&s->in), s->in.len, &doff, &dlen);
-            if (r < 0)
-                return -1;
-            take = (size_t)r;
-            st->req_done = st->req_chunk.done;
-            if (take == 0)
-                break;
-        }
-        if (buf_append(&up->out, &s->w->bufs, buf_head(&s->in), take, PROXY_OUT_MAX) == -1)
+    while (!st->req_done && up->out.len < PROXY_HIGH_WATER) {
+        struct http_data d;
+        ssize_t r = st->down->req_body(st->dside, &d);
+        if (r < 0)
+            return -1;
+        st->req_done = d.is_end;
+        if (r == 0)
+            break;
+        /* Both sides speak HTTP/1 with the same framing: the bytes go on as
+         * they came. */
+        const char *p = d.wire.p;
+        size_t take = d.wire.len;
+        if (buf_append(&up->out, &s->w->bufs, p, take, PROXY_OUT_MAX) == -1)
             return -1;
         if (st->nmirrors > 0)
-            mirror_feed(st, buf_head(&s->in), take, st->req_done);
-        if (st->replay_ok &&
-            buf_append(&st->replay, &s->w->bufs, buf_head(&s->in), take, REPLAY_MAX) == -1) {
+            mirror_feed(st, p, take, st->req_done);
+        if (st->replay_ok && buf_append(&st->replay, &s->w->bufs, p, take, REPLAY_MAX) == -1) {
             /* Too big to keep: this request can no longer be replayed. */
             st->replay_ok = false;
             buf_release(&st->replay, &s->w->bufs);
         }
-        buf_consume(&s->in, take);
         st->bytes_in += take;
     }
     return 0;
@@ -758,7 +730,7 @@ static bool
 can_replay(const struct stream *st)
 {
     return stream_is_idempotent(&st->req) &&
-           (st->req_framing == H1_FRAME_NONE || (st->replay_on && st->replay_ok));
+           (st->req_body.kind == HTTP_BODY_NONE || (st->replay_on && st->replay_ok));
 }
 
 /* Whether a response status (or a per-try timeout, as 504) is retried by the
@@ -853,6 +825,26 @@ stream_up_failed(struct stream *st, enum stream_end why, bool nothing_sent)
 
 /* ---- response: upstream -> downstream ---- */
 
+/* How the upstream's response body arrives, as the HTTP/1 parser framed it. */
+static void
+up_body_desc(const struct h1_msg *resp, struct http_body_desc *d)
+{
+    static const enum http_body_kind kinds[] = {
+        [H1_FRAME_NONE] = HTTP_BODY_NONE,
+        [H1_FRAME_LENGTH] = HTTP_BODY_LENGTH,
+        [H1_FRAME_CHUNKED] = HTTP_BODY_STREAM,
+        [H1_FRAME_CLOSE] = HTTP_BODY_UNTIL_CLOSE,
+    };
+    memset(d, 0, sizeof(*d));
+    d->kind = kinds[resp->framing];
+    d->length = resp->content_length;
+    if (resp->flags & H1_F_TE_OTHER) {
+        d->has_codings = true;
+        d->hdrs = resp->hdrs;
+        d->nhdrs = resp->nhdrs;
+    }
+}
+
 /* Writes the client's response head for resp into the session's output.
  * Returns 0, or -1 when it did not fit (memory): the output is then as it
  * was, with nothing of the head in it. */
@@ -860,23 +852,16 @@ static int
 build_down_head(struct stream *st, const struct h1_msg *resp)
 {
     struct sess *s = st->sess;
+    const struct http_down_proto *dp = st->down;
     struct buf_out o = out_to(&s->out, &s->w->bufs);
     size_t before = s->out.len;
     struct hdr_skip sk;
     hdr_skip_init(&sk, resp, &st->route->headers.response, &st->dest->headers.response);
-    bool keep = stream_down_keepalive(st);
-    bool client10 = st->req.version_minor == 0;
-    st->resp_to_chunked = st->resp_framing == H1_FRAME_CLOSE && !client10;
-    st->resp_dechunk = st->resp_framing == H1_FRAME_CHUNKED && client10;
-    if (st->resp_framing == H1_FRAME_CLOSE && client10)
-        keep = false;
-    if (st->resp_dechunk)
-        keep = false;
-    buf_out_str(&o, "HTTP/1.1 ");
-    buf_out_u64(&o, resp->status);
-    buf_out_mem(&o, " ", 1);
-    buf_out_mem(&o, resp->reason, resp->reason_len);
-    buf_out_str(&o, "\r\n");
+    struct http_body_desc body;
+    up_body_desc(resp, &body);
+    bool keep = dp->body_plan(st->dside, &body, stream_down_keepalive(st));
+    dp->resp_begin(st->dside, &o, resp->status,
+                   (struct http_str){resp->reason != NULL ? resp->reason : "", resp->reason_len});
     const struct http_hdr *cl = NULL;
     struct cors_hdr ch[CORS_HDRS_MAX];
     size_t nch = stream_cors_headers(st, ch);
@@ -890,32 +875,27 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
         if (nch > 0 && cors_hdrs_has(ch, nch, h->name, h->name_len))
             continue;
         if (!hdr_skipped(&sk, h))
-            out_hdr(&o, h->name, h->name_len, h->value, h->value_len);
+            dp->field(&o, h->name, h->name_len, h->value, h->value_len);
     }
-    if (st->resp_framing == H1_FRAME_LENGTH) {
-        buf_out_str(&o, "content-length: ");
-        buf_out_u64(&o, resp->content_length);
-        buf_out_str(&o, "\r\n");
-    } else if (cl != NULL && st->resp_framing == H1_FRAME_NONE) {
+    if (body.kind == HTTP_BODY_LENGTH) {
+        stream_out_length(&o, st, body.length);
+    } else if (cl != NULL && body.kind == HTTP_BODY_NONE) {
         /* HEAD and 304: the length of the body that was not sent. The
          * parser checked duplicates are equal; one line is enough. */
-        out_hdr(&o, cl->name, cl->name_len, cl->value, cl->value_len);
+        dp->field(&o, cl->name, cl->name_len, cl->value, cl->value_len);
     }
-    out_ops_add(&o, &st->route->headers.response, ch, nch);
-    out_ops_add(&o, &st->dest->headers.response, ch, nch);
+    out_ops_add(&o, dp->field, &st->route->headers.response, ch, nch);
+    out_ops_add(&o, dp->field, &st->dest->headers.response, ch, nch);
     for (size_t i = 0; i < nch; i++)
-        out_hdr(&o, ch[i].name, ch[i].name_len, ch[i].value, ch[i].value_len);
-    if ((st->resp_framing == H1_FRAME_CHUNKED && !client10) || st->resp_to_chunked)
-        out_te(&o, resp, st->resp_to_chunked);
+        dp->field(&o, ch[i].name, ch[i].name_len, ch[i].value, ch[i].value_len);
+    struct http_head_end e = {.body = &body, .conn = keep ? HTTP_CONN_KEEP : HTTP_CONN_CLOSE};
     if (st->status == 101) {
         const struct http_hdr *u = h1_hdr_find(resp, "upgrade", 7);
-        buf_out_str(&o, "connection: upgrade\r\n");
+        e.conn = HTTP_CONN_UPGRADE;
         if (u != NULL)
-            out_hdr(&o, "upgrade", 7, u->value, u->value_len);
-    } else {
-        stream_out_conn_header(&o, st, keep);
+            e.upgrade = (struct http_str){u->value, u->value_len};
     }
-    buf_out_str(&o, "\r\n");
+    dp->resp_end(st->dside, &o, &e);
     if (o.failed) {
         s->out.len = before; /* a partial head must never reach the client */
         return -1;
@@ -925,17 +905,9 @@ build_down_head(struct stream *st, const struct h1_msg *resp)
     return 0;
 }
 
-static void
-out_chunk(struct buf_out *o, const char *p, size_t len)
-{
-    buf_out_hex(o, len);
-    buf_out_mem(o, "\r\n", 2);
-    buf_out_mem(o, p, len);
-    buf_out_mem(o, "\r\n", 2);
-}
-
-/* Moves response body bytes from up->in to s->out. Returns -1 on a framing
- * error from the upstream. */
+/* Moves response body runs from up->in, as the upstream framed them, to the
+ * client through its protocol. Returns -1 on a framing error from the
+ * upstream or when the output cannot take them. */
 static int
 relay_resp_body(struct stream *st)
 {
@@ -944,46 +916,44 @@ relay_resp_body(struct stream *st)
     struct buf_out o = out_to(&s->out, &s->w->bufs);
     while (!st->resp_done && up->in.len > 0 && s->out.len < PROXY_HIGH_WATER) {
         size_t before = s->out.len;
+        struct http_data d = {0};
+        const char *p = buf_head(&up->in);
         size_t take;
         switch (st->resp_framing) {
         case H1_FRAME_LENGTH:
             take = (size_t)MIN((uint64_t)up->in.len, st->resp_left);
-            buf_out_mem(&o, buf_head(&up->in), take);
+            d.data = (struct http_str){p, take};
             st->resp_left -= take;
             st->resp_done = st->resp_left == 0;
             break;
         case H1_FRAME_CHUNKED: {
             size_t doff, dlen;
-            ssize_t r =
-                h1_chunked_scan(&st->resp_chunk, buf_head(&up->in), up->in.len, &doff, &dlen);
+            ssize_t r = h1_chunked_scan(&st->resp_chunk, p, up->in.len, &doff, &dlen);
             if (r < 0)
                 return -1;
             take = (size_t)r;
-            if (st->resp_dechunk)
-                buf_out_mem(&o, buf_head(&up->in) + doff, dlen);
-            else
-                buf_out_mem(&o, buf_head(&up->in), take);
+            d.data = (struct http_str){p + doff, dlen};
             st->resp_done = st->resp_chunk.done;
             break;
         }
         case H1_FRAME_CLOSE:
             take = up->in.len;
-            if (st->resp_to_chunked)
-                out_chunk(&o, buf_head(&up->in), take);
-            else
-                buf_out_mem(&o, buf_head(&up->in), take);
+            d.data = (struct http_str){p, take};
             break;
         default:
             take = 0;
             st->resp_done = true;
             break;
         }
+        if (take == 0)
+            break;
+        d.wire = (struct http_str){p, take};
+        d.is_end = st->resp_done;
+        st->down->data(st->dside, &o, &d);
         if (o.failed)
             return -1;
         buf_consume(&up->in, take);
         st->bytes_out += s->out.len - before;
-        if (take == 0)
-            break;
     }
     if (st->resp_framing == H1_FRAME_CLOSE && st->is_up_eof && up->in.len == 0)
         st->resp_done = true;
@@ -1060,20 +1030,20 @@ copy_resp_state(struct stream *st, const struct h1_msg *resp)
         st->resp_keepalive = false;
 }
 
+/* An interim (1xx) response, relayed with its end-to-end fields. */
 static void
-out_interim(struct buf_out *o, const struct h1_msg *resp)
+out_interim(struct stream *st, struct buf_out *o, const struct h1_msg *resp)
 {
-    buf_out_str(o, "HTTP/1.1 ");
-    buf_out_u64(o, resp->status);
-    buf_out_mem(o, " ", 1);
-    buf_out_mem(o, resp->reason, resp->reason_len);
-    buf_out_str(o, "\r\n");
+    const struct http_down_proto *dp = st->down;
+    dp->resp_begin(st->dside, o, resp->status,
+                   (struct http_str){resp->reason != NULL ? resp->reason : "", resp->reason_len});
     for (uint32_t i = 0; i < resp->nhdrs; i++) {
         const struct http_hdr *h = &resp->hdrs[i];
         if (!h1_is_hop_by_hop(h->name, h->name_len))
-            out_hdr(o, h->name, h->name_len, h->value, h->value_len);
+            dp->field(o, h->name, h->name_len, h->value, h->value_len);
     }
-    buf_out_str(o, "\r\n");
+    struct http_head_end e = {.body = NULL, .conn = HTTP_CONN_NONE};
+    dp->resp_end(st->dside, o, &e);
 }
 
 /* Parses response heads in up->in. Returns 1 when the final head was
@@ -1105,9 +1075,9 @@ parse_resp_head(struct stream *st)
         if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
             /* Interim response (100, 103 with its Link headers): pass it on to
              * an HTTP/1.1 client, keep reading. */
-            if (st->req.version_minor == 1) {
+            if (st->down->has_interim(st->dside)) {
                 struct buf_out o = out_to(&s->out, &s->w->bufs);
-                out_interim(&o, &resp);
+                out_interim(st, &o, &resp);
             }
             buf_consume(&up->in, (size_t)r);
             continue;
@@ -1166,10 +1136,8 @@ stream_pump_resp(struct stream *st)
     if (relay_resp_body(st) == -1)
         return stream_fail(st, 502, STREAM_END_UP_PROTO);
     if (st->resp_done) {
-        if (st->resp_to_chunked) {
-            struct buf_out o = out_to(&s->out, &s->w->bufs);
-            buf_out_str(&o, "0\r\n\r\n");
-        }
+        struct buf_out o = out_to(&s->out, &s->w->bufs);
+        st->down->data_end(st->dside, &o);
         bool reuse = st->resp_keepalive && st->req_done && st->up->in.len == 0;
         st->up->nreqs++;
         return stream_finish(st, STREAM_END_OK, reuse);

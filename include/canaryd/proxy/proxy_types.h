@@ -26,6 +26,7 @@
 #include "canaryd/core/buf.h"
 #include "canaryd/engine/conn.h"
 #include "canaryd/http1/h1.h"
+#include "canaryd/http1/h1_down.h"
 #include "canaryd/route/lb.h"
 
 struct conf;
@@ -75,7 +76,8 @@ enum sess_flags {
 };
 
 struct sess {
-    struct worker *w; /* borrowed: owner */
+    struct worker *w;                    /* borrowed: owner */
+    const struct http_down_proto *proto; /* borrowed: a static table (h1_down_proto) */
     struct conn conn; /* the transport; conn.is_queued: output waits on the send queue */
     struct event ev_rd;
     struct event ev_wr;
@@ -166,20 +168,20 @@ struct stream {
     const struct conf_endpoint *ep; /* borrowed: wc->conf */
     struct upconn *up;              /* owned while leased */
     const struct pool_ep *pe;       /* borrowed: worker's pool (lives as long as it) */
-    /* request body */
-    enum h1_framing req_framing;
-    uint64_t req_left;
-    struct h1_chunked req_chunk;
+    /* the client's side: its protocol, that protocol's state for this
+     * request, and how the request body arrives */
+    const struct http_down_proto *down; /* borrowed: a static table (the session's) */
+    void *dside;                        /* borrowed: &h1d */
+    struct h1_down h1d;
+    struct http_body_desc req_body;
     bool req_done;
     bool req_expect;
     /* response */
     bool resp_head_done;
     bool resp_started; /* bytes of the response went to the client */
     bool resp_done;
-    bool is_up_eof;       /* the upstream closed cleanly (end of a close-delimited body) */
-    bool resp_to_chunked; /* close-delimited upstream body -> chunked to a 1.1 client */
-    bool resp_dechunk;    /* chunked upstream body -> close-delimited to a 1.0 client */
-    bool resp_keepalive;  /* upstream connection reusable after this response */
+    bool is_up_eof;      /* the upstream closed cleanly (end of a close-delimited body) */
+    bool resp_keepalive; /* upstream connection reusable after this response */
     bool is_head;
     bool is_upgrade;
     enum h1_framing resp_framing;

@@ -45,15 +45,6 @@ out_to(struct buf *b, struct buf_cache *bc)
     return buf_out_to(b, bc, PROXY_OUT_MAX);
 }
 
-static inline void
-out_hdr(struct buf_out *o, const char *name, size_t nlen, const char *val, size_t vlen)
-{
-    buf_out_mem(o, name, nlen);
-    buf_out_mem(o, ": ", 2);
-    buf_out_mem(o, val, vlen);
-    buf_out_mem(o, "\r\n", 2);
-}
-
 /* ---- stream.c ---- */
 
 /* Answers the client with status (or aborts its connection when the response
@@ -71,15 +62,15 @@ void stream_route_req_init(struct route_req *rr, struct http_req *hr, struct str
 /* Whether the client connection stays open after this response. */
 bool stream_down_keepalive(const struct stream *st);
 
-/* Writes the Connection header of a response to the client. */
-void stream_out_conn_header(struct buf_out *o, const struct stream *st, bool keep);
+/* Writes a Content-Length field of n in a response to the client. */
+void stream_out_length(struct buf_out *o, const struct stream *st, uint64_t n);
 
 /* The CORS headers st's response carries (route's corsPolicy and the
  * request's Origin), into h[0..CORS_HDRS_MAX); returns the count (0 for a
  * request without CORS). Values borrowed from st and its snapshot. */
 size_t stream_cors_headers(const struct stream *st, struct cors_hdr *h);
 
-/* Writes stream_cors_headers(st) to o. */
+/* Writes stream_cors_headers(st) to o, a response to the client. */
 void stream_out_cors(struct buf_out *o, const struct stream *st);
 
 /* ---- stream_up.c ---- */
