@@ -38,18 +38,18 @@ tcp_write(struct conn *c, struct buf *b)
 }
 
 static void
-tcp_queue(struct conn_sendq *q, struct conn *c, struct buf *b)
+tcp_queued_bytes(struct conn *c, const void **p, size_t *len)
 {
-    BUG_ON(c->is_queued || q->batch == NULL);
-    struct conn **head = &q->head[c->side];
-    c->is_queued = true;
-    c->qbuf = b;
-    c->sq = q;
-    c->sq_prev = NULL;
-    c->sq_next = *head;
-    if (c->sq_next != NULL)
-        c->sq_next->sq_prev = c;
-    *head = c;
+    *p = buf_head(c->qbuf);
+    *len = c->qbuf->len;
+}
+
+static int
+tcp_queued_sent(struct conn *c, int res)
+{
+    if (res > 0)
+        buf_consume(c->qbuf, (size_t)res);
+    return res;
 }
 
 static int
@@ -91,7 +91,8 @@ const struct xprt_ops xprt_tcp = {
     .read = tcp_read,
     .recv = tcp_recv,
     .write = tcp_write,
-    .queue = tcp_queue,
+    .queued_bytes = tcp_queued_bytes,
+    .queued_sent = tcp_queued_sent,
     .shutdown = tcp_shutdown,
     .has_input = tcp_has_input,
     .connect_error = tcp_connect_error,
@@ -115,6 +116,12 @@ conn_tcp_accepted(struct conn *c, int fd, enum conn_side side)
     conn_setup(c, fd, side);
 }
 
+void
+conn_tcp_drop(int fd)
+{
+    close(fd);
+}
+
 int
 conn_tcp_connect(struct conn *c, const struct sockaddr *sa, socklen_t salen, enum conn_side side,
                  bool *is_connecting)
@@ -125,10 +132,10 @@ conn_tcp_connect(struct conn *c, const struct sockaddr *sa, socklen_t salen, enu
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     int rc;
-    do {
-        rc = connect(fd, sa, salen);
-    } while (rc == -1 && errno == EINTR);
-    if (rc == -1 && errno != EINPROGRESS) {
+    rc = connect(fd, sa, salen);
+    /* Interrupted, a non-blocking connect goes on in the background (a
+     * second call would only say EALREADY): both are "in progress". */
+    if (rc == -1 && errno != EINPROGRESS && errno != EINTR) {
         int e = errno;
         close(fd);
         errno = e;
@@ -167,6 +174,21 @@ conn_sendq_is_ring(const struct conn_sendq *q)
 }
 
 void
+conn_queue(struct conn_sendq *q, struct conn *c, struct buf *b)
+{
+    BUG_ON(c->is_queued || q->batch == NULL);
+    struct conn **head = &q->head[c->side];
+    c->is_queued = true;
+    c->qbuf = b;
+    c->sq = q;
+    c->sq_prev = NULL;
+    c->sq_next = *head;
+    if (c->sq_next != NULL)
+        c->sq_next->sq_prev = c;
+    *head = c;
+}
+
+void
 conn_unqueue(struct conn *c)
 {
     if (!c->is_queued)
@@ -188,8 +210,7 @@ on_sent(void *cookie, int res, void *arg)
 {
     (void)arg;
     struct conn *c = cookie;
-    if (res > 0)
-        buf_consume(c->qbuf, (size_t)res);
+    res = c->ops->queued_sent(c, res);
     if (c->sent != NULL)
         c->sent(c, res);
 }
@@ -208,7 +229,10 @@ conn_sendq_flush(struct conn_sendq *q)
                 /* Even empty (written meanwhile), its result is taken after
                  * the run, when nothing in the batch points at a buffer any
                  * more. */
-                (void)batch_send(b, c->fd, buf_head(c->qbuf), c->qbuf->len, c);
+                const void *p;
+                size_t len;
+                c->ops->queued_bytes(c, &p, &len);
+                (void)batch_send(b, c->fd, p, len, c);
             }
         }
         batch_run(b, on_sent, NULL);

@@ -21,6 +21,7 @@
 #include "canaryd/route/lb.h"
 #include "canaryd/core/metrics.h"
 #include "canaryd/proxy/proxy.h"
+#include "canaryd/proxy/up_h1.h"
 
 struct mirror {
     struct worker *w; /* borrowed: owner */
@@ -164,7 +165,7 @@ mirror_open(struct stream *st, const struct conf_cluster *c)
     event_assign(&m->ev_rd, w->base, fd, EV_READ | EV_PERSIST, on_mirror_read, m);
     event_assign(&m->ev_wr, w->base, fd, EV_WRITE | EV_PERSIST, on_mirror_write, m);
     event_assign(&m->ev_tmo, w->base, -1, 0, on_mirror_timeout, m);
-    if (stream_build_head(st, &m->out, true) == 0)
+    if (up_h1_req_head(st, &m->out, true) == 0)
         return m;
     buf_release(&m->out, &w->bufs);
     conn_close(&m->conn, false);

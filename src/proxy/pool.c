@@ -149,7 +149,6 @@ pool_connect(struct worker *w, struct pool_ep *pe)
         errno = e;
         return NULL;
     }
-    up->conn.sent = stream_up_sent;
     up->pe = pe;
     up->w = w;
     pe->nconns++;

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -39,7 +38,7 @@ sess_new(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerle
 {
     struct sess *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        close(fd);
+        conn_tcp_drop(fd);
         metric_error(w->metrics, METRIC_ERR_NOMEM);
         return NULL;
     }

@@ -1,6 +1,6 @@
 /*
  * stream_up.c: the upstream side of a stream.
- * Builds the rewritten request head, picks an endpoint by the cluster's
+ * Picks an endpoint by the cluster's
  * policy (skipping ejected and already tried ones), leases or opens a
  * connection within the pool limits, relays the request body, retries per the
  * route's policy, parses the response head and relays the response body with
@@ -27,13 +27,16 @@
 #include "canaryd/route/lb.h"
 #include "canaryd/core/log.h"
 #include "canaryd/core/metrics.h"
+#include "canaryd/proxy/fwd.h"
 #include "canaryd/proxy/mirror.h"
 #include "canaryd/route/route.h"
+#include "canaryd/proxy/up_h1.h"
 #include "canaryd/proxy/worker.h"
 
 static void on_up_read(evutil_socket_t fd, short what, void *arg);
 static void on_up_write(evutil_socket_t fd, short what, void *arg);
 static void on_up_timeout(evutil_socket_t fd, short what, void *arg);
+static void stream_up_sent(struct conn *c, int res);
 
 void
 stream_up_detach(struct stream *st, bool reusable)
@@ -56,236 +59,6 @@ stream_up_detach(struct stream *st, bool reusable)
         pool_release(w, &up, st->dest->cluster->policy.pool.idle_timeout_ms);
     else
         pool_close(w, &up);
-}
-
-/* ---- the upstream request head ---- */
-
-#define HDR_SKIP_CONN 4
-
-/* What a head's forwarding leaves out: hop-by-hop headers, the headers its
- * Connection lines name (every line counts, RFC 9110 7.6.1), and the header
- * operations' names. */
-struct hdr_skip {
-    const struct http_hdr *conn[HDR_SKIP_CONN]; /* borrowed: the head; its Connection lines */
-    size_t nconn;
-    const struct h1_msg *m; /* borrowed: the head, scanned when it has more lines */
-    const struct conf_hdr_ops *ops[2];
-};
-
-static bool
-ops_names(const struct conf_hdr_ops *ops, const char *name, size_t len)
-{
-    if (ops == NULL)
-        return false;
-    for (size_t i = 0; i < ops->nremove; i++)
-        if (str_eq(ops->remove[i].name, ops->remove[i].name_len, name, len))
-            return true;
-    for (size_t i = 0; i < ops->nset; i++)
-        if (str_eq(ops->set[i].name, ops->set[i].name_len, name, len))
-            return true;
-    return false;
-}
-
-/* Framing is canaryd's to write: Content-Length goes out as one normalised
- * value (RFC 9110 8.6), never as received, and a Connection header naming it
- * (or Host) cannot make it disappear, which would change the framing. */
-static bool
-is_framing(const struct http_hdr *h)
-{
-    return str_eq(h->name, h->name_len, "content-length", 14) ||
-           str_eq(h->name, h->name_len, "host", 4);
-}
-
-static bool
-conn_line_names(const struct http_hdr *c, const struct http_hdr *h)
-{
-    return h1_token_list_has(c->value, c->value_len, h->name, h->name_len);
-}
-
-/* Whether a Connection line of the head names h. */
-static bool
-conn_names(const struct hdr_skip *sk, const struct http_hdr *h)
-{
-    if (sk->nconn <= HDR_SKIP_CONN) {
-        for (size_t i = 0; i < sk->nconn; i++)
-            if (conn_line_names(sk->conn[i], h))
-                return true;
-        return false;
-    }
-    for (uint32_t i = 0; i < sk->m->nhdrs; i++) {
-        const struct http_hdr *c = &sk->m->hdrs[i];
-        if (str_eq(c->name, c->name_len, "connection", 10) && conn_line_names(c, h))
-            return true;
-    }
-    return false;
-}
-
-static bool
-hdr_skipped(const struct hdr_skip *sk, const struct http_hdr *h)
-{
-    if (h1_is_hop_by_hop(h->name, h->name_len))
-        return true;
-    if (sk->nconn > 0 && !is_framing(h) && conn_names(sk, h))
-        return true;
-    return ops_names(sk->ops[0], h->name, h->name_len) ||
-           ops_names(sk->ops[1], h->name, h->name_len);
-}
-
-/* Writes one field in the syntax of the side it goes to. */
-typedef void field_fn(struct buf_out *o, const char *name, size_t name_len, const char *value,
-                      size_t value_len);
-
-static void
-out_kvs(struct buf_out *o, field_fn *field, const struct conf_hdr_kv *kv, size_t n,
-        const struct cors_hdr *skip, size_t nskip)
-{
-    for (size_t i = 0; i < n; i++)
-        if (nskip == 0 || !cors_hdrs_has(skip, nskip, kv[i].name, kv[i].name_len))
-            field(o, kv[i].name, kv[i].name_len, kv[i].value, kv[i].value_len);
-}
-
-/* The set and add operations, except the headers named in skip[0..nskip)
- * (the CORS headers, which replace whatever the route adds, as Envoy's CORS
- * filter runs after the router's header operations on a response). */
-static void
-out_ops_add(struct buf_out *o, field_fn *field, const struct conf_hdr_ops *ops,
-            const struct cors_hdr *skip, size_t nskip)
-{
-    if (ops == NULL)
-        return;
-    out_kvs(o, field, ops->set, ops->nset, skip, nskip);
-    out_kvs(o, field, ops->add, ops->nadd, skip, nskip);
-}
-
-static void
-hdr_skip_init(struct hdr_skip *sk, const struct h1_msg *m, const struct conf_hdr_ops *a,
-              const struct conf_hdr_ops *b)
-{
-    sk->nconn = 0;
-    sk->m = m;
-    for (uint32_t i = 0; i < m->nhdrs; i++) {
-        const struct http_hdr *h = &m->hdrs[i];
-        if (!str_eq(h->name, h->name_len, "connection", 10))
-            continue;
-        if (sk->nconn < HDR_SKIP_CONN)
-            sk->conn[sk->nconn] = h;
-        sk->nconn++;
-    }
-    sk->ops[0] = a;
-    sk->ops[1] = b;
-}
-
-/* Istio rewrite.uri replaces the matched prefix, or the whole path when the
- * route matched otherwise. */
-static void
-out_path(struct buf_out *o, const struct stream *st)
-{
-    const struct h1_msg *r = &st->req;
-    const struct conf_rewrite *rw = &st->route->rewrite;
-    if (rw->uri == NULL || r->path == NULL || r->path[0] != '/') {
-        buf_out_mem(o, r->path != NULL ? r->path : r->target,
-                    r->path != NULL ? r->path_len : r->target_len);
-    } else {
-        size_t cut = r->path_len;
-        for (size_t i = 0; i < st->route->nmatches; i++) {
-            const struct match *m = st->route->matches[i].uri;
-            if (m != NULL && m->kind == MATCH_PREFIX && match_test(m, r->path, r->path_len)) {
-                cut = m->len;
-                break;
-            }
-        }
-        buf_out_mem(o, rw->uri, rw->uri_len);
-        buf_out_mem(o, r->path + cut, r->path_len - cut);
-    }
-    if (r->query != NULL) {
-        buf_out_mem(o, "?", 1);
-        buf_out_mem(o, r->query, r->query_len);
-    }
-}
-
-static void
-out_host(struct buf_out *o, const char *host, size_t len, bool is_shadow)
-{
-    if (!is_shadow) {
-        h1_out_field(o, "host", 4, host, len);
-        return;
-    }
-    /* Envoy's shadow host: "-shadow" after the host name, before a port. */
-    const char *colon = memrchr(host, ':', len);
-    if (colon != NULL && host[len - 1] == ']')
-        colon = NULL;
-    size_t name_len = colon != NULL ? (size_t)(colon - host) : len;
-    buf_out_str(o, "host: ");
-    buf_out_mem(o, host, name_len);
-    buf_out_str(o, "-shadow");
-    buf_out_mem(o, host + name_len, len - name_len);
-    buf_out_str(o, "\r\n");
-}
-
-/* X-Forwarded-For: every line the client sent, in order, then the client. */
-static void
-out_xff(struct buf_out *o, const struct h1_msg *r, const char *peer_ip)
-{
-    buf_out_str(o, "x-forwarded-for: ");
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const struct http_hdr *h = &r->hdrs[i];
-        if (str_eq(h->name, h->name_len, "x-forwarded-for", 15)) {
-            buf_out_mem(o, h->value, h->value_len);
-            buf_out_str(o, ", ");
-        }
-    }
-    buf_out_str(o, peer_ip);
-    buf_out_str(o, "\r\n");
-}
-
-int
-stream_build_head(struct stream *st, struct buf *b, bool is_shadow)
-{
-    const struct h1_msg *r = &st->req;
-    struct sess *s = st->sess;
-    struct buf_out o = out_to(b, &s->w->bufs);
-    struct hdr_skip sk;
-    hdr_skip_init(&sk, r, &st->route->headers.request, &st->dest->headers.request);
-    buf_out_mem(&o, r->method, r->method_len);
-    buf_out_mem(&o, " ", 1);
-    out_path(&o, st);
-    buf_out_str(&o, " HTTP/1.1\r\n");
-    const struct conf_rewrite *rw = &st->route->rewrite;
-    if (rw->authority != NULL)
-        out_host(&o, rw->authority, rw->authority_len, is_shadow);
-    else if (r->host != NULL)
-        out_host(&o, r->host, r->host_len, is_shadow);
-    if (is_shadow)
-        buf_out_str(&o, "connection: close\r\n");
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const struct http_hdr *h = &r->hdrs[i];
-        if (is_framing(h) || str_eq(h->name, h->name_len, "x-forwarded-proto", 17) ||
-            str_eq(h->name, h->name_len, "x-request-id", 12) ||
-            str_eq(h->name, h->name_len, "x-forwarded-for", 15))
-            continue;
-        if (hdr_skipped(&sk, h))
-            continue;
-        h1_out_field(&o, h->name, h->name_len, h->value, h->value_len);
-    }
-    out_xff(&o, r, s->peer_ip);
-    buf_out_str(&o, "x-forwarded-proto: http\r\n");
-    h1_out_field(&o, "x-request-id", 12, st->request_id, st->request_id_len);
-    out_ops_add(&o, h1_out_field, &st->route->headers.request, NULL, 0);
-    out_ops_add(&o, h1_out_field, &st->dest->headers.request, NULL, 0);
-    if (st->req_body.kind == HTTP_BODY_STREAM)
-        h1_out_te(&o, &st->req_body, false);
-    else if (st->req_body.kind == HTTP_BODY_LENGTH) {
-        buf_out_str(&o, "content-length: ");
-        buf_out_u64(&o, r->content_length);
-        buf_out_str(&o, "\r\n");
-    }
-    if (st->is_upgrade && !is_shadow) {
-        const struct http_hdr *up = h1_hdr_find(r, "upgrade", 7);
-        buf_out_str(&o, "connection: upgrade\r\n");
-        h1_out_field(&o, "upgrade", 7, up->value, up->value_len);
-    }
-    buf_out_str(&o, "\r\n");
-    return o.failed ? -1 : 0;
 }
 
 /* ---- request body: downstream -> upstream ---- */
@@ -368,7 +141,9 @@ stream_up_send(struct worker *w, struct upconn *up)
     conn_queue(&w->sendq, &up->conn, &up->out);
 }
 
-void
+/* Takes res (bytes sent and consumed, or -errno) of a queued send of the
+ * upstream connection's output (its conn's sent callback). */
+static void
 stream_up_sent(struct conn *c, int res)
 {
     struct upconn *up = container_of(c, struct upconn, conn);
@@ -619,8 +394,8 @@ upconn_get(struct stream *st)
     if (pe == NULL)
         return NULL;
     struct upconn *up = st->is_fresh_only ? NULL : pool_lease(w, pe);
-    if (up == NULL)
-        up = pool_connect(w, pe);
+    if (up == NULL && (up = pool_connect(w, pe)) != NULL)
+        up->conn.sent = stream_up_sent; /* results of its queued writes */
     /* maxConnections counts connections in use, across workers: an idle
      * keep-alive connection in another worker's pool must not keep this
      * one waiting. */
@@ -654,7 +429,7 @@ upconn_start(struct stream *st, struct upconn *up, struct buf *carry)
         up->out = *carry;
         memset(carry, 0, sizeof(*carry));
     } else {
-        if (stream_build_head(st, &up->out, false) == -1 ||
+        if (up_h1_req_head(st, &up->out, false) == -1 ||
             buf_append(&up->out, &w->bufs, buf_head(&st->replay), st->replay.len,
                        PROXY_HEAD_MAX + REPLAY_MAX + PROXY_HIGH_WATER) == -1)
             return stream_fail(st, 503, STREAM_END_INTERNAL);

@@ -55,8 +55,14 @@ struct xprt_ops {
     ssize_t (*recv)(struct conn *c, void *p, size_t len);
     /* Writes what the socket takes from b now (buf_write_fd's contract). */
     ssize_t (*write)(struct conn *c, struct buf *b);
-    /* Links c on q to write b at the end of the pass. */
-    void (*queue)(struct conn_sendq *q, struct conn *c, struct buf *b);
+    /* A queued write: the bytes to hand to the send batch for c's queued
+     * buffer (plain TCP: the buffer itself; an encrypting transport: its
+     * records). */
+    void (*queued_bytes)(struct conn *c, const void **p, size_t *len);
+    /* The batch sent res bytes of those (or failed with -errno): consumes
+     * what that leaves delivered from the queued buffer and returns the
+     * owner's result (bytes of the buffer consumed, or -errno). */
+    int (*queued_sent)(struct conn *c, int res);
     int (*shutdown)(struct conn *c, enum conn_shut how);
     /* True when received bytes wait unread. */
     bool (*has_input)(const struct conn *c);
@@ -89,6 +95,9 @@ extern const struct xprt_ops xprt_tcp;
 /* Makes c a plain TCP connection over the accepted socket fd (sets TCP_NODELAY)
  * and takes ownership of fd; queued writes wait on side's list. */
 void conn_tcp_accepted(struct conn *c, int fd, enum conn_side side);
+
+/* Closes an accepted socket that gets no connection (no memory for one). */
+void conn_tcp_drop(int fd);
 
 /* Opens a non-blocking TCP connection to sa into c. Returns 0 with
  * *is_connecting true while the connect is in progress (false: already
@@ -144,13 +153,9 @@ conn_write(struct conn *c, struct buf *b)
 }
 
 /* Queues b's bytes on c for conn_sendq_flush (q must be on, c not queued);
- * c->sent gets the result. b must stay valid until then or until
- * conn_unqueue. */
-static inline void
-conn_queue(struct conn_sendq *q, struct conn *c, struct buf *b)
-{
-    c->ops->queue(q, c, b);
-}
+ * c->sent gets the result. b must stay valid until c's sent callback has run
+ * or c was taken off the queue (conn_unqueue, conn_close). */
+void conn_queue(struct conn_sendq *q, struct conn *c, struct buf *b);
 
 /* Half-closes (CONN_SHUT_WR) or shuts down both ways. Returns 0 or -1 (errno). */
 static inline int

@@ -63,10 +63,6 @@ int sess_flush(struct sess *s);
  * batch). */
 void stream_up_send(struct worker *w, struct upconn *up);
 
-/* Takes res (bytes sent and consumed, or -errno) of a queued send of the
- * upstream connection's output (its conn's sent callback). */
-void stream_up_sent(struct conn *c, int res);
-
 /* Worker is draining: close when idle, Connection: close on the next response. */
 void sess_drain(struct sess *s);
 
@@ -86,11 +82,6 @@ int stream_on_down_written(struct stream *st);
  * request body (408 when nothing was answered yet) or stopped reading the
  * response (the connection is aborted). Returns -1 when the session is gone. */
 int stream_on_down_timeout(struct stream *st);
-
-/* Writes the upstream request head for st into b: as sent to the chosen
- * destination, or as a mirror copy (Host with "-shadow", Connection: close).
- * Returns 0 or -1 (allocation failure). */
-int stream_build_head(struct stream *st, struct buf *b, bool is_shadow);
 
 /* Frees the worker's recycled stream objects (worker exit). */
 void stream_free_cache(struct worker *w);
