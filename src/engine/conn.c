@@ -210,6 +210,8 @@ on_sent(void *cookie, int res, void *arg)
 {
     (void)arg;
     struct conn *c = cookie;
+    if (c->fd == -1)
+        return; /* closed after it was sent: nobody takes the result */
     res = c->ops->queued_sent(c, res);
     if (c->sent != NULL)
         c->sent(c, res);

@@ -95,7 +95,18 @@ upconn_free(struct worker *w, struct upconn *up)
     buf_release(&up->in, &w->bufs);
     buf_release(&up->out, &w->bufs);
     up->pe->nconns--;
-    free(up);
+    up->reap_next = w->reap_up;
+    w->reap_up = up; /* freed at the end of the pass (pool_reap) */
+}
+
+void
+pool_reap(struct worker *w)
+{
+    while (w->reap_up != NULL) {
+        struct upconn *up = w->reap_up;
+        w->reap_up = up->reap_next;
+        free(up);
+    }
 }
 
 static void

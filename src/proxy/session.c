@@ -68,6 +68,8 @@ void
 sess_close(struct sess *s)
 {
     struct worker *w = s->w;
+    if (s->flags & SESS_F_CLOSED)
+        return;
     if (s->st != NULL)
         stream_abort(s->st, STREAM_END_DOWN_CLOSE);
     event_del(&s->ev_rd);
@@ -87,7 +89,19 @@ sess_close(struct sess *s)
     w->nsessions--;
     worker_sessions_delta(-1);
     metric_conn_delta(w->metrics, -1);
-    free(s);
+    s->flags |= SESS_F_CLOSED;
+    s->reap_next = w->reap_sess;
+    w->reap_sess = s;
+}
+
+void
+sess_reap(struct worker *w)
+{
+    while (w->reap_sess != NULL) {
+        struct sess *s = w->reap_sess;
+        w->reap_sess = s->reap_next;
+        free(s);
+    }
 }
 
 static void

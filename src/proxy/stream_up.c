@@ -821,8 +821,7 @@ out_interim(struct stream *st, struct buf_out *o, const struct h1_msg *resp)
     dp->resp_end(st->dside, o, &e);
 }
 
-/* Parses response heads in up->in. Returns 1 when the final head was
- * handled, 0 when more bytes are needed, -1 when the session is gone. */
+/* What parsing the response heads in up->in came to. */
 enum prh {
     PRH_GONE = -1, /* the session is gone */
     PRH_MORE = 0,  /* need more bytes */
@@ -831,7 +830,16 @@ enum prh {
     PRH_RETRY = 3, /* this try was dropped; a retry is scheduled */
 };
 
-static int
+/* The outcome of a call that ended the stream (stream_fail's -1 or 1). */
+static enum prh
+prh_ended(int rc)
+{
+    return rc == -1 ? PRH_GONE : PRH_ENDED;
+}
+
+/* Parses response heads in up->in: interim ones are relayed, the final one
+ * is written to the client (or retried). */
+static enum prh
 parse_resp_head(struct stream *st)
 {
     struct upconn *up = st->up;
@@ -842,11 +850,11 @@ parse_resp_head(struct stream *st)
                                       st->req.method_len, &resp);
         if (r == 0) {
             if (up->in.len >= PROXY_HEAD_MAX)
-                return stream_fail(st, 502, STREAM_END_UP_PROTO);
+                return prh_ended(stream_fail(st, 502, STREAM_END_UP_PROTO));
             return PRH_MORE;
         }
         if (r < 0)
-            return stream_fail(st, 502, STREAM_END_UP_PROTO);
+            return prh_ended(stream_fail(st, 502, STREAM_END_UP_PROTO));
         if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
             /* Interim response (100, 103 with its Link headers): pass it on to
              * an HTTP/1.1 client, keep reading. */
@@ -858,7 +866,7 @@ parse_resp_head(struct stream *st)
             continue;
         }
         if (resp.status == 101 && !st->is_upgrade)
-            return stream_fail(st, 502, STREAM_END_UP_PROTO);
+            return prh_ended(stream_fail(st, 502, STREAM_END_UP_PROTO));
         observe(st, resp.status);
         if (resp.status >= 400 && status_retryable(st, resp.status) && retry_admit(st)) {
             stream_retry_later(st);
@@ -868,14 +876,14 @@ parse_resp_head(struct stream *st)
         st->up_end_us = clock_mono_us();
         copy_resp_state(st, &resp);
         if (build_down_head(st, &resp) == -1)
-            return stream_fail(st, 503,
-                               STREAM_END_INTERNAL); /* canaryd's failure, not the upstream's */
+            return prh_ended(stream_fail(
+                st, 503, STREAM_END_INTERNAL)); /* canaryd's failure, not the upstream's */
         buf_consume(&up->in, (size_t)r);
         st->resp_head_done = true;
         st->resp_started = true;
         if (resp.status == 101) {
             int rc = stream_tunnel_start(st);
-            return rc != 0 ? rc : PRH_HEAD;
+            return rc != 0 ? prh_ended(rc) : PRH_HEAD;
         }
         if (st->resp_framing == H1_FRAME_NONE ||
             (st->resp_framing == H1_FRAME_LENGTH && st->resp_left == 0))
@@ -890,9 +898,11 @@ stream_pump_resp(struct stream *st)
 {
     struct sess *s = st->sess;
     if (!st->resp_head_done) {
-        int r = parse_resp_head(st);
-        if (r == PRH_GONE || r == PRH_ENDED)
-            return r;
+        enum prh r = parse_resp_head(st);
+        if (r == PRH_GONE)
+            return -1;
+        if (r == PRH_ENDED)
+            return 1;
         if (r == PRH_RETRY) {
             sess_update_events(s); /* retrying after a backoff */
             return 0;

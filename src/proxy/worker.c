@@ -641,6 +641,8 @@ worker_fini(struct worker *w)
     lsn_close_all(w);
     mirror_fini(w);
     pool_fini(w);
+    sess_reap(w);
+    pool_reap(w);
     log_buf_flush(w->alog);
     if (w->wc != NULL) {
         BUG_ON(w->wc->nstreams != 0);
@@ -685,6 +687,9 @@ worker_main(void *arg)
     for (;;) {
         int rc = event_base_loop(w->base, EVLOOP_ONCE);
         conn_sendq_flush(&w->sendq);
+        /* Nothing on the stack points at what closed in this pass now. */
+        sess_reap(w);
+        pool_reap(w);
         if (rc != 0 || event_base_got_break(w->base) || event_base_got_exit(w->base) ||
             w->is_stopping || atomic_load_explicit(&w->stop_req, memory_order_acquire))
             break;

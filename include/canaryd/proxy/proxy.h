@@ -32,9 +32,15 @@ void worker_sessions_delta(int delta);
 struct sess *sess_new(struct worker *w, int fd, const struct sockaddr *peer, socklen_t peerlen,
                       const struct lsn *lsn);
 
-/* Ends the session: frees its stream (if any), buffers and socket. The one
- * way a session ends; a lingering one (below) ends here too. */
+/* Ends the session: ends its stream (if any), closes its socket, releases its
+ * buffers and takes it off the worker; its memory is freed at the end of the
+ * loop pass (sess_reap), so that whatever still points at it on the stack
+ * reads SESS_F_CLOSED rather than freed memory. The one way a session ends (a
+ * lingering one ends here too); closing a closed session does nothing. */
 void sess_close(struct sess *s);
+
+/* Frees the sessions closed since the last call (end of each loop pass). */
+void sess_reap(struct worker *w);
 
 /* Staged close (RFC 9112 9.6) bounds: after its last answer is written, a
  * session that may still receive request bytes half-closes and reads and drops
@@ -139,5 +145,9 @@ void pool_close(struct worker *w, struct upconn **upp);
 
 /* Closes every idle connection and frees every entry. */
 void pool_fini(struct worker *w);
+
+/* Frees the upstream connections closed since the last call (end of each
+ * loop pass; see sess_reap). */
+void pool_reap(struct worker *w);
 
 #endif /* CANARYD_PROXY_H */

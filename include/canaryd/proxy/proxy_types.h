@@ -70,6 +70,7 @@ enum sess_flags {
     SESS_F_ABORT = 1u << 3,       /* reset, do not flush */
     SESS_F_IN_PROCESS = 1u << 4,  /* sess_process is on the stack */
     SESS_F_RDHUP = 1u << 5,       /* the client shut down its sending side */
+    SESS_F_CLOSED = 1u << 6,      /* closed: freed at the end of the loop pass (sess_reap) */
     SESS_F_WBLOCKED = 1u << 7,    /* a send left output behind: write on EV_WRITE only */
     SESS_F_UNREAD = 1u << 8,      /* answered before the request was read: more may come */
     SESS_F_LINGER = 1u << 9,      /* answered and half-closed: dropping input, then free */
@@ -97,6 +98,7 @@ struct sess {
     struct h1_head_progress hp; /* how much of the current head was scanned */
     bool want_rd, want_wr;      /* event interests currently armed */
     struct sess *prev, *next;   /* worker's list */
+    struct sess *reap_next;     /* worker's closed list, once SESS_F_CLOSED */
 };
 
 struct upconn {
@@ -116,7 +118,8 @@ struct upconn {
     bool is_connecting;
     bool is_reused;
     bool want_rd, want_wr;
-    struct upconn *next; /* pool entry's idle list */
+    struct upconn *next;      /* pool entry's idle list */
+    struct upconn *reap_next; /* worker's closed list, once closed */
 };
 
 struct pool_ep {
@@ -226,6 +229,11 @@ struct worker {
     struct lb_rng rng;
     struct lsn *lsns;      /* owned list */
     struct sess *sessions; /* owned list */
+    /* Closed this pass, freed at its end: a session or upstream connection
+     * that ends inside a callback stays valid memory until nothing on the
+     * stack can point at it any more. */
+    struct sess *reap_sess; /* owned list (reap_next) */
+    struct upconn *reap_up; /* owned list (reap_next) */
     uint32_t nsessions;
     struct wconf *wc;      /* owned: current pin */
     struct wconf *retired; /* owned: older pins with streams left */

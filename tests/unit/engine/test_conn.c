@@ -194,6 +194,7 @@ struct sent_rec {
     struct conn_sendq *q; /* when set, the first result queues again on requeue */
     struct conn *requeue;
     struct buf *requeue_buf;
+    struct conn *close_on_first; /* when set, the first result closes this one */
 };
 
 static struct sent_rec g_rec;
@@ -205,6 +206,10 @@ on_sent(struct conn *c, int res)
     g_rec.order[g_rec.n] = c;
     g_rec.res[g_rec.n] = res;
     g_rec.n++;
+    if (g_rec.close_on_first != NULL) {
+        conn_close(g_rec.close_on_first, false);
+        g_rec.close_on_first = NULL;
+    }
     if (g_rec.q != NULL) {
         struct conn_sendq *q = g_rec.q;
         g_rec.q = NULL;
@@ -316,6 +321,37 @@ test_conn_close_takes_it_off_the_queue(void **state)
     buf_cache_fini(&g_bc);
 }
 
+/* A connection closed by another's result in the same batch: its own result
+ * has nobody to go to and its buffer is not touched. */
+static void
+test_conn_closed_while_in_flight_gets_no_result(void **state)
+{
+    (void)state;
+    struct conn_sendq q;
+    assert_int_equal(conn_sendq_init(&q, false), 0);
+    struct pair a, b;
+    pair_accept(&a, CONN_DOWN);
+    pair_accept(&b, CONN_DOWN);
+    struct buf ba = {0}, bb = {0};
+    assert_int_equal(buf_append(&ba, &g_bc, "aa", 2, 64), 0);
+    assert_int_equal(buf_append(&bb, &g_bc, "bb", 2, 64), 0);
+    memset(&g_rec, 0, sizeof(g_rec));
+    a.c.sent = b.c.sent = on_sent;
+    conn_queue(&q, &a.c, &ba);
+    conn_queue(&q, &b.c, &bb); /* written first: the list is last in, first out */
+    g_rec.close_on_first = &a.c;
+    conn_sendq_flush(&q);
+    assert_int_equal(g_rec.n, 1);
+    assert_ptr_equal(g_rec.order[0], &b.c);
+    assert_int_equal(ba.len, 2); /* a's bytes were sent, but nobody consumed them */
+    buf_release(&ba, &g_bc);
+    buf_release(&bb, &g_bc);
+    pair_close(&a);
+    pair_close(&b);
+    conn_sendq_fini(&q);
+    buf_cache_fini(&g_bc);
+}
+
 int
 main(void)
 {
@@ -327,6 +363,7 @@ main(void)
         cmocka_unit_test(test_conn_sendq_plain),
         cmocka_unit_test(test_conn_sendq_ring),
         cmocka_unit_test(test_conn_close_takes_it_off_the_queue),
+        cmocka_unit_test(test_conn_closed_while_in_flight_gets_no_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
