@@ -200,7 +200,7 @@ stream_log(struct stream *st)
         .upstream = {NULL, 0},
         .flags = {stream_end_flags[st->end], strlen(stream_end_flags[st->end])},
     };
-    if (st->is_fault_delayed && st->end == STREAM_END_OK) {
+    if (st->delay != STREAM_DELAY_NONE && st->end == STREAM_END_OK) {
         rec.flags.p = "fault_delay";
         rec.flags.len = 11;
     }
@@ -346,7 +346,7 @@ stream_local_reply(struct stream *st, uint16_t status, const struct http_str *lo
     if (!keep)
         s->flags |= SESS_F_CLOSE_AFTER;
     st->status = status;
-    st->resp_started = true;
+    st->resp = STREAM_RESP_LOCAL;
     /* As for proxied responses (and Envoy's BYTES_SENT): body bytes only. */
     st->bytes_out += st->is_head || o.failed ? 0 : body_len;
     return stream_finish(st, why, false);
@@ -355,7 +355,7 @@ stream_local_reply(struct stream *st, uint16_t status, const struct http_str *lo
 int
 stream_fail(struct stream *st, uint16_t status, enum stream_end why)
 {
-    if (st->resp_started) {
+    if (st->resp != STREAM_RESP_NONE) {
         /* Bytes of the real response went out: the client must see a broken
          * response, never a complete-looking short one. */
         struct sess *s = st->sess;
@@ -587,9 +587,8 @@ stream_forward(struct stream *st)
 {
     const struct conf_fault *f = &st->route->fault;
     struct worker *w = st->sess->w;
-    if (f->has_delay && !st->is_fault_delayed && draw_ppm(w) < f->delay_ppm) {
-        st->is_fault_delayed = true;
-        st->is_delaying = true;
+    if (f->has_delay && st->delay == STREAM_DELAY_NONE && draw_ppm(w) < f->delay_ppm) {
+        st->delay = STREAM_DELAY_WAITING;
         /* The loop's cached clock may lag: the delay counts from now. */
         event_base_update_cache_time(w->base);
         struct timeval tv = {f->delay_ms / 1000, (f->delay_ms % 1000) * 1000};
@@ -655,8 +654,8 @@ on_stream_retry(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct stream *st = arg;
-    if (st->is_delaying) {
-        st->is_delaying = false;
+    if (st->delay == STREAM_DELAY_WAITING) {
+        st->delay = STREAM_DELAY_DONE;
         (void)stream_forward(st);
         return;
     }
@@ -669,7 +668,7 @@ on_stream_try_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct stream *st = arg;
-    if (st->resp_head_done)
+    if (st->resp == STREAM_RESP_RELAYED)
         return; /* the response is flowing: only the route timeout applies */
     (void)stream_up_failed(st, STREAM_END_UP_TIMEOUT, false);
 }
@@ -730,7 +729,7 @@ int
 stream_on_down_timeout(struct stream *st)
 {
     struct sess *s = st->sess;
-    if (!st->req_done && !st->resp_started)
+    if (!st->req_done && st->resp == STREAM_RESP_NONE)
         return stream_fail(st, 408, STREAM_END_DOWN_TIMEOUT);
     stream_abort(st, STREAM_END_DOWN_CLOSE);
     sess_close(s);
@@ -743,7 +742,7 @@ stream_on_down_written(struct stream *st)
     struct sess *s = st->sess;
     if (s->flags & SESS_F_TUNNEL)
         return stream_tunnel_pump(st);
-    if (st->up != NULL && st->resp_head_done && st->up->in.len > 0)
+    if (st->up != NULL && st->resp == STREAM_RESP_RELAYED && st->up->in.len > 0)
         return stream_pump_resp(st);
     stream_up_update_events(st);
     sess_update_events(s);

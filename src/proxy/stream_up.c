@@ -544,7 +544,8 @@ stream_retry_later(struct stream *st)
     cap = MIN(cap, BACKOFF_MAX_MS);
     uint32_t ms = 1 + (uint32_t)(lb_rand(&w->rng) % cap);
     struct timeval tv = {0, (suseconds_t)ms * 1000};
-    st->is_delaying = false;
+    if (st->delay == STREAM_DELAY_WAITING)
+        st->delay = STREAM_DELAY_DONE;
     event_add(&st->ev_retry, &tv);
 }
 
@@ -879,8 +880,7 @@ parse_resp_head(struct stream *st)
             return prh_ended(stream_fail(
                 st, 503, STREAM_END_INTERNAL)); /* canaryd's failure, not the upstream's */
         buf_consume(&up->in, (size_t)r);
-        st->resp_head_done = true;
-        st->resp_started = true;
+        st->resp = STREAM_RESP_RELAYED;
         if (resp.status == 101) {
             int rc = stream_tunnel_start(st);
             return rc != 0 ? prh_ended(rc) : PRH_HEAD;
@@ -897,7 +897,7 @@ int
 stream_pump_resp(struct stream *st)
 {
     struct sess *s = st->sess;
-    if (!st->resp_head_done) {
+    if (st->resp != STREAM_RESP_RELAYED) {
         enum prh r = parse_resp_head(st);
         if (r == PRH_GONE)
             return -1;
@@ -946,10 +946,10 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     struct sess *s = st->sess;
-    size_t max = st->resp_head_done ? PROXY_HIGH_WATER : PROXY_HEAD_MAX;
+    size_t max = st->resp == STREAM_RESP_RELAYED ? PROXY_HIGH_WATER : PROXY_HEAD_MAX;
     /* A head (and the small body that usually comes with it) fits a cached
      * block; body reads go by larger chunks. */
-    size_t want = st->resp_head_done ? PROXY_READ_CHUNK : BUF_SMALL;
+    size_t want = st->resp == STREAM_RESP_RELAYED ? PROXY_READ_CHUNK : BUF_SMALL;
     ssize_t n = conn_read(&up->conn, &up->in, &s->w->bufs, want, max);
     if (n == -1 && (errno == EAGAIN || errno == ENOBUFS))
         return;
@@ -967,7 +967,7 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
         (void)stream_tunnel_pump(st);
         return;
     }
-    if (n == 0 && st->resp_head_done && st->resp_framing == H1_FRAME_CLOSE) {
+    if (n == 0 && st->resp == STREAM_RESP_RELAYED && st->resp_framing == H1_FRAME_CLOSE) {
         /* The clean end of a close-delimited body (bytes still buffered are
          * relayed first). A reset (n == -1) is a truncation: aborted below. */
         st->is_up_eof = true;
@@ -976,11 +976,12 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (n <= 0) {
-        if (!st->resp_head_done && up->in.len == 0) {
+        if (st->resp != STREAM_RESP_RELAYED && up->in.len == 0) {
             (void)stream_up_failed(st, STREAM_END_UP_RESET, false);
             return;
         }
-        (void)stream_fail(st, 502, st->resp_head_done ? STREAM_END_UP_ABORT : STREAM_END_UP_PROTO);
+        (void)stream_fail(
+            st, 502, st->resp == STREAM_RESP_RELAYED ? STREAM_END_UP_ABORT : STREAM_END_UP_PROTO);
         return;
     }
     (void)stream_pump_resp(st);
@@ -1013,7 +1014,7 @@ on_up_write(evutil_socket_t fd, short what, void *arg)
     if (up->is_connecting && up_connected(st) != 0)
         return;
     if (conn_write(&up->conn, &up->out) == -1 && errno != EAGAIN) {
-        if (!st->resp_head_done) {
+        if (st->resp != STREAM_RESP_RELAYED) {
             bool nothing = false;
             (void)stream_up_failed(st, STREAM_END_UP_RESET, nothing);
         } else {

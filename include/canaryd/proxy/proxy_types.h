@@ -159,6 +159,20 @@ enum stream_end {
     STREAM_END_CORS,         /* CP: a CORS preflight answered by canaryd */
 };
 
+/* What of a response went to the client. */
+enum stream_resp {
+    STREAM_RESP_NONE = 0, /* nothing yet: a local answer can still be given */
+    STREAM_RESP_RELAYED,  /* the upstream's final head was written; its body follows */
+    STREAM_RESP_LOCAL,    /* canaryd's own answer was written */
+};
+
+/* Fault injection's delay of a request. */
+enum stream_delay {
+    STREAM_DELAY_NONE = 0, /* not delayed */
+    STREAM_DELAY_WAITING,  /* ev_retry is the delay, not a retry backoff */
+    STREAM_DELAY_DONE,     /* delayed, and the delay is over (counted as such) */
+};
+
 struct stream {
     struct sess *sess; /* borrowed: owner */
     struct wconf *wc;  /* pin: nstreams counted */
@@ -180,8 +194,7 @@ struct stream {
     bool req_done;
     bool req_expect;
     /* response */
-    bool resp_head_done;
-    bool resp_started; /* bytes of the response went to the client */
+    enum stream_resp resp; /* what of the response went to the client */
     bool resp_done;
     bool is_up_eof;      /* the upstream closed cleanly (end of a close-delimited body) */
     bool resp_keepalive; /* upstream connection reusable after this response */
@@ -201,14 +214,13 @@ struct stream {
     uint64_t up_end_us;
     uint64_t bytes_in;
     uint64_t bytes_out;
-    struct event ev_tmo;   /* route timeout */
-    struct event ev_try;   /* perTryTimeout */
-    struct event ev_retry; /* retry backoff, or a fault delay */
-    struct buf replay;     /* owned: request body bytes kept for a retry */
-    bool replay_on;        /* this request's body is kept for retries */
-    bool replay_ok;        /* replay holds the whole body sent so far */
-    bool is_delaying;      /* ev_retry is a fault delay, not a backoff */
-    bool is_fault_delayed;
+    struct event ev_tmo;       /* route timeout */
+    struct event ev_try;       /* perTryTimeout */
+    struct event ev_retry;     /* retry backoff, or a fault delay */
+    struct buf replay;         /* owned: request body bytes kept for a retry */
+    bool replay_on;            /* this request's body is kept for retries */
+    bool replay_ok;            /* replay holds the whole body sent so far */
+    enum stream_delay delay;   /* fault injection's delay of this request */
     bool is_pending;           /* waiting in the worker's queue for a connection */
     bool is_fresh_only;        /* a pooled connection failed: the next try opens a new one */
     bool is_mirrored;          /* mirror copies were started (first try only) */
