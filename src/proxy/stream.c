@@ -250,12 +250,16 @@ stream_free_cache(struct worker *w)
     w->nfree_streams = 0;
 }
 
-/* The one way a stream ends: logs, counts, releases, frees. */
+/* The one way a stream ends: logs, counts, releases; its memory is recycled
+ * at the end of the loop pass (stream_reap), so that a caller still holding
+ * st reads is_ended rather than the next request's stream. */
 static void
 stream_end(struct stream *st, enum stream_end why, bool up_reusable)
 {
     struct sess *s = st->sess;
     struct worker *w = s->w;
+    if (st->is_ended)
+        return;
     st->end = st->end != STREAM_END_OK ? st->end : why;
     if (event_initialized(&st->ev_tmo)) {
         event_del(&st->ev_tmo);
@@ -272,7 +276,19 @@ stream_end(struct stream *st, enum stream_end why, bool up_reusable)
     stream_log(st);
     worker_wconf_release(w, &st->wc);
     buf_release(&st->head, &w->bufs);
-    stream_recycle(w, st);
+    st->is_ended = true;
+    st->pend_next = w->reap_streams;
+    w->reap_streams = st;
+}
+
+void
+stream_reap(struct worker *w)
+{
+    while (w->reap_streams != NULL) {
+        struct stream *st = w->reap_streams;
+        w->reap_streams = st->pend_next;
+        stream_recycle(w, st);
+    }
 }
 
 void

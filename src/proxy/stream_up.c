@@ -955,8 +955,8 @@ on_up_read(evutil_socket_t fd, short what, void *arg)
         return;
     if (s->flags & SESS_F_TUNNEL) {
         if (n <= 0) {
-            (void)sess_flush(s);
-            if (s->st == st) {
+            (void)sess_flush(s); /* may close s: its memory lives to the end of the pass */
+            if (!(s->flags & SESS_F_CLOSED) && s->st == st) {
                 stream_abort(st, STREAM_END_TUNNEL);
                 s->flags |= SESS_F_CLOSING;
                 if (s->out.len == 0)

@@ -641,6 +641,7 @@ worker_fini(struct worker *w)
     lsn_close_all(w);
     mirror_fini(w);
     pool_fini(w);
+    stream_reap(w);
     sess_reap(w);
     pool_reap(w);
     log_buf_flush(w->alog);
@@ -688,6 +689,7 @@ worker_main(void *arg)
         int rc = event_base_loop(w->base, EVLOOP_ONCE);
         conn_sendq_flush(&w->sendq);
         /* Nothing on the stack points at what closed in this pass now. */
+        stream_reap(w);
         sess_reap(w);
         pool_reap(w);
         if (rc != 0 || event_base_got_break(w->base) || event_base_got_exit(w->base) ||

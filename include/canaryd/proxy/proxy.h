@@ -89,6 +89,10 @@ int stream_on_down_written(struct stream *st);
  * response (the connection is aborted). Returns -1 when the session is gone. */
 int stream_on_down_timeout(struct stream *st);
 
+/* Recycles the streams that ended since the last call (end of each loop
+ * pass; see sess_reap). */
+void stream_reap(struct worker *w);
+
 /* Frees the worker's recycled stream objects (worker exit). */
 void stream_free_cache(struct worker *w);
 

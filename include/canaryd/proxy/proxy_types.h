@@ -229,7 +229,8 @@ struct stream {
     uint8_t cors; /* enum cors_verdict of the request (route's corsPolicy) */
     uint32_t cors_origin_len;
     const char *cors_origin;  /* borrowed: head; the Origin echoed when cors is ALLOWED */
-    struct stream *pend_next; /* worker's pending queue */
+    struct stream *pend_next; /* worker's pending queue, its ended list, or its free list */
+    bool is_ended;            /* ended: recycled at the end of the loop pass */
     char request_id[40];
     uint32_t request_id_len;
 };
@@ -244,8 +245,9 @@ struct worker {
     /* Closed this pass, freed at its end: a session or upstream connection
      * that ends inside a callback stays valid memory until nothing on the
      * stack can point at it any more. */
-    struct sess *reap_sess; /* owned list (reap_next) */
-    struct upconn *reap_up; /* owned list (reap_next) */
+    struct sess *reap_sess;      /* owned list (reap_next) */
+    struct upconn *reap_up;      /* owned list (reap_next) */
+    struct stream *reap_streams; /* owned list (pend_next): streams that ended */
     uint32_t nsessions;
     struct wconf *wc;      /* owned: current pin */
     struct wconf *retired; /* owned: older pins with streams left */
