@@ -167,8 +167,9 @@ static ssize_t
 h1_req_body(void *side, struct http_data *dt)
 {
     struct h1_down *d = side;
-    const char *p = buf_head(d->in);
     size_t len = d->in->len, take;
+    /* An empty input may hold no memory at all (released while waiting). */
+    const char *p = len > 0 ? buf_head(d->in) : "";
     memset(dt, 0, sizeof(*dt));
     switch (d->req_framing) {
     case H1_FRAME_LENGTH:
